@@ -1,0 +1,158 @@
+//! The embedded SQLite database: one file, WAL mode, a pool of connections.
+//!
+//! rusqlite is synchronous; every use runs on tokio's blocking pool through
+//! [`Database::run`], so a slow query never stalls the async workers.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::error::DbError;
+
+/// Connections in the pool. SQLite in WAL mode serves many readers at once and
+/// one writer; more connections than cores mostly wait on each other.
+const POOL_SIZE: u32 = 8;
+
+/// How long a writer waits for the write lock before `SQLITE_BUSY`. Several
+/// processes may share the file (replicas on one host).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Append only: a shipped migration is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1: legacy MCP sessions (rmcp SessionState as JSON), for cross-replica restore.
+    "CREATE TABLE mcp_sessions (
+        id TEXT PRIMARY KEY NOT NULL,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    );
+    CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);",
+];
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Open (or create) the SQLite database at `path` and bring its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, DbError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path)).await?
+    }
+
+    fn open_blocking(path: PathBuf) -> Result<Self, DbError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let manager = SqliteConnectionManager::file(&path).with_init(|c| {
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .build(manager)
+            .map_err(|source| DbError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let db = Self { pool, path };
+        let mut conn = db.pool.get()?;
+        db.migrate(&mut conn)?;
+        Ok(db)
+    }
+
+    fn migrate(&self, conn: &mut Connection) -> Result<(), DbError> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if applied > known {
+            return Err(DbError::TooNew {
+                path: self.path.clone(),
+                found: applied,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` with a pooled connection on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn creates_the_directory_and_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/wharf.db");
+        let db = Database::open_sqlite(&path).await.unwrap();
+        db.ping().await.unwrap();
+        drop(db);
+        let db = Database::open_sqlite(&path).await.unwrap();
+        let version: i64 = db
+            .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_database_from_the_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        drop(conn);
+        let err = Database::open_sqlite(&path).await.unwrap_err();
+        assert!(err.to_string().contains("newer Wharf"), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! Database errors.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: r2d2::Error },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("the database task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error(
+        "the database {path} was written by a newer Wharf (schema version {found}, this build knows {known}); upgrade Wharf or point it at another database"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+}

@@ -1,0 +1,484 @@
+//! The registry of what a server offers, and the one path every tool call takes.
+//!
+//! `App::call_tool` is shared by every transport: it finds the tool, validates the
+//! arguments against the published schema, runs the handler under its timeout and
+//! writes one log line with the call id, tool, outcome and latency.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rmcp::model::{
+    CallToolResponse, CompleteRequestParams, Implementation, JsonObject, ServerCapabilities,
+};
+
+use crate::{
+    context::CallContext,
+    error::{AppError, ToolError},
+    prompt::PromptSpec,
+    resource::{ResourceSpec, TemplateSpec},
+    tool::ToolSpec,
+    uri_template::UriTemplate,
+    validate::ArgumentValidator,
+};
+
+/// Suggests values for a prompt or resource-template argument (`completion/complete`).
+pub type CompletionFn = Arc<dyn Fn(&CompleteRequestParams) -> Vec<String> + Send + Sync>;
+
+/// A change that clients listening for notifications should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListChange {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceUpdated(String),
+}
+
+/// Announces list changes to every listening client. Cloned out of the builder
+/// ([`AppBuilder::notifier`]) so that tools can announce changes to their own app.
+#[derive(Debug, Clone)]
+pub struct Notifier(tokio::sync::broadcast::Sender<ListChange>);
+
+impl Notifier {
+    pub fn notify(&self, change: ListChange) {
+        // An error only means nobody is listening.
+        let _ = self.0.send(change);
+    }
+}
+
+/// Changes buffered per listener before a slow one starts missing some; a missed
+/// list change only means the client lists again a little later.
+const CHANGE_BUFFER: usize = 64;
+
+/// Tool names: the characters MCP 2025-11-25 allows, and its length bound.
+const MAX_TOOL_NAME_LEN: usize = 128;
+
+pub(crate) struct RegisteredTool {
+    pub(crate) spec: ToolSpec,
+    validator: ArgumentValidator,
+}
+
+/// Everything a server offers. Cheap to share: wrap it in an `Arc`.
+pub struct App {
+    pub(crate) info: Implementation,
+    pub(crate) instructions: Option<String>,
+    pub(crate) tools: Vec<RegisteredTool>,
+    tool_index: HashMap<String, usize>,
+    pub(crate) resources: Vec<ResourceSpec>,
+    resource_index: HashMap<String, usize>,
+    pub(crate) templates: Vec<(TemplateSpec, UriTemplate)>,
+    pub(crate) prompts: Vec<PromptSpec>,
+    prompt_index: HashMap<String, usize>,
+    pub(crate) completion: Option<CompletionFn>,
+    pub(crate) logging: bool,
+    pub(crate) subscriptions: bool,
+    pub(crate) list_changed: bool,
+    default_timeout: Option<Duration>,
+    changes: Notifier,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.info.name)
+            .field("tools", &self.tools.len())
+            .field("resources", &self.resources.len())
+            .field("prompts", &self.prompts.len())
+            .finish()
+    }
+}
+
+impl App {
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> AppBuilder {
+        AppBuilder {
+            info: Implementation::new(name.into(), version.into()),
+            instructions: None,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            completion: None,
+            logging: false,
+            subscriptions: false,
+            list_changed: false,
+            default_timeout: None,
+            changes: Notifier(tokio::sync::broadcast::channel(CHANGE_BUFFER).0),
+        }
+    }
+
+    /// Tell every listening client (2026-07-28 `subscriptions/listen` streams and
+    /// legacy sessions) that something changed.
+    pub fn notify(&self, change: ListChange) {
+        self.changes.notify(change);
+    }
+
+    /// Receive changes as [`App::notify`] announces them.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<ListChange> {
+        self.changes.0.subscribe()
+    }
+
+    pub fn info(&self) -> &Implementation {
+        &self.info
+    }
+
+    pub fn tools(&self) -> impl Iterator<Item = &ToolSpec> {
+        self.tools.iter().map(|t| &t.spec)
+    }
+
+    pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
+        self.tool_index.get(name).map(|&i| &self.tools[i].spec)
+    }
+
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceSpec> {
+        self.resources.iter()
+    }
+
+    pub(crate) fn resource(&self, uri: &str) -> Option<&ResourceSpec> {
+        self.resource_index.get(uri).map(|&i| &self.resources[i])
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &TemplateSpec> {
+        self.templates.iter().map(|(t, _)| t)
+    }
+
+    pub fn prompts(&self) -> impl Iterator<Item = &PromptSpec> {
+        self.prompts.iter()
+    }
+
+    pub(crate) fn prompt(&self, name: &str) -> Option<&PromptSpec> {
+        self.prompt_index.get(name).map(|&i| &self.prompts[i])
+    }
+
+    /// The capabilities this app's contents call for.
+    pub fn capabilities(&self) -> ServerCapabilities {
+        let mut caps = ServerCapabilities::default();
+        let list_changed = self.list_changed.then_some(true);
+        if !self.tools.is_empty() || self.list_changed {
+            let mut t: rmcp::model::ToolsCapability = Default::default();
+            t.list_changed = list_changed;
+            caps.tools = Some(t);
+        }
+        if !self.resources.is_empty() || !self.templates.is_empty() {
+            let mut r: rmcp::model::ResourcesCapability = Default::default();
+            if self.subscriptions {
+                r.subscribe = Some(true);
+            }
+            r.list_changed = list_changed;
+            caps.resources = Some(r);
+        }
+        if !self.prompts.is_empty() || self.list_changed {
+            let mut p: rmcp::model::PromptsCapability = Default::default();
+            p.list_changed = list_changed;
+            caps.prompts = Some(p);
+        }
+        if self.completion.is_some() {
+            caps.completions = Some(JsonObject::new());
+        }
+        if self.logging {
+            caps.logging = Some(JsonObject::new());
+        }
+        caps
+    }
+
+    /// Validate and run one tool call. Every transport calls this.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        ctx: CallContext,
+    ) -> Result<CallToolResponse, ToolError> {
+        let started = Instant::now();
+        let call_id = ctx.call_id().to_owned();
+        let outcome = self.run_tool(name, arguments, ctx).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &outcome {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                tracing::info!(
+                    call_id,
+                    tool = name,
+                    outcome = "tool_error",
+                    elapsed_ms,
+                    "tool call"
+                )
+            }
+            Ok(_) => tracing::info!(
+                call_id,
+                tool = name,
+                outcome = "ok",
+                elapsed_ms,
+                "tool call"
+            ),
+            Err(ToolError::Internal(e)) => {
+                tracing::error!(call_id, tool = name, outcome = "internal", elapsed_ms, error = %e, "tool call failed")
+            }
+            Err(e) => {
+                tracing::info!(call_id, tool = name, outcome = e.class(), elapsed_ms, error = %e, "tool call")
+            }
+        }
+        outcome
+    }
+
+    async fn run_tool(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        ctx: CallContext,
+    ) -> Result<CallToolResponse, ToolError> {
+        let Some(&index) = self.tool_index.get(name) else {
+            return Err(ToolError::UnknownTool(name.to_owned()));
+        };
+        let tool = &self.tools[index];
+        tool.validator
+            .validate(&arguments)
+            .map_err(ToolError::InvalidArguments)?;
+        let run = (tool.spec.handler)(ctx, arguments);
+        match tool.spec.timeout.or(self.default_timeout) {
+            Some(limit) => tokio::time::timeout(limit, run)
+                .await
+                .unwrap_or(Err(ToolError::Timeout(limit))),
+            None => run.await,
+        }
+    }
+}
+
+/// Collects tools, resources and prompts; `build` checks them.
+pub struct AppBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    tools: Vec<ToolSpec>,
+    resources: Vec<ResourceSpec>,
+    templates: Vec<TemplateSpec>,
+    prompts: Vec<PromptSpec>,
+    completion: Option<CompletionFn>,
+    logging: bool,
+    subscriptions: bool,
+    list_changed: bool,
+    default_timeout: Option<Duration>,
+    changes: Notifier,
+}
+
+impl std::fmt::Debug for AppBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppBuilder")
+            .field("name", &self.info.name)
+            .finish()
+    }
+}
+
+impl AppBuilder {
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.info.title = Some(title.into());
+        self
+    }
+
+    /// Text a client may show the model about how to use this server.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+
+    pub fn tool(mut self, tool: ToolSpec) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    pub fn tools(mut self, tools: impl IntoIterator<Item = ToolSpec>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    pub fn resource(mut self, resource: ResourceSpec) -> Self {
+        self.resources.push(resource);
+        self
+    }
+
+    pub fn template(mut self, template: TemplateSpec) -> Self {
+        self.templates.push(template);
+        self
+    }
+
+    pub fn prompt(mut self, prompt: PromptSpec) -> Self {
+        self.prompts.push(prompt);
+        self
+    }
+
+    pub fn completion(mut self, completion: CompletionFn) -> Self {
+        self.completion = Some(completion);
+        self
+    }
+
+    /// Advertise the (legacy) logging capability so clients may `logging/setLevel`.
+    pub fn logging(mut self) -> Self {
+        self.logging = true;
+        self
+    }
+
+    /// Advertise `resources/subscribe` (legacy sessions).
+    pub fn resource_subscriptions(mut self) -> Self {
+        self.subscriptions = true;
+        self
+    }
+
+    /// Advertise `listChanged` for tools, prompts and resources: this app will call
+    /// [`App::notify`] when its lists change.
+    pub fn list_changed(mut self) -> Self {
+        self.list_changed = true;
+        self
+    }
+
+    /// The handle that announces this app's list changes (see [`App::notify`]).
+    pub fn notifier(&self) -> Notifier {
+        self.changes.clone()
+    }
+
+    /// The timeout of tools that set none of their own.
+    pub fn default_tool_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    pub fn build(self) -> Result<App, AppError> {
+        let mut tool_index = HashMap::new();
+        let mut tools = Vec::with_capacity(self.tools.len());
+        for spec in self.tools {
+            let name = spec.name().to_owned();
+            if !valid_tool_name(&name) {
+                return Err(AppError::BadToolName(name));
+            }
+            let validator = ArgumentValidator::new(&spec.tool.input_schema).map_err(|message| {
+                AppError::BadSchema {
+                    tool: name.clone(),
+                    message,
+                }
+            })?;
+            if tool_index.insert(name.clone(), tools.len()).is_some() {
+                return Err(AppError::DuplicateTool(name));
+            }
+            tools.push(RegisteredTool { spec, validator });
+        }
+        let mut resource_index = HashMap::new();
+        for (i, r) in self.resources.iter().enumerate() {
+            if resource_index.insert(r.uri().to_owned(), i).is_some() {
+                return Err(AppError::DuplicateResource(r.uri().to_owned()));
+            }
+        }
+        let mut templates = Vec::with_capacity(self.templates.len());
+        for t in self.templates {
+            let compiled = t.compile().map_err(|message| AppError::BadTemplate {
+                template: t.template.uri_template.clone(),
+                message,
+            })?;
+            templates.push((t, compiled));
+        }
+        let mut prompt_index = HashMap::new();
+        for (i, p) in self.prompts.iter().enumerate() {
+            if prompt_index.insert(p.name().to_owned(), i).is_some() {
+                return Err(AppError::DuplicatePrompt(p.name().to_owned()));
+            }
+        }
+        Ok(App {
+            info: self.info,
+            instructions: self.instructions,
+            tools,
+            tool_index,
+            resources: self.resources,
+            resource_index,
+            templates,
+            prompts: self.prompts,
+            prompt_index,
+            completion: self.completion,
+            logging: self.logging,
+            subscriptions: self.subscriptions,
+            list_changed: self.list_changed,
+            default_timeout: self.default_timeout,
+            changes: self.changes,
+        })
+    }
+}
+
+fn valid_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOOL_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::text_result;
+    use rmcp::model::Extensions;
+    use serde_json::json;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Add {
+        a: i64,
+        b: i64,
+    }
+
+    fn app() -> App {
+        App::builder("t", "1")
+            .tool(ToolSpec::typed("add", |_, x: Add| async move {
+                Ok::<_, ToolError>(text_result((x.a + x.b).to_string()))
+            }))
+            .tool(
+                ToolSpec::new("slow")
+                    .timeout(Duration::from_millis(20))
+                    .handler(|_, _| async {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        Ok::<_, ToolError>(text_result("late"))
+                    }),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn ctx() -> CallContext {
+        CallContext::detached(Extensions::new())
+    }
+
+    #[tokio::test]
+    async fn validates_before_the_handler_runs() {
+        let args = json!({"a": 1, "b": "two"}).as_object().cloned().unwrap();
+        let err = app().call_tool("add", args, ctx()).await.unwrap_err();
+        match err {
+            ToolError::InvalidArguments(e) => assert_eq!(e[0].field(), "b"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_a_typed_tool() {
+        let args = json!({"a": 1, "b": 2}).as_object().cloned().unwrap();
+        let CallToolResponse::Complete(r) = app().call_tool("add", args, ctx()).await.unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(r.content[0].as_text().unwrap().text, "3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_tool_times_out() {
+        let err = app()
+            .call_tool("slow", JsonObject::new(), ctx())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ToolError::Timeout(_)), "{err:?}");
+    }
+
+    #[test]
+    fn rejects_bad_names_and_duplicates() {
+        let bad = App::builder("t", "1")
+            .tool(ToolSpec::new("has space"))
+            .build();
+        assert!(matches!(bad, Err(AppError::BadToolName(_))));
+        let dup = App::builder("t", "1")
+            .tool(ToolSpec::new("a"))
+            .tool(ToolSpec::new("a"))
+            .build();
+        assert!(matches!(dup, Err(AppError::DuplicateTool(_))));
+    }
+}

@@ -1,0 +1,138 @@
+//! What a handler knows about the call it is serving.
+//!
+//! Over MCP the context carries rmcp's `RequestContext` (the peer, for progress,
+//! logging, sampling and elicitation; the request `_meta`; cancellation). Over the
+//! JSON action API there is no MCP peer, so those parts are absent and handlers
+//! that need them must say so with a clear tool error.
+
+use rmcp::{
+    RoleServer,
+    model::{Extensions, InputResponses, ProgressToken, RequestMetaObject},
+    service::{Peer, RequestContext},
+};
+use tokio_util::sync::CancellationToken;
+
+/// The context of one tool call, resource read or prompt request.
+pub struct CallContext {
+    call_id: String,
+    request: Option<RequestContext<RoleServer>>,
+    extensions: Extensions,
+    cancel: CancellationToken,
+    input_responses: Option<InputResponses>,
+    request_state: Option<String>,
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("call_id", &self.call_id)
+            .field("mcp", &self.request.is_some())
+            .finish()
+    }
+}
+
+impl CallContext {
+    /// A context for a call arriving over MCP.
+    pub fn from_mcp(mut request: RequestContext<RoleServer>) -> Self {
+        let extensions = std::mem::take(&mut request.extensions);
+        let cancel = request.ct.clone();
+        let call_id = extensions
+            .get::<CallId>()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(new_call_id);
+        Self {
+            call_id,
+            request: Some(request),
+            extensions,
+            cancel,
+            input_responses: None,
+            request_state: None,
+        }
+    }
+
+    /// A context for a call that did not arrive over MCP (the JSON action API,
+    /// tests, the gateway's own probes). `extensions` carries what the transport
+    /// knows, such as the HTTP request parts.
+    pub fn detached(extensions: Extensions) -> Self {
+        let call_id = extensions
+            .get::<CallId>()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(new_call_id);
+        Self {
+            call_id,
+            request: None,
+            extensions,
+            cancel: CancellationToken::new(),
+            input_responses: None,
+            request_state: None,
+        }
+    }
+
+    /// Attach what a client sent back after an `InputRequiredResult` (2026-07-28
+    /// multi round-trip requests).
+    pub fn with_retry(
+        mut self,
+        input_responses: Option<InputResponses>,
+        request_state: Option<String>,
+    ) -> Self {
+        self.input_responses = input_responses;
+        self.request_state = request_state;
+        self
+    }
+
+    /// The client's answers to the input requests of a previous round, by key.
+    pub fn input_responses(&self) -> Option<&InputResponses> {
+        self.input_responses.as_ref()
+    }
+
+    /// The opaque state echoed back from a previous round. Untrusted: verify it.
+    pub fn request_state(&self) -> Option<&str> {
+        self.request_state.as_deref()
+    }
+
+    /// A unique id for this call, also written to the log line for it.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// The MCP peer, when the call came over MCP.
+    pub fn peer(&self) -> Option<&Peer<RoleServer>> {
+        self.request.as_ref().map(|r| &r.peer)
+    }
+
+    /// rmcp's request context, when the call came over MCP.
+    pub fn mcp(&self) -> Option<&RequestContext<RoleServer>> {
+        self.request.as_ref()
+    }
+
+    /// The request's `_meta`, empty when there is none.
+    pub fn meta(&self) -> Option<&RequestMetaObject> {
+        self.request.as_ref().map(|r| &r.meta)
+    }
+
+    pub fn progress_token(&self) -> Option<ProgressToken> {
+        self.request
+            .as_ref()
+            .and_then(|r| r.meta.get_progress_token())
+    }
+
+    /// What the transport attached: `http::request::Parts` over HTTP, and
+    /// whatever the HTTP layers inserted into it (the authenticated identity).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Cancelled when the client cancels the request or the server shuts down.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+}
+
+/// A call id chosen by the transport (so the HTTP layer can return it in a
+/// header and log it); when absent, the context mints one.
+#[derive(Debug, Clone)]
+pub struct CallId(pub String);
+
+fn new_call_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

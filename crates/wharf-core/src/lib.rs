@@ -1,0 +1,43 @@
+//! Wharf's transport-free tool model.
+//!
+//! An [`App`] holds the tools, resources, resource templates and prompts a server
+//! offers. [`WharfServer`] implements rmcp's `ServerHandler` over an `App`, so the
+//! same `App` is served over stdio, Streamable HTTP, the legacy HTTP+SSE transport
+//! and the JSON action API without knowing which one it is on. This crate sees
+//! requests, never sockets: it does not depend on axum, a database or `tokio::net`.
+//!
+//! ```no_run
+//! use wharf_core::{App, ToolSpec, ToolError, text_result};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Greet { name: String }
+//!
+//! let app = App::builder("greeter", "1.0.0")
+//!     .tool(ToolSpec::typed("greet", |_ctx, args: Greet| async move {
+//!         Ok::<_, ToolError>(text_result(format!("Hello, {}!", args.name)))
+//!     }).description("Use this when someone wants to be greeted."))
+//!     .build()
+//!     .expect("valid app");
+//! ```
+
+mod app;
+mod context;
+mod error;
+mod prompt;
+mod resource;
+mod server;
+mod tool;
+mod uri_template;
+mod validate;
+
+pub use app::{App, AppBuilder, CompletionFn, ListChange, Notifier};
+pub use context::{CallContext, CallId};
+pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
+pub use prompt::PromptSpec;
+pub use resource::{ResourceSpec, TemplateSpec};
+pub use server::WharfServer;
+pub use tool::{ToolSpec, structured_result, text_result};
+pub use validate::ArgumentValidator;
+
+/// rmcp, re-exported so that programs built on Wharf name the same model types.
+pub use rmcp;

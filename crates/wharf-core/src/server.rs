@@ -1,0 +1,397 @@
+//! `WharfServer`: rmcp's `ServerHandler` over an [`App`].
+//!
+//! This is where MCP requests meet the tool model: list and call tools, read
+//! resources (fixed and templated), render prompts, complete arguments. Errors
+//! become MCP errors here and only here (through the `into_mcp` of each error).
+
+// Logging and resource subscriptions are deprecated in 2026-07-28; legacy clients still use them.
+#![allow(deprecated)]
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        CompletionInfo, Cursor, GetPromptRequestParams, GetPromptResponse, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        LoggingLevel, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ResourceUpdatedNotificationParam, ServerConfig, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    },
+    service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
+};
+
+use crate::{
+    app::{App, ListChange},
+    context::CallContext,
+    error::PromptError,
+};
+
+/// Items per page of `tools/list`, `resources/list` and `prompts/list`. Large
+/// enough that ordinary servers answer in one page; small enough that a server
+/// generating thousands of config tools does not send megabytes at once.
+const PAGE_SIZE: usize = 200;
+
+/// How often a legacy session's change forwarder checks that its session is
+/// still open, so that forwarders of closed sessions do not pile up.
+const SESSION_LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// rmcp's handler for one [`App`]. Clone it freely: the state is shared.
+#[derive(Clone)]
+pub struct WharfServer {
+    app: Arc<App>,
+    state: Arc<SessionState>,
+}
+
+#[derive(Default)]
+struct SessionState {
+    log_level: Mutex<Option<LoggingLevel>>,
+    subscriptions: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for WharfServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WharfServer")
+            .field("app", &self.app)
+            .finish()
+    }
+}
+
+impl WharfServer {
+    pub fn new(app: Arc<App>) -> Self {
+        Self {
+            app,
+            state: Arc::default(),
+        }
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// The minimum level the client asked for with `logging/setLevel`, if any.
+    pub fn log_level(&self) -> Option<LoggingLevel> {
+        *self
+            .state
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn page<T: Clone>(
+    items: impl Iterator<Item = T>,
+    cursor: Option<&Cursor>,
+) -> Result<(Vec<T>, Option<Cursor>), ErrorData> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => c.parse::<usize>().map_err(|_| {
+            ErrorData::invalid_params(
+                "invalid cursor: pass back the nextCursor of a previous page",
+                None,
+            )
+        })?,
+    };
+    let mut out: Vec<T> = items.skip(start).take(PAGE_SIZE + 1).collect();
+    let next = (out.len() > PAGE_SIZE).then(|| {
+        out.truncate(PAGE_SIZE);
+        (start + PAGE_SIZE).to_string()
+    });
+    Ok((out, next))
+}
+
+fn cursor_of(request: &Option<PaginatedRequestParams>) -> Option<&Cursor> {
+    request.as_ref().and_then(|r| r.cursor.as_ref())
+}
+
+impl ServerHandler for WharfServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info =
+            InitializeResult::new(self.app.capabilities()).with_server_info(self.app.info.clone());
+        if let Some(instructions) = &self.app.instructions {
+            info = info.with_instructions(instructions.clone());
+        }
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (tools, next) = page(
+            self.app.tools().map(|t| t.definition().clone()),
+            cursor_of(&request),
+        )?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.app.tool(name).map(|t| t.definition().clone())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx =
+            CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
+        let call_id = ctx.call_id().to_owned();
+        match self
+            .app
+            .call_tool(&request.name, request.arguments.unwrap_or_default(), ctx)
+            .await
+        {
+            Ok(response) => Ok(response),
+            Err(e) => e.into_mcp(&call_id).map(Into::into),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (resources, next) = page(
+            self.app.resources().map(|r| r.definition().clone()),
+            cursor_of(&request),
+        )?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let (templates, next) = page(
+            self.app.templates().map(|t| t.definition().clone()),
+            cursor_of(&request),
+        )?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        let ctx =
+            CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
+        let outcome = if let Some(resource) = self.app.resource(&uri) {
+            (resource.read)(ctx, uri.clone(), Default::default()).await
+        } else if let Some((template, vars)) = self
+            .app
+            .templates
+            .iter()
+            .find_map(|(t, compiled)| compiled.matches(&uri).map(|vars| (t, vars)))
+        {
+            (template.read)(ctx, uri.clone(), vars).await
+        } else {
+            Err(crate::error::ResourceError::NotFound(uri.clone()))
+        };
+        outcome.map_err(|e| {
+            if let crate::error::ResourceError::Internal(cause) = &e {
+                tracing::error!(uri, error = %cause, "resource read failed");
+            }
+            e.into_mcp(&uri)
+        })
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let (prompts, next) = page(
+            self.app.prompts().map(|p| p.definition().clone()),
+            cursor_of(&request),
+        )?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let Some(prompt) = self.app.prompt(&request.name) else {
+            return Err(PromptError::UnknownPrompt(request.name).into_mcp());
+        };
+        let args = request.arguments.unwrap_or_default();
+        prompt
+            .check_arguments(&args)
+            .map_err(PromptError::into_mcp)?;
+        let ctx =
+            CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
+        (prompt.render)(ctx, args).await.map_err(|e| {
+            if let PromptError::Internal(cause) = &e {
+                tracing::error!(prompt = request.name, error = %cause, "prompt failed");
+            }
+            e.into_mcp()
+        })
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let Some(complete) = &self.app.completion else {
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::CompleteRequestMethod,
+            >());
+        };
+        let mut values = complete(&request);
+        let total = values.len();
+        values.truncate(CompletionInfo::MAX_VALUES);
+        let mut info =
+            CompletionInfo::new(values).map_err(|e| ErrorData::internal_error(e, None))?;
+        info.total = u32::try_from(total).ok();
+        info.has_more = Some(total > CompletionInfo::MAX_VALUES);
+        Ok(CompleteResult::new(info))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if !self.app.logging {
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::SetLevelRequestMethod,
+            >());
+        }
+        *self
+            .state
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(request.level);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if !self.app.subscriptions {
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::SubscribeRequestMethod,
+            >());
+        }
+        self.state
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(request.uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if !self.app.subscriptions {
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::UnsubscribeRequestMethod,
+            >());
+        }
+        self.state
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // rmcp narrows this to what the capabilities advertise; an app that never
+        // announces changes advertises none, and the method answers -32601.
+        if !self.app.list_changed && !self.app.subscriptions {
+            return None;
+        }
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut changes = self.app.subscribe_changes();
+        loop {
+            let change = tokio::select! {
+                () = subscription.cancelled() => return Ok(()),
+                change = changes.recv() => change,
+            };
+            let sink = subscription.sink();
+            let sent = match change {
+                Ok(ListChange::Tools) => sink.notify_tool_list_changed().await,
+                Ok(ListChange::Prompts) => sink.notify_prompt_list_changed().await,
+                Ok(ListChange::Resources) => sink.notify_resource_list_changed().await,
+                Ok(ListChange::ResourceUpdated(uri)) => sink.notify_resource_updated(uri).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            match sent {
+                Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        // A legacy session hears about changes on its own stream for as long as
+        // the peer is connected.
+        if !self.app.list_changed {
+            return;
+        }
+        let mut changes = self.app.subscribe_changes();
+        let peer = ctx.peer;
+        tokio::spawn(async move {
+            let mut check = tokio::time::interval(SESSION_LIVENESS_CHECK);
+            loop {
+                let change = tokio::select! {
+                    change = changes.recv() => change,
+                    _ = check.tick() => {
+                        if peer.is_transport_closed() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                let sent = match change {
+                    Ok(ListChange::Tools) => peer.notify_tool_list_changed().await,
+                    Ok(ListChange::Prompts) => peer.notify_prompt_list_changed().await,
+                    Ok(ListChange::Resources) => peer.notify_resource_list_changed().await,
+                    Ok(ListChange::ResourceUpdated(uri)) => {
+                        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                            .await
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,56 @@
+//! One log line per HTTP request: method, path, JSON-RPC method, tool, status, latency.
+
+use std::time::Instant;
+
+use axum::{
+    extract::Request,
+    http::{HeaderValue, header::HeaderName},
+    middleware::Next,
+    response::Response,
+};
+
+use crate::rpc_info::RpcInfo;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-supplied request id that is kept; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+pub(crate) async fn log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let http_method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= MAX_REQUEST_ID_LEN
+                && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let mut response = next.run(request).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let info = response
+        .extensions()
+        .get::<RpcInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let status = response.status().as_u16();
+    tracing::info!(
+        request_id,
+        http_method = %http_method,
+        path,
+        method = info.method.as_deref().unwrap_or("-"),
+        tool = info.tool.as_deref().unwrap_or("-"),
+        status,
+        elapsed_ms,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}

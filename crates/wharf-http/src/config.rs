@@ -1,0 +1,78 @@
+//! The HTTP side's settings, already validated by the binary's config loader.
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::transport::streamable_http_server::session::SessionStore;
+
+/// Default cap on a request body. rmcp's own default; large enough for any tool
+/// call a model writes, small enough that a flood of bodies cannot exhaust memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How the HTTP side behaves.
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// No legacy sessions: no `Mcp-Session-Id` is minted, any replica serves any request.
+    pub stateless: bool,
+    /// `Host` values accepted (`name` or `name:port`); `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values accepted (`scheme://host[:port|:*]`, `null`); `*` accepts any.
+    /// A request without `Origin` (not from a browser) is always accepted.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    /// A legacy session idle for this long is closed (and forgotten by the store).
+    pub session_idle_timeout: Duration,
+    /// Most legacy sessions one process holds in memory.
+    pub max_sessions: usize,
+    /// Interval of `:` comment lines on SSE streams, so proxies do not cut idle streams.
+    pub sse_keep_alive: Duration,
+    /// Where legacy sessions are persisted so other replicas (and this one after a
+    /// restart) can serve them. `None`: sessions live and die with this process.
+    pub session_store: Option<Arc<dyn SessionStore>>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("stateless", &self.stateless)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            stateless: false,
+            allowed_hosts: loopback_hosts(),
+            allowed_origins: loopback_origins(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+            sse_keep_alive: Duration::from_secs(15),
+            session_store: None,
+        }
+    }
+}
+
+/// The Host names of this machine's loopback interface.
+pub fn loopback_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "[::1]"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Browser origins served from this machine, on any port.
+pub fn loopback_origins() -> Vec<String> {
+    [
+        "http://localhost:*",
+        "http://127.0.0.1:*",
+        "http://[::1]:*",
+        "https://localhost:*",
+        "https://127.0.0.1:*",
+        "https://[::1]:*",
+    ]
+    .map(String::from)
+    .to_vec()
+}

@@ -1,0 +1,153 @@
+//! Legacy (2025-x) session management: rmcp's in-memory sessions, with a cap.
+//!
+//! rmcp's `LocalSessionManager` keeps every session until it is idle for its
+//! keep-alive, with no bound on how many. A client that never sends DELETE, or a
+//! flood of `initialize`, would grow memory without limit, so this wrapper refuses
+//! to create (or restore) a session past `max_sessions`. Everything else is
+//! delegated unchanged. Sessions survive restarts and move between replicas
+//! through rmcp's `SessionStore` (Wharf's lives in the database, see
+//! wharf-catalog), which replays the client's `initialize` on the new process.
+
+use std::sync::Arc;
+
+use futures::Stream;
+use rmcp::{
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    transport::streamable_http_server::session::{
+        EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+        local::{LocalSessionManager, LocalSessionManagerError, SessionConfig},
+    },
+};
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(
+        "the server holds its maximum of {0} sessions; retry later or close unused sessions with DELETE"
+    )]
+    Full(usize),
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+}
+
+/// A `LocalSessionManager` that holds at most `max_sessions` sessions.
+pub struct CappedSessionManager {
+    inner: LocalSessionManager,
+    max_sessions: usize,
+}
+
+impl std::fmt::Debug for CappedSessionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CappedSessionManager")
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
+}
+
+impl CappedSessionManager {
+    pub fn new(idle_timeout: std::time::Duration, max_sessions: usize) -> Self {
+        let mut inner = LocalSessionManager::default();
+        let mut config = SessionConfig::default();
+        config.keep_alive = Some(idle_timeout);
+        inner.session_config = config;
+        Self {
+            inner,
+            max_sessions,
+        }
+    }
+
+    /// Sessions held in this process now.
+    pub async fn live(&self) -> usize {
+        self.inner.sessions.read().await.len()
+    }
+
+    /// Whether a new session can be created now.
+    pub async fn has_room(&self) -> bool {
+        self.live().await < self.max_sessions
+    }
+
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    /// The ids of the sessions held in this process (for the store's heartbeat).
+    pub async fn ids(&self) -> Vec<SessionId> {
+        self.inner.sessions.read().await.keys().cloned().collect()
+    }
+}
+
+impl SessionManager for CappedSessionManager {
+    type Error = SessionError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        if !self.has_room().await {
+            return Err(SessionError::Full(self.max_sessions));
+        }
+        Ok(self.inner.create_session().await?)
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        Ok(self.inner.initialize_session(id, message).await?)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.inner.has_session(id).await?)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        Ok(self.inner.close_session(id).await?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        Ok(self.inner.accept_message(id, message).await?)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.create_standalone_stream(id).await?)
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.resume(id, last_event_id).await?)
+    }
+
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        if self.inner.has_session(&id).await? {
+            return Ok(RestoreOutcome::AlreadyPresent);
+        }
+        if !self.has_room().await {
+            return Err(SessionError::Full(self.max_sessions));
+        }
+        Ok(self.inner.restore_session(id).await?)
+    }
+
+    fn event_store(&self) -> Option<Arc<dyn EventStore>> {
+        self.inner.event_store()
+    }
+}

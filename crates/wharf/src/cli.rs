@@ -1,0 +1,110 @@
+//! Command-line arguments. Flags that set configuration keys are turned into a
+//! layer of the configuration (see `config`), so they follow the same rules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Put an MCP server or a ChatGPT app into production"
+)]
+pub struct Cli {
+    /// Configuration file [default: ./wharf.toml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over HTTP: Streamable HTTP at /mcp (every protocol version), HTTP+SSE at /sse, the JSON action API, /health
+    Serve(ServeFlags),
+    /// Serve MCP over stdin/stdout (newline-delimited JSON-RPC); logs go to stderr
+    Stdio,
+    /// Check the configuration: print every problem with where it is and how to fix it
+    Check,
+    /// Print the configuration reference (the table in docs/configuration.md)
+    ConfigReference,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonFlags {
+    /// What to serve: builtin or conformance [env: WHARF_PROFILE]
+    #[arg(long, global = true, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Database: a SQLite path or sqlite://path [env: WHARF_DATABASE]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Directory for the embedded database [env: WHARF_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// Log format on stderr: text or json [env: WHARF_LOG_FORMAT]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or wharf=debug [env: WHARF_LOG]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeFlags {
+    /// Address to listen on [env: WHARF_LISTEN] [default: 127.0.0.1:8000]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// No legacy sessions: no Mcp-Session-Id, any replica serves any request [env: WHARF_STATELESS]
+    #[arg(long)]
+    pub stateless: bool,
+    /// Host header value to accept (repeatable) [env: WHARF_ALLOWED_HOSTS]
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Origin header value to accept (repeatable) [env: WHARF_ALLOWED_ORIGINS]
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Cli {
+    /// The flags that set configuration keys, as (key, value, flag).
+    pub fn config_flags(&self) -> Vec<(&'static str, String, &'static str)> {
+        let mut out = Vec::new();
+        let c = &self.common;
+        let mut push = |key, value: &Option<String>, flag| {
+            if let Some(v) = value {
+                out.push((key, v.clone(), flag));
+            }
+        };
+        push("app.profile", &c.profile, "--profile");
+        push("database.url", &c.database, "--database");
+        push("database.data_dir", &c.data_dir, "--data-dir");
+        push("log.format", &c.log_format, "--log-format");
+        push("log.level", &c.log_level, "--log-level");
+        if let Command::Serve(s) = &self.command {
+            push("server.listen", &s.listen, "--listen");
+            if s.stateless {
+                out.push(("server.stateless", "true".into(), "--stateless"));
+            }
+            if !s.allowed_hosts.is_empty() {
+                out.push((
+                    "server.allowed_hosts",
+                    s.allowed_hosts.join(","),
+                    "--allowed-host",
+                ));
+            }
+            if !s.allowed_origins.is_empty() {
+                out.push((
+                    "server.allowed_origins",
+                    s.allowed_origins.join(","),
+                    "--allowed-origin",
+                ));
+            }
+        }
+        out
+    }
+}

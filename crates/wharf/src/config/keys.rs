@@ -1,0 +1,208 @@
+//! Every configuration key, once: its TOML path, environment variable, kind,
+//! default and meaning. The file reader, the environment reader, the CLI,
+//! `wharf check` and docs/configuration.md all work from this table, so a key
+//! cannot exist in one place and be missing in another.
+
+/// What values a key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `host:port`.
+    SocketAddr,
+    Bool,
+    /// A whole number of at least 1.
+    Count,
+    /// `30s`, `5m`, `250ms`.
+    Duration,
+    /// A list of strings; in the environment, comma-separated.
+    List,
+    Text,
+    /// One of the listed words.
+    OneOf(&'static [&'static str]),
+}
+
+impl Kind {
+    pub fn describe(self) -> String {
+        match self {
+            Kind::SocketAddr => "an address such as 127.0.0.1:8000".into(),
+            Kind::Bool => "true or false".into(),
+            Kind::Count => "a whole number of at least 1".into(),
+            Kind::Duration => "a duration such as 30s, 5m or 250ms".into(),
+            Kind::List => "a list of strings (comma-separated in the environment)".into(),
+            Kind::Text => "a string".into(),
+            Kind::OneOf(words) => format!("one of {}", words.join(", ")),
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug)]
+pub struct Key {
+    /// `section.name` in the TOML file.
+    pub path: &'static str,
+    pub env: &'static str,
+    pub kind: Kind,
+    /// The default, as it would be written in the file; empty when it is computed.
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+pub const PROFILES: &[&str] = &["builtin", "conformance"];
+
+pub const KEYS: &[Key] = &[
+    Key {
+        path: "server.listen",
+        env: "WHARF_LISTEN",
+        kind: Kind::SocketAddr,
+        default: "127.0.0.1:8000",
+        doc: "Address `wharf serve` listens on. A non-loopback address needs server.allowed_hosts.",
+    },
+    Key {
+        path: "server.stateless",
+        env: "WHARF_STATELESS",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Turn legacy (2025-x) sessions off: no Mcp-Session-Id is minted and any replica serves any request. 2026-07-28 requests are always stateless.",
+    },
+    Key {
+        path: "server.allowed_hosts",
+        env: "WHARF_ALLOWED_HOSTS",
+        kind: Kind::List,
+        default: "[\"localhost\", \"127.0.0.1\", \"[::1]\"]",
+        doc: "Host header values accepted (`name` or `name:port`; `*` for any). Others get 403 (DNS-rebinding protection). Required when listening beyond loopback.",
+    },
+    Key {
+        path: "server.allowed_origins",
+        env: "WHARF_ALLOWED_ORIGINS",
+        kind: Kind::List,
+        default: "loopback origins on any port",
+        doc: "Origin header values accepted from browsers (`https://app.example`, `http://localhost:*`, `null`, `*`). Requests without Origin are not affected.",
+    },
+    Key {
+        path: "server.max_body_bytes",
+        env: "WHARF_MAX_BODY_BYTES",
+        kind: Kind::Count,
+        default: "4194304",
+        doc: "Largest request body accepted; larger ones get 413.",
+    },
+    Key {
+        path: "server.shutdown_grace",
+        env: "WHARF_SHUTDOWN_GRACE",
+        kind: Kind::Duration,
+        default: "30s",
+        doc: "On SIGTERM/SIGINT, how long requests in flight may take to finish before streams are closed and the process exits.",
+    },
+    Key {
+        path: "server.sse_keep_alive",
+        env: "WHARF_SSE_KEEP_ALIVE",
+        kind: Kind::Duration,
+        default: "15s",
+        doc: "Interval of keep-alive comments on SSE streams, so proxies do not cut idle streams. Keep it below your proxy's read timeout.",
+    },
+    Key {
+        path: "server.tool_timeout",
+        env: "WHARF_TOOL_TIMEOUT",
+        kind: Kind::Duration,
+        default: "60s",
+        doc: "Longest a tool call may run before it answers with a timeout error.",
+    },
+    Key {
+        path: "sessions.idle_timeout",
+        env: "WHARF_SESSION_IDLE_TIMEOUT",
+        kind: Kind::Duration,
+        default: "30m",
+        doc: "A legacy session unused for this long expires; its client then gets 404 and initializes again.",
+    },
+    Key {
+        path: "sessions.max",
+        env: "WHARF_MAX_SESSIONS",
+        kind: Kind::Count,
+        default: "10000",
+        doc: "Most legacy sessions one process holds; past it, `initialize` gets 503 with Retry-After.",
+    },
+    Key {
+        path: "sessions.store",
+        env: "WHARF_SESSION_STORE",
+        kind: Kind::OneOf(&["database", "memory"]),
+        default: "database",
+        doc: "Where legacy sessions are kept: `database` (survive restarts, shared by replicas on the same database) or `memory` (this process only).",
+    },
+    Key {
+        path: "database.url",
+        env: "WHARF_DATABASE",
+        kind: Kind::Text,
+        default: "sqlite file wharf.db in database.data_dir",
+        doc: "The database: a path or `sqlite://path`.",
+    },
+    Key {
+        path: "database.data_dir",
+        env: "WHARF_DATA_DIR",
+        kind: Kind::Text,
+        default: "./data",
+        doc: "Directory for the embedded SQLite database; created if missing.",
+    },
+    Key {
+        path: "log.format",
+        env: "WHARF_LOG_FORMAT",
+        kind: Kind::OneOf(&["text", "json"]),
+        default: "text",
+        doc: "Log lines on stderr: readable text or one JSON object per line.",
+    },
+    Key {
+        path: "log.level",
+        env: "WHARF_LOG",
+        kind: Kind::Text,
+        default: "info",
+        doc: "Log filter, in tracing's EnvFilter syntax (`info`, `wharf=debug,rmcp=warn`).",
+    },
+    Key {
+        path: "app.profile",
+        env: "WHARF_PROFILE",
+        kind: Kind::OneOf(PROFILES),
+        default: "builtin",
+        doc: "What `serve` and `stdio` offer: `builtin` (the built-in tools) or `conformance` (the fixtures of the MCP conformance suite).",
+    },
+];
+
+pub fn by_path(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.path == path)
+}
+
+pub fn by_env(env: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.env == env)
+}
+
+/// The closest known name to a misspelt one, if any is close.
+pub fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(wrong, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Markdown for docs/configuration.md; a test keeps the committed file in step.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "| key (wharf.toml) | environment | values | default | meaning |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for k in KEYS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            k.path,
+            k.env,
+            k.kind.describe(),
+            if k.default
+                .starts_with(['[', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                || k.default == "false"
+                || k.default == "true"
+                || !k.default.contains(' ')
+            {
+                format!("`{}`", k.default)
+            } else {
+                k.default.to_owned()
+            },
+            k.doc
+        ));
+    }
+    out
+}

@@ -1,0 +1,283 @@
+//! The raw layers: what the file, the environment and the command line each say,
+//! before any of it is trusted. Every problem is collected, not just the first,
+//! each with where it is (`wharf.toml:3:1`, `WHARF_LISTEN`, `--listen`).
+
+use std::collections::BTreeMap;
+
+use super::keys::{self, Kind};
+
+/// One thing wrong with the configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+/// A value as written, before conversion to its key's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    List(Vec<String>),
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub value: RawValue,
+    pub at: String,
+}
+
+/// The settings of one layer, by key path.
+pub type Layer = BTreeMap<&'static str, Setting>;
+
+/// Read a TOML file's text. `name` is how the file is named in messages.
+pub fn from_file(name: &str, text: &str, problems: &mut Vec<Problem>) -> Layer {
+    let mut layer = Layer::new();
+    let spans = match toml::de::DeTable::parse(text) {
+        Ok(t) => t.into_inner(),
+        Err(e) => {
+            problems.push(Problem {
+                at: at_offset(name, text, e.span().map(|s| s.start)),
+                message: format!("not valid TOML: {}", e.message()),
+            });
+            return layer;
+        }
+    };
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(Problem {
+                at: at_offset(name, text, e.span().map(|s| s.start)),
+                message: format!("not valid TOML: {}", e.message()),
+            });
+            return layer;
+        }
+    };
+    let sections: Vec<&str> = keys::KEYS
+        .iter()
+        .map(|k| k.path.split_once('.').map_or(k.path, |(s, _)| s))
+        .collect();
+    for (section, value) in &table {
+        let section_at = at_offset(name, text, key_offset(&spans, &[section]));
+        let toml::Value::Table(entries) = value else {
+            let hint = keys::suggest(section, sections.iter().copied())
+                .map(|s| format!("; did you mean [{s}]?"))
+                .unwrap_or_default();
+            problems.push(Problem { at: section_at, message: format!("unexpected top-level key `{section}`: settings go in sections such as [server]{hint}") });
+            continue;
+        };
+        if !sections.contains(&section.as_str()) {
+            let hint = keys::suggest(section, sections.iter().copied())
+                .map(|s| format!("; did you mean [{s}]?"))
+                .unwrap_or_default();
+            problems.push(Problem {
+                at: section_at,
+                message: format!("unknown section [{section}]{hint}"),
+            });
+            continue;
+        }
+        for (name_in_section, value) in entries {
+            let path = format!("{section}.{name_in_section}");
+            let at = at_offset(name, text, key_offset(&spans, &[section, name_in_section]));
+            let Some(key) = keys::by_path(&path) else {
+                let in_section = keys::KEYS.iter().filter_map(|k| {
+                    k.path
+                        .strip_prefix(section.as_str())
+                        .and_then(|r| r.strip_prefix('.'))
+                });
+                let hint = keys::suggest(name_in_section, in_section)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                problems.push(Problem {
+                    at,
+                    message: format!("unknown key `{name_in_section}` in [{section}]{hint}"),
+                });
+                continue;
+            };
+            let raw = match value {
+                toml::Value::String(s) => Some(RawValue::Text(s.clone())),
+                toml::Value::Boolean(b) => Some(RawValue::Bool(*b)),
+                toml::Value::Integer(i) => Some(RawValue::Int(*i)),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .map(RawValue::List),
+                _ => None,
+            };
+            match raw {
+                Some(value) => {
+                    layer.insert(
+                        key.path,
+                        Setting {
+                            value,
+                            at: format!("{at} (`{}`)", key.path),
+                        },
+                    );
+                }
+                None => problems.push(Problem {
+                    at,
+                    message: format!("`{}` must be {}", key.path, key.kind.describe()),
+                }),
+            }
+        }
+    }
+    layer
+}
+
+/// Read the `WHARF_*` variables. An unknown `WHARF_` name is a problem: it is
+/// most likely a typo of a real one, and silently ignoring it is how a
+/// production server ends up with a default nobody meant.
+pub fn from_env(
+    vars: impl Iterator<Item = (String, String)>,
+    problems: &mut Vec<Problem>,
+) -> Layer {
+    let mut layer = Layer::new();
+    for (name, value) in vars {
+        if !name.starts_with("WHARF_") {
+            continue;
+        }
+        let Some(key) = keys::by_env(&name) else {
+            let hint = keys::suggest(&name, keys::KEYS.iter().map(|k| k.env))
+                .map(|s| format!("; did you mean {s}?"))
+                .unwrap_or_default();
+            problems.push(Problem {
+                at: name.clone(),
+                message: format!("unknown variable{hint}"),
+            });
+            continue;
+        };
+        layer.insert(
+            key.path,
+            Setting {
+                value: from_text(key.kind, &value),
+                at: format!("{name} (`{}`)", key.path),
+            },
+        );
+    }
+    layer
+}
+
+/// Read command-line flags, given as (key path, value, flag as typed).
+pub fn from_flags(flags: Vec<(&'static str, String, &'static str)>) -> Layer {
+    let mut layer = Layer::new();
+    for (path, value, flag) in flags {
+        let key = keys::by_path(path).expect("CLI flags name known keys");
+        layer.insert(
+            key.path,
+            Setting {
+                value: from_text(key.kind, &value),
+                at: flag.to_owned(),
+            },
+        );
+    }
+    layer
+}
+
+fn from_text(kind: Kind, text: &str) -> RawValue {
+    match kind {
+        Kind::List => RawValue::List(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => RawValue::Text(text.to_owned()),
+    }
+}
+
+type Spans<'a> = toml::de::DeTable<'a>;
+
+/// Byte offset of the key at `path` in the file, for messages.
+fn key_offset(table: &Spans<'_>, path: &[&str]) -> Option<usize> {
+    let (first, rest) = path.split_first()?;
+    let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *first)?;
+    if rest.is_empty() {
+        return Some(key.span().start);
+    }
+    match value.get_ref() {
+        toml::de::DeValue::Table(inner) => key_offset(inner, rest),
+        _ => None,
+    }
+}
+
+/// `name:line:column` for a byte offset (1-based), or `name` when unknown.
+fn at_offset(name: &str, text: &str, offset: Option<usize>) -> String {
+    let Some(offset) = offset else {
+        return name.to_owned();
+    };
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{name}:{line}:{column}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_line() {
+        let mut problems = Vec::new();
+        let text = "[server]\nlisten = \"127.0.0.1:9000\"\nlisn = 1\n\n[sesions]\nmax = 3\n\n[log]\nformat = 3\n";
+        let layer = from_file("wharf.toml", text, &mut problems);
+        assert_eq!(
+            layer["server.listen"].value,
+            RawValue::Text("127.0.0.1:9000".into())
+        );
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with(
+                "wharf.toml:3:1: unknown key `lisn` in [server]; did you mean `listen`?"
+            ),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1]
+                .starts_with("wharf.toml:5:2: unknown section [sesions]; did you mean [sessions]?"),
+            "{messages:?}"
+        );
+        // `format = 3` has the right key and is converted (and rejected) later, by kind.
+        assert_eq!(layer["log.format"].value, RawValue::Int(3));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let mut problems = Vec::new();
+        from_file("w.toml", "[server\nlisten=1", &mut problems);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].at.starts_with("w.toml:1:"), "{:?}", problems);
+    }
+
+    #[test]
+    fn unknown_wharf_variables_are_typos() {
+        let mut problems = Vec::new();
+        let layer = from_env(
+            [
+                ("WHARF_LISTN".to_owned(), "x".to_owned()),
+                ("WHARF_STATELESS".into(), "true".into()),
+                ("HOME".into(), "/".into()),
+            ]
+            .into_iter(),
+            &mut problems,
+        );
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0]
+                .to_string()
+                .contains("did you mean WHARF_LISTEN?"),
+            "{problems:?}"
+        );
+        assert!(layer.contains_key("server.stateless"));
+    }
+}

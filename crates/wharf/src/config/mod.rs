@@ -1,0 +1,427 @@
+//! Configuration: flag > `WHARF_*` environment (and `.env`) > `wharf.toml` > default.
+//!
+//! The raw layers ([`layers`]) are merged by precedence, then converted into a
+//! typed [`Config`] that has no `Option` where a default exists. All problems are
+//! gathered before anything is returned, so `wharf check` can print every one.
+
+pub mod keys;
+pub mod layers;
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use keys::Kind;
+use layers::{Layer, Problem, RawValue, Setting};
+
+/// Where legacy sessions are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    Database,
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What `serve` and `stdio` offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Builtin,
+    Conformance,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub stateless: bool,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub sse_keep_alive: Duration,
+    pub tool_timeout: Duration,
+    pub session_idle_timeout: Duration,
+    pub max_sessions: usize,
+    pub session_store: SessionStoreKind,
+    /// The SQLite database file.
+    pub database_path: PathBuf,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub profile: Profile,
+}
+
+/// Everything a load reads, so that loading is a pure function (and testable).
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// The config file's name (for messages) and text, if there is one.
+    pub file: Option<(String, String)>,
+    pub env: Vec<(String, String)>,
+    /// (key path, value, flag as typed)
+    pub flags: Vec<(&'static str, String, &'static str)>,
+}
+
+impl Config {
+    pub fn load(sources: Sources) -> Result<Config, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut merged = Layer::new();
+        if let Some((name, text)) = &sources.file {
+            merged.extend(layers::from_file(name, text, &mut problems));
+        }
+        merged.extend(layers::from_env(sources.env.into_iter(), &mut problems));
+        merged.extend(layers::from_flags(sources.flags));
+        let config = Self::from_layer(&merged, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn from_layer(layer: &Layer, problems: &mut Vec<Problem>) -> Config {
+        let mut r = Reader { layer, problems };
+        let listen = r.addr("server.listen");
+        let hosts_explicit = layer.contains_key("server.allowed_hosts");
+        let data_dir = PathBuf::from(r.text("database.data_dir"));
+        let database_path = match layer.get("database.url") {
+            None => data_dir.join("wharf.db"),
+            Some(s) => match &s.value {
+                RawValue::Text(url) => sqlite_path(url, &s.at, r.problems),
+                _ => {
+                    r.problems.push(Problem {
+                        at: s.at.clone(),
+                        message: "must be a string".into(),
+                    });
+                    PathBuf::new()
+                }
+            },
+        };
+        let config = Config {
+            listen,
+            stateless: r.bool("server.stateless"),
+            allowed_hosts: r.list("server.allowed_hosts", wharf_http::config::loopback_hosts),
+            allowed_origins: r.list(
+                "server.allowed_origins",
+                wharf_http::config::loopback_origins,
+            ),
+            max_body_bytes: r.count("server.max_body_bytes"),
+            shutdown_grace: r.duration("server.shutdown_grace"),
+            sse_keep_alive: r.duration("server.sse_keep_alive"),
+            tool_timeout: r.duration("server.tool_timeout"),
+            session_idle_timeout: r.duration("sessions.idle_timeout"),
+            max_sessions: r.count("sessions.max"),
+            session_store: match r.word("sessions.store") {
+                "memory" => SessionStoreKind::Memory,
+                _ => SessionStoreKind::Database,
+            },
+            database_path,
+            log_format: match r.word("log.format") {
+                "json" => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+            log_level: r.text("log.level"),
+            profile: match r.word("app.profile") {
+                "conformance" => Profile::Conformance,
+                _ => Profile::Builtin,
+            },
+        };
+        if !config.listen.ip().is_loopback() && !hosts_explicit {
+            let at = layer
+                .get("server.listen")
+                .map_or("server.listen".to_owned(), |s| s.at.clone());
+            problems.push(Problem {
+                at,
+                message: format!(
+                    "listening on {} (beyond loopback) needs an explicit Host allow-list against DNS rebinding: set server.allowed_hosts / WHARF_ALLOWED_HOSTS to the names clients use (for example \"mcp.example.com\"), or \"*\" behind a proxy that checks Host",
+                    config.listen
+                ),
+            });
+        }
+        if let Err(e) = wharf_http::HostGuard::new(&config.allowed_hosts, &config.allowed_origins) {
+            problems.push(Problem {
+                at: "server.allowed_hosts / server.allowed_origins".into(),
+                message: e,
+            });
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log_level) {
+            let at = layer
+                .get("log.level")
+                .map_or("log.level".to_owned(), |s| s.at.clone());
+            problems.push(Problem {
+                at,
+                message: format!(
+                    "not a log filter ({e}); write for example `info` or `wharf=debug,rmcp=warn`"
+                ),
+            });
+        }
+        config
+    }
+}
+
+/// `sqlite://path`, `sqlite:path` or a plain path. PostgreSQL comes with the catalog.
+fn sqlite_path(url: &str, at: &str, problems: &mut Vec<Problem>) -> PathBuf {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        problems.push(Problem {
+            at: at.to_owned(),
+            message:
+                "PostgreSQL is not supported by this build yet; use a SQLite path or sqlite://path"
+                    .into(),
+        });
+        return PathBuf::new();
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains("://") {
+        problems.push(Problem {
+            at: at.to_owned(),
+            message: format!(
+                "`{url}` is not a SQLite path; write sqlite://data/wharf.db or a plain path"
+            ),
+        });
+    }
+    PathBuf::from(path)
+}
+
+/// Converts settings to types, recording a problem (and using the default) on failure.
+struct Reader<'a> {
+    layer: &'a Layer,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Reader<'_> {
+    /// The setting for `path`, or the key's default as if written in the file.
+    fn setting(&self, path: &str) -> (Setting, &'static keys::Key) {
+        let key = keys::by_path(path).expect("known key");
+        let setting = self.layer.get(path).cloned().unwrap_or_else(|| Setting {
+            value: RawValue::Text(key.default.to_owned()),
+            at: format!("default of {path}"),
+        });
+        (setting, key)
+    }
+
+    fn fail(&mut self, s: &Setting, key: &keys::Key, detail: &str) {
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        };
+        self.problems.push(Problem {
+            at: s.at.clone(),
+            message: format!("must be {}{detail}", key.kind.describe()),
+        });
+    }
+
+    fn text(&mut self, path: &str) -> String {
+        let (s, key) = self.setting(path);
+        match s.value {
+            RawValue::Text(t) => t,
+            _ => {
+                self.fail(&s, key, "");
+                key.default.to_owned()
+            }
+        }
+    }
+
+    fn word(&mut self, path: &str) -> &'static str {
+        let (s, key) = self.setting(path);
+        let Kind::OneOf(words) = key.kind else {
+            unreachable!("{path} is not a OneOf key")
+        };
+        match &s.value {
+            RawValue::Text(t) => {
+                if let Some(w) = words.iter().find(|w| **w == t.as_str()) {
+                    return w;
+                }
+                self.fail(&s, key, &format!("got `{t}`"));
+            }
+            _ => self.fail(&s, key, ""),
+        }
+        words[0]
+    }
+
+    fn bool(&mut self, path: &str) -> bool {
+        let (s, key) = self.setting(path);
+        match &s.value {
+            RawValue::Bool(b) => *b,
+            RawValue::Text(t) => match t.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" | "" => false,
+                _ => {
+                    self.fail(&s, key, &format!("got `{t}`"));
+                    false
+                }
+            },
+            _ => {
+                self.fail(&s, key, "");
+                false
+            }
+        }
+    }
+
+    fn count(&mut self, path: &str) -> usize {
+        let (s, key) = self.setting(path);
+        let n = match &s.value {
+            RawValue::Int(i) => usize::try_from(*i).ok(),
+            RawValue::Text(t) => t.trim().replace('_', "").parse::<usize>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= 1 => n,
+            _ => {
+                self.fail(&s, key, "");
+                key.default.parse().unwrap_or(1)
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &str) -> Duration {
+        let (s, key) = self.setting(path);
+        match &s.value {
+            RawValue::Text(t) => match humantime::parse_duration(t.trim()) {
+                Ok(d) if !d.is_zero() => return d,
+                Ok(_) => self.fail(&s, key, "zero is not allowed"),
+                Err(e) => self.fail(&s, key, &format!("`{t}`: {e}")),
+            },
+            RawValue::Int(_) => self.fail(&s, key, "write the unit, for example \"30s\""),
+            _ => self.fail(&s, key, ""),
+        }
+        humantime::parse_duration(key.default).unwrap_or(Duration::from_secs(30))
+    }
+
+    fn addr(&mut self, path: &str) -> SocketAddr {
+        let (s, key) = self.setting(path);
+        let parsed = match &s.value {
+            RawValue::Text(t) => t
+                .trim()
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("got `{t}`")),
+            _ => Err(String::new()),
+        };
+        parsed.unwrap_or_else(|detail| {
+            self.fail(&s, key, &detail);
+            key.default.parse().expect("default address")
+        })
+    }
+
+    fn list(&mut self, path: &str, default: fn() -> Vec<String>) -> Vec<String> {
+        match self.layer.get(path) {
+            None => default(),
+            Some(s) => match &s.value {
+                RawValue::List(items) => items.clone(),
+                RawValue::Text(t) => vec![t.clone()],
+                _ => {
+                    let key = keys::by_path(path).expect("known key");
+                    self.fail(&s.clone(), key, "");
+                    default()
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(
+        file: &str,
+        env: &[(&str, &str)],
+        flags: Vec<(&'static str, String, &'static str)>,
+    ) -> Result<Config, Vec<Problem>> {
+        Config::load(Sources {
+            file: (!file.is_empty()).then(|| ("wharf.toml".to_owned(), file.to_owned())),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            flags,
+        })
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = load("", &[], vec![]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+        assert!(!c.stateless);
+        assert_eq!(c.max_sessions, 10_000);
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.database_path, PathBuf::from("./data/wharf.db"));
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let file = "[server]\nlisten = \"127.0.0.1:1111\"\nstateless = true\n[sessions]\nmax = 5\n";
+        let c = load(
+            file,
+            &[
+                ("WHARF_LISTEN", "127.0.0.1:2222"),
+                ("WHARF_MAX_SESSIONS", "7"),
+            ],
+            vec![("server.listen", "127.0.0.1:3333".into(), "--listen")],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 3333);
+        assert_eq!(c.max_sessions, 7);
+        assert!(c.stateless);
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_both_spellings() {
+        let file = "[server]\nshutdown_grace = 30\n[log]\nformat = \"xml\"\n";
+        let problems = load(file, &[("WHARF_MAX_SESSIONS", "lots")], vec![]).unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t
+                    .starts_with("wharf.toml:2:1 (`server.shutdown_grace`): must be a duration")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.starts_with(
+                "wharf.toml:4:1 (`log.format`): must be one of text, json (got `xml`)"
+            )),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t
+                    .starts_with("WHARF_MAX_SESSIONS (`sessions.max`): must be a whole number")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn a_public_listener_needs_a_host_allow_list() {
+        let problems = load("", &[("WHARF_LISTEN", "0.0.0.0:8000")], vec![]).unwrap_err();
+        assert!(
+            problems[0]
+                .message
+                .contains("server.allowed_hosts / WHARF_ALLOWED_HOSTS"),
+            "{problems:?}"
+        );
+        let ok = load(
+            "",
+            &[
+                ("WHARF_LISTEN", "0.0.0.0:8000"),
+                ("WHARF_ALLOWED_HOSTS", "mcp.example.com, localhost"),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(ok.allowed_hosts, vec!["mcp.example.com", "localhost"]);
+    }
+
+    #[test]
+    fn the_reference_in_the_docs_is_current() {
+        let docs = include_str!("../../../../docs/configuration.md");
+        assert!(
+            docs.contains(&keys::reference_markdown()),
+            "docs/configuration.md is out of date: regenerate its table with `wharf config-reference`"
+        );
+    }
+}

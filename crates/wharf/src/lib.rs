@@ -1,0 +1,278 @@
+//! The `wharf` binary as a library: command dispatch, configuration, telemetry.
+//!
+//! Only this crate reads environment variables, files and command-line
+//! arguments; the library crates receive typed settings.
+
+mod builtin;
+mod cli;
+pub mod config;
+mod conformance;
+mod telemetry;
+
+use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use wharf_catalog::{Database, SqliteSessionStore};
+use wharf_core::{App, WharfServer};
+
+use cli::{Cli, Command};
+use config::{Config, Profile, SessionStoreKind, Sources, layers::Problem};
+
+/// Exit code for a configuration that cannot be used (as sysexits' EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+/// The session store's heartbeat: how often live sessions are marked used and
+/// expired ones swept, as a fraction of the idle timeout.
+const HEARTBEAT_FRACTION: u32 = 4;
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, Command::ConfigReference) {
+        print!("{}", config::keys::reference_markdown());
+        return ExitCode::SUCCESS;
+    }
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(problems) => {
+            report(&problems);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if matches!(cli.command, Command::Check) {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(_) => serve(config).await,
+            Command::Stdio => stdio(config).await,
+            Command::Check | Command::ConfigReference => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "wharf stopped");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(problems: &[Problem]) {
+    eprintln!(
+        "wharf: the configuration has {} problem(s):",
+        problems.len()
+    );
+    for p in problems {
+        eprintln!("  - {p}");
+    }
+    eprintln!("Every key is listed in docs/configuration.md (or run `wharf config-reference`).");
+}
+
+/// Read the file, `.env` and the environment, and apply the flags.
+fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let file = match &cli.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some((path.display().to_string(), text)),
+            Err(e) => {
+                problems.push(Problem {
+                    at: format!("--config {}", path.display()),
+                    message: format!("cannot read the file: {e}"),
+                });
+                None
+            }
+        },
+        None => std::fs::read_to_string("wharf.toml")
+            .ok()
+            .map(|t| ("wharf.toml".to_owned(), t)),
+    };
+    // `.env` fills in variables the environment does not set (the usual rule).
+    let mut env: Vec<(String, String)> = Vec::new();
+    if Path::new(".env").exists() {
+        match dotenvy::from_path_iter(".env") {
+            Ok(iter) => {
+                for item in iter {
+                    match item {
+                        Ok((k, v)) if std::env::var_os(&k).is_none() => env.push((k, v)),
+                        Ok(_) => {}
+                        Err(e) => problems.push(Problem {
+                            at: ".env".into(),
+                            message: format!("cannot be read: {e}"),
+                        }),
+                    }
+                }
+            }
+            Err(e) => problems.push(Problem {
+                at: ".env".into(),
+                message: format!("cannot be read: {e}"),
+            }),
+        }
+    }
+    env.extend(std::env::vars());
+    match Config::load(Sources {
+        file,
+        env,
+        flags: cli.config_flags(),
+    }) {
+        Ok(c) if problems.is_empty() => Ok(c),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
+}
+
+fn build_app(config: &Config) -> anyhow::Result<Arc<App>> {
+    let app = match config.profile {
+        Profile::Builtin => builtin::app(config.tool_timeout),
+        Profile::Conformance => conformance::app(),
+    }
+    .context("the app's tools are not valid")?;
+    Ok(Arc::new(app))
+}
+
+async fn stdio(config: Config) -> anyhow::Result<()> {
+    let app = build_app(&config)?;
+    tracing::info!(tools = app.tools().count(), "serving MCP on stdio");
+    let running = rmcp::service::serve_server(WharfServer::new(app), rmcp::transport::stdio())
+        .await
+        .context("the client did not complete the MCP handshake on stdio")?;
+    running.waiting().await.context("stdio session failed")?;
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = build_app(&config)?;
+    let mut http = wharf_http::HttpConfig {
+        stateless: config.stateless,
+        allowed_hosts: config.allowed_hosts.clone(),
+        allowed_origins: config.allowed_origins.clone(),
+        max_body_bytes: config.max_body_bytes,
+        session_idle_timeout: config.session_idle_timeout,
+        max_sessions: config.max_sessions,
+        sse_keep_alive: config.sse_keep_alive,
+        session_store: None,
+    };
+    let mut store = None;
+    if !config.stateless && config.session_store == SessionStoreKind::Database {
+        let db = Database::open_sqlite(&config.database_path)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database (database.url / WHARF_DATABASE is {})",
+                    config.database_path.display()
+                )
+            })?;
+        let s = SqliteSessionStore::new(db, config.session_idle_timeout);
+        http.session_store = Some(Arc::new(s.clone()));
+        store = Some(s);
+    }
+    let server = wharf_http::build(app.clone(), &http)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (server.listen / WHARF_LISTEN)",
+                config.listen
+            )
+        })?;
+    let shutdown = CancellationToken::new();
+    if let Some(store) = store {
+        tokio::spawn(heartbeat(
+            store,
+            server.sessions.clone(),
+            config.session_idle_timeout,
+            shutdown.clone(),
+        ));
+    }
+    tokio::spawn(signals(shutdown.clone()));
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        tools = app.tools().count(),
+        stateless = config.stateless,
+        "serving MCP at /mcp"
+    );
+    wharf_http::serve(
+        listener,
+        server.router,
+        server.drain,
+        shutdown,
+        config.shutdown_grace,
+    )
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Keep the store in step with the sessions this process holds.
+async fn heartbeat(
+    store: SqliteSessionStore,
+    sessions: Arc<wharf_http::CappedSessionManager>,
+    idle: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval((idle / HEARTBEAT_FRACTION).max(Duration::from_secs(1)));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let ids = sessions
+            .ids()
+            .await
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        if let Err(e) = store.touch(ids).await {
+            tracing::warn!(error = %e, "session store heartbeat failed");
+        }
+        match store.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "swept expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "session store sweep failed"),
+        }
+    }
+}
+
+/// Cancel `shutdown` on SIGTERM or SIGINT.
+async fn signals(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    shutdown.cancel();
+}
