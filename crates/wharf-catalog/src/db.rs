@@ -28,8 +28,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE mcp_sessions (
         id TEXT PRIMARY KEY NOT NULL,
         state TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        last_seen INTEGER NOT NULL
+        created_at INTEGER NOT NULL, -- ms since the Unix epoch
+        last_seen INTEGER NOT NULL   -- ms since the Unix epoch
     );
     CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);",
 ];

@@ -25,7 +25,7 @@ pub struct SqliteSessionStore {
     idle_timeout: Duration,
 }
 
-fn now_secs() -> i64 {
+fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -37,7 +37,7 @@ impl SqliteSessionStore {
     }
 
     fn cutoff(&self) -> i64 {
-        now_secs() - self.idle_timeout.as_secs() as i64
+        now_ms() - self.idle_timeout.as_millis() as i64
     }
 
     /// Mark `ids` as used now, so they do not expire while this process holds them.
@@ -51,7 +51,7 @@ impl SqliteSessionStore {
                 {
                     let mut stmt =
                         tx.prepare_cached("UPDATE mcp_sessions SET last_seen = ?1 WHERE id = ?2")?;
-                    let now = now_secs();
+                    let now = now_ms();
                     for id in &ids {
                         stmt.execute(params![now, id])?;
                     }
@@ -101,7 +101,7 @@ impl SessionStore for SqliteSessionStore {
                 let row = c
                     .query_row(
                         "UPDATE mcp_sessions SET last_seen = ?1 WHERE id = ?2 AND last_seen >= ?3 RETURNING state",
-                        params![now_secs(), id, cutoff],
+                        params![now_ms(), id, cutoff],
                         |r| r.get(0),
                     )
                     .map(Some)
@@ -120,7 +120,7 @@ impl SessionStore for SqliteSessionStore {
         let json = serde_json::to_string(state)?;
         self.db
             .run(move |c| {
-                let now = now_secs();
+                let now = now_ms();
                 c.execute(
                     "INSERT INTO mcp_sessions (id, state, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)
                      ON CONFLICT (id) DO UPDATE SET state = excluded.state, last_seen = excluded.last_seen",
@@ -173,7 +173,7 @@ mod tests {
         s.store("new", &state).await.unwrap();
         s.db.run(|c| {
             Ok(c.execute(
-                "UPDATE mcp_sessions SET last_seen = last_seen - 3600 WHERE id = 'old'",
+                "UPDATE mcp_sessions SET last_seen = last_seen - 3600000 WHERE id = 'old'",
                 [],
             )?)
         })

@@ -1,0 +1,176 @@
+//! A test server: an app with a few tools, served on 127.0.0.1:0.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use wharf_core::{App, ToolError, ToolSpec, text_result};
+use wharf_http::{Drain, HttpConfig};
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct EchoArgs {
+    #[schemars(length(min = 1, max = 20))]
+    pub text: String,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub drain: Arc<Drain>,
+    pub served: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Calls to the `gate` tool wait for a permit from here.
+    pub gate: Arc<Semaphore>,
+    /// One permit is added each time a `gate` call starts.
+    pub gate_entered: Arc<Semaphore>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+pub fn app(gate: Arc<Semaphore>, gate_entered: Arc<Semaphore>) -> App {
+    App::builder("test", "1.0.0")
+        .tool(
+            ToolSpec::typed("echo", |_, a: EchoArgs| async move {
+                Ok::<_, ToolError>(text_result(a.text))
+            })
+            .description("Echo")
+            .read_only(),
+        )
+        .tool(
+            ToolSpec::new("gate")
+                .description("Waits until the test opens the gate")
+                .handler(move |_, _| {
+                    let (gate, entered) = (gate.clone(), gate_entered.clone());
+                    async move {
+                        entered.add_permits(1);
+                        let _permit = gate.acquire().await.map_err(ToolError::internal)?;
+                        Ok::<_, ToolError>(text_result("through"))
+                    }
+                }),
+        )
+        .build()
+        .expect("valid test app")
+}
+
+pub async fn start(config: HttpConfig) -> TestServer {
+    start_with_grace(config, std::time::Duration::from_secs(10)).await
+}
+
+pub async fn start_with_grace(config: HttpConfig, grace: std::time::Duration) -> TestServer {
+    let gate = Arc::new(Semaphore::new(0));
+    let gate_entered = Arc::new(Semaphore::new(0));
+    let app = Arc::new(app(gate.clone(), gate_entered.clone()));
+    let server = wharf_http::build(app, &config).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let drain = server.drain.clone();
+    let served = tokio::spawn(wharf_http::serve(
+        listener,
+        server.router,
+        server.drain,
+        shutdown.clone(),
+        grace,
+    ));
+    TestServer {
+        addr,
+        shutdown,
+        drain,
+        served,
+        gate,
+        gate_entered,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// `_meta` for a 2026-07-28 request.
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+/// POST a JSON-RPC message with the headers a 2026-07-28 client sends; `extra`
+/// replaces any of them.
+pub async fn post_modern(s: &TestServer, body: Value, extra: &[(&str, &str)]) -> reqwest::Response {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut headers = HeaderMap::new();
+    let mut set = |k: &str, v: &str| {
+        headers.insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    };
+    set("accept", "application/json, text/event-stream");
+    set("mcp-protocol-version", "2026-07-28");
+    set("mcp-method", body["method"].as_str().unwrap_or_default());
+    if let Some(name) = body.pointer("/params/name").and_then(Value::as_str) {
+        set("mcp-name", name);
+    }
+    for (k, v) in extra {
+        set(k, v);
+    }
+    client()
+        .post(s.url("/mcp"))
+        .headers(headers)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The JSON-RPC message in a response that is either JSON or an SSE stream.
+pub async fn rpc_body(response: reqwest::Response) -> Value {
+    let is_sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    if !is_sse {
+        return serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|v| v.get("result").is_some() || v.get("error").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC response in stream: {text}"))
+}
+
+/// Initialize a legacy session; returns its id.
+pub async fn initialize(s: &TestServer) -> reqwest::Response {
+    client()
+        .post(s.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn legacy_call(s: &TestServer, session: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(s.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}

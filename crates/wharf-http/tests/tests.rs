@@ -1,0 +1,9 @@
+//! Integration tests of the HTTP side: a real router on a real loopback socket,
+//! driven with a plain HTTP client so that status codes and headers are visible.
+
+mod action;
+mod common;
+mod drain;
+mod guard;
+mod protocol;
+mod sessions;

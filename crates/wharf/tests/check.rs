@@ -1,0 +1,103 @@
+//! `wharf check` and start-up refusals: bad configuration is caught before anything listens.
+
+use std::process::Command;
+
+use crate::process::BIN;
+
+fn check(dir: &std::path::Path, toml: &str, env: &[(&str, &str)]) -> (i32, String) {
+    std::fs::write(dir.join("wharf.toml"), toml).unwrap();
+    let out = Command::new(BIN)
+        .arg("check")
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn a_typo_is_caught_with_its_line_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = check(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:9000\"\nstatless = true\n",
+        &[],
+    );
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains(
+            "wharf.toml:3:1: unknown key `statless` in [server]; did you mean `stateless`?"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = check(
+        dir.path(),
+        "[server]\nlisten = \"nowhere\"\n[sessions]\nidle_timeout = \"soon\"\n",
+        &[("WHARF_MAX_SESSIONS", "0")],
+    );
+    assert_eq!(code, 78);
+    assert!(out.contains("3 problem(s)"), "{out}");
+    assert!(
+        out.contains("`server.listen`): must be an address"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`sessions.idle_timeout`): must be a duration"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WHARF_MAX_SESSIONS (`sessions.max`): must be a whole number of at least 1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_good_configuration_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = check(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:9000\"\n[log]\nformat = \"json\"\n",
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("configuration OK"));
+}
+
+#[test]
+fn a_public_listener_without_a_host_list_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.allowed_hosts / WHARF_ALLOWED_HOSTS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dotenv_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "WHARF_LOG_FORMAT=xml\nWHARF_MAX_SESSIONS=5\n",
+    )
+    .unwrap();
+    let (code, out) = check(dir.path(), "", &[]);
+    assert_eq!(code, 78);
+    assert!(out.contains("WHARF_LOG_FORMAT"), "{out}");
+    let (code, out) = check(dir.path(), "", &[("WHARF_LOG_FORMAT", "json")]);
+    assert_eq!(code, 0, "{out}");
+}

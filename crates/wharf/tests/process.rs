@@ -1,0 +1,93 @@
+//! Running `wharf` as a child process, and stopping it the way an operator does.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wharf");
+
+/// How long a server may take to answer /health after it is spawned.
+const READY_DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Wharf {
+    pub child: Child,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Wharf {
+    /// `wharf --data-dir DATA serve --listen 127.0.0.1:PORT ARGS...`, ready to serve.
+    pub async fn start(data: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(data, args, &[]).await
+    }
+
+    pub async fn start_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("WHARF_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn wharf");
+        let w = Self { child, port };
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if let Ok(r) = reqwest::get(w.url("/health")).await
+                && r.status() == 200
+            {
+                return w;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wharf did not answer /health in time"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wharf did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Wharf {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

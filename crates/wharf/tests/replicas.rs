@@ -1,0 +1,88 @@
+//! Sessions that outlive a process: a second replica on the same database, a
+//! restart, and SIGTERM.
+
+use serde_json::{Value, json};
+
+use crate::process::Wharf;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn initialize(w: &Wharf) -> String {
+    let r = client()
+        .post(w.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["mcp-session-id"].to_str().unwrap().to_owned()
+}
+
+/// Call `echo` in `session`; the status and the JSON-RPC answer.
+async fn echo(w: &Wharf, session: &str, text: &str) -> (u16, Value) {
+    let r = client()
+        .post(w.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": text}}}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let answer = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("id").is_some())
+        .or_else(|| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    (status, answer)
+}
+
+#[tokio::test]
+async fn a_session_minted_by_one_replica_is_served_by_another() {
+    let data = tempfile::tempdir().unwrap();
+    let a = Wharf::start(data.path(), &[]).await;
+    let b = Wharf::start(data.path(), &[]).await;
+    let session = initialize(&a).await;
+    let (status, answer) = echo(&b, &session, "via b").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "via b", "{answer}");
+    let (status, _) = echo(&a, &session, "back on a").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_restart_does_not_break_a_connected_client() {
+    let data = tempfile::tempdir().unwrap();
+    let before = Wharf::start(data.path(), &[]).await;
+    let session = initialize(&before).await;
+    assert!(before.terminate().success(), "SIGTERM exits 0");
+    let after = Wharf::start(data.path(), &[]).await;
+    let (status, answer) = echo(&after, &session, "still here").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "still here");
+}
+
+#[tokio::test]
+async fn memory_sessions_do_not_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let memory = [("WHARF_SESSION_STORE", "memory")];
+    let before = Wharf::start_with_env(data.path(), &[], &memory).await;
+    let session = initialize(&before).await;
+    assert!(before.terminate().success());
+    let after = Wharf::start_with_env(data.path(), &[], &memory).await;
+    assert_eq!(
+        echo(&after, &session, "x").await.0,
+        404,
+        "an unknown session is 404, so the client initializes again"
+    );
+}
