@@ -1,6 +1,6 @@
 """Fixtures for driving a real `wharf` binary with real MCP clients.
 
-TEST_WHARF_BIN names the binary (xtask sets it); each HTTP test gets its own server on
+TEST_WHARF_BIN and TEST_EXAMPLE_BIN name the binaries (xtask sets them); each HTTP test gets its own server on
 a free loopback port and its own data directory.
 """
 
@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 
 WHARF_BIN = os.environ.get("TEST_WHARF_BIN", "target/debug/wharf")
+EXAMPLE_BIN = os.environ.get("TEST_EXAMPLE_BIN", "target/debug/wharf-example-notes")
 READY_DEADLINE_S = 20
 
 

@@ -6,7 +6,7 @@ from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import WHARF_BIN
+from conftest import EXAMPLE_BIN, WHARF_BIN
 
 pytestmark = pytest.mark.anyio
 
@@ -55,3 +55,15 @@ async def test_http_sse_2024_11_05(server):
         async with ClientSession(read, write) as session:
             await session.initialize()
             await exercise(session)
+
+
+async def test_rust_api_example_over_stdio():
+    """examples/rust-api: a program's own tools, served by `wharf::run_app`."""
+    params = StdioServerParameters(command=EXAMPLE_BIN, args=["stdio"], env={"WHARF_LOG": "warn"})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            saved = await session.call_tool("add_note", {"text": "buy milk"})
+            assert saved.content[0].text == "Saved. 1 note(s) now."
+            listed = await session.call_tool("list_notes", {"containing": "milk"})
+            assert listed.structured_content == {"notes": ["buy milk"]}

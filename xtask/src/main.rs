@@ -65,12 +65,13 @@ fn ci() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace"]))?;
-    run(cargo().args(["build", "-p", "wharf"]))?;
+    run(cargo().args(["build", "-p", "wharf", "-p", "wharf-example-notes"]))?;
     let tools = tools::ensure()?;
     let wharf = target_dir().join("debug/wharf");
     run(Command::new(&tools.python)
         .args(["-m", "pytest", "-q", "tests/clients"])
-        .env("TEST_WHARF_BIN", &wharf))?;
+        .env("TEST_WHARF_BIN", &wharf)
+        .env("TEST_EXAMPLE_BIN", target_dir().join("debug/wharf-example-notes")))?;
     let (passed, failed) = conformance::run(&tools)?;
     println!("conformance: {passed} passed, {failed} failed");
     Ok(())

@@ -27,7 +27,33 @@ const EXIT_CONFIG: u8 = 78;
 /// expired ones swept, as a fraction of the idle timeout.
 const HEARTBEAT_FRACTION: u32 = 4;
 
+/// The `wharf` command: parse the command line and run it.
 pub fn run() -> ExitCode {
+    run_with(None)
+}
+
+/// Run the `wharf` command line for a program's own [`App`]: `serve`, `stdio`
+/// and `check` behave exactly as they do for `wharf`, with every setting, limit
+/// and transport, but offer `app` instead of a profile.
+///
+/// ```no_run
+/// use wharf_core::{App, ToolError, ToolSpec, text_result};
+///
+/// fn main() -> std::process::ExitCode {
+///     let app = App::builder("hello", "1.0.0")
+///         .tool(ToolSpec::new("hello").description("Use this to say hello.").handler(|_, _| async {
+///             Ok::<_, ToolError>(text_result("Hello!"))
+///         }))
+///         .build()
+///         .expect("a valid app");
+///     wharf::run_app(app)
+/// }
+/// ```
+pub fn run_app(app: App) -> ExitCode {
+    run_with(Some(Arc::new(app)))
+}
+
+fn run_with(app: Option<Arc<App>>) -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Command::ConfigReference) {
         print!("{}", config::keys::reference_markdown());
@@ -57,8 +83,8 @@ pub fn run() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(_) => serve(config).await,
-            Command::Stdio => stdio(config).await,
+            Command::Serve(_) => serve(config, app).await,
+            Command::Stdio => stdio(config, app).await,
             Command::Check | Command::ConfigReference => Ok(()),
         }
     });
@@ -138,7 +164,10 @@ fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
     }
 }
 
-fn build_app(config: &Config) -> anyhow::Result<Arc<App>> {
+fn build_app(config: &Config, given: Option<Arc<App>>) -> anyhow::Result<Arc<App>> {
+    if let Some(app) = given {
+        return Ok(app);
+    }
     let app = match config.profile {
         Profile::Builtin => builtin::app(config.tool_timeout),
         Profile::Conformance => conformance::app(),
@@ -147,8 +176,8 @@ fn build_app(config: &Config) -> anyhow::Result<Arc<App>> {
     Ok(Arc::new(app))
 }
 
-async fn stdio(config: Config) -> anyhow::Result<()> {
-    let app = build_app(&config)?;
+async fn stdio(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
+    let app = build_app(&config, app)?;
     tracing::info!(tools = app.tools().count(), "serving MCP on stdio");
     let running = rmcp::service::serve_server(WharfServer::new(app), rmcp::transport::stdio())
         .await
@@ -157,8 +186,8 @@ async fn stdio(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = build_app(&config)?;
+async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
+    let app = build_app(&config, app)?;
     let mut http = wharf_http::HttpConfig {
         stateless: config.stateless,
         allowed_hosts: config.allowed_hosts.clone(),
