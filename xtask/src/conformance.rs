@@ -17,7 +17,11 @@ use serde_json::Value;
 use crate::{target_dir, tools::Tools};
 
 /// (suite version, spec version) pairs that must pass.
-const RUNS: &[(&str, &str)] = &[("0.1.16", "2025-11-25"), ("0.2.0-alpha.12", "2025-11-25"), ("0.2.0-alpha.12", "2026-07-28")];
+const RUNS: &[(&str, &str)] = &[
+    ("0.1.16", "2025-11-25"),
+    ("0.2.0-alpha.12", "2025-11-25"),
+    ("0.2.0-alpha.12", "2026-07-28"),
+];
 
 struct Server(Child);
 
@@ -33,9 +37,13 @@ fn free_port() -> Result<u16> {
 }
 
 fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut out = String::new();
@@ -64,7 +72,10 @@ pub fn run(tools: &Tools) -> Result<(usize, usize)> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !healthy(port) {
         if Instant::now() > deadline {
-            bail!("the conformance server did not start; see {}", results.join("server.log").display());
+            bail!(
+                "the conformance server did not start; see {}",
+                results.join("server.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -72,25 +83,57 @@ pub fn run(tools: &Tools) -> Result<(usize, usize)> {
     let mut total_passed = 0;
     let mut bad = Vec::new();
     for (suite, spec) in RUNS {
-        let entry = &tools.conformance.iter().find(|(v, _)| v == suite).context("suite not installed")?.1;
+        let entry = &tools
+            .conformance
+            .iter()
+            .find(|(v, _)| v == suite)
+            .context("suite not installed")?
+            .1;
         let out = results.join(format!("{suite}-{spec}"));
-        crate::run(Command::new(&tools.node)
-            .arg(entry)
-            .args(["server", "--url", &url, "--suite", "all", "--spec-version", spec, "-o"])
-            .arg(&out)
-            .stdout(Stdio::null()))
-        .with_context(|| format!("conformance {suite} at {spec} failed; see {}", out.display()))?;
+        crate::run(
+            Command::new(&tools.node)
+                .arg(entry)
+                .args([
+                    "server",
+                    "--url",
+                    &url,
+                    "--suite",
+                    "all",
+                    "--spec-version",
+                    spec,
+                    "-o",
+                ])
+                .arg(&out)
+                .stdout(Stdio::null()),
+        )
+        .with_context(|| {
+            format!(
+                "conformance {suite} at {spec} failed; see {}",
+                out.display()
+            )
+        })?;
         let (passed, problems) = count(&out)?;
-        eprintln!("conformance {suite} at {spec}: {passed} checks passed, {} failed or warned", problems.len());
+        eprintln!(
+            "conformance {suite} at {spec}: {passed} checks passed, {} failed or warned",
+            problems.len()
+        );
         total_passed += passed;
-        bad.extend(problems.into_iter().map(|p| format!("{suite} at {spec}: {p}")));
+        bad.extend(
+            problems
+                .into_iter()
+                .map(|p| format!("{suite} at {spec}: {p}")),
+        );
     }
     drop(server);
     for line in &bad {
         eprintln!("  {line}");
     }
     if !bad.is_empty() {
-        bail!("{} conformance check(s) failed or warned; results in {}", bad.len(), results.display());
+        bail!(
+            "{} conformance check(s) failed or warned; results in {}",
+            bad.len(),
+            results.display()
+        );
     }
     if total_passed == 0 {
         bail!("the conformance suite ran no checks");
@@ -105,9 +148,12 @@ fn count(dir: &Path) -> Result<(usize, Vec<String>)> {
     let mut files = 0;
     for scenario in std::fs::read_dir(dir)? {
         let path = scenario?.path().join("checks.json");
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         files += 1;
-        let checks: Vec<Value> = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let checks: Vec<Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
         for check in checks {
             match check["status"].as_str().unwrap_or("") {
                 "SUCCESS" => passed += 1,

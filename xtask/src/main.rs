@@ -40,7 +40,10 @@ fn main() -> ExitCode {
 pub fn run(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: $ {shown}");
-    let status = cmd.current_dir(workspace_root()).status().with_context(|| format!("cannot run {shown}"))?;
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot run {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -48,7 +51,10 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_owned()
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set (CI keeps it outside
@@ -63,7 +69,14 @@ fn cargo() -> Command {
 
 fn ci() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(cargo().args(["test", "--workspace"]))?;
     run(cargo().args(["build", "-p", "wharf", "-p", "wharf-example-notes"]))?;
     let tools = tools::ensure()?;
@@ -71,7 +84,10 @@ fn ci() -> Result<()> {
     run(Command::new(&tools.python)
         .args(["-m", "pytest", "-q", "tests/clients"])
         .env("TEST_WHARF_BIN", &wharf)
-        .env("TEST_EXAMPLE_BIN", target_dir().join("debug/wharf-example-notes")))?;
+        .env(
+            "TEST_EXAMPLE_BIN",
+            target_dir().join("debug/wharf-example-notes"),
+        ))?;
     let (passed, failed) = conformance::run(&tools)?;
     println!("conformance: {passed} passed, {failed} failed");
     Ok(())

@@ -36,7 +36,10 @@ pub fn ensure() -> Result<Tools> {
         let entry = d.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
         if !entry.exists() {
             std::fs::create_dir_all(&d)?;
-            run(&mut npm_install(&d, &format!("@modelcontextprotocol/conformance@{version}")))?;
+            run(&mut npm_install(
+                &d,
+                &format!("@modelcontextprotocol/conformance@{version}"),
+            ))?;
         }
         conformance.push((version.to_string(), entry));
     }
@@ -46,14 +49,34 @@ pub fn ensure() -> Result<Tools> {
     let wanted = PYTHON_PACKAGES.join("\n");
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_PACKAGES))?;
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PYTHON_PACKAGES))?;
         std::fs::write(&stamp, wanted)?;
     }
-    Ok(Tools { node, conformance, python })
+    Ok(Tools {
+        node,
+        conformance,
+        python,
+    })
 }
 
 fn npm_install(dir: &std::path::Path, package: &str) -> Command {
     let mut c = Command::new("npm");
-    c.args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"]).arg(dir).arg(package);
+    c.args([
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+    ])
+    .arg(dir)
+    .arg(package);
     c
 }

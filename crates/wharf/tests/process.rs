@@ -32,8 +32,29 @@ impl Wharf {
     }
 
     pub async fn start_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(data, args, env, Stdio::inherit()).await
+    }
+
+    /// Like `start`, with stderr captured (read it after [`Wharf::terminate_keep`]).
+    /// Global flags such as `--log-format` go in `args` before `serve` is added.
+    pub async fn start_logged(data: &Path, global: &[&str]) -> Self {
+        Self::spawn_with(data, global, &[], &[("WHARF_LOG", "info")], Stdio::piped()).await
+    }
+
+    async fn spawn(data: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
+        Self::spawn_with(data, &[], args, env, stderr).await
+    }
+
+    async fn spawn_with(
+        data: &Path,
+        global: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
         let port = free_port();
         let child = Command::new(BIN)
+            .args(global)
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -41,7 +62,7 @@ impl Wharf {
             .env("WHARF_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn wharf");
         let w = Self { child, port };
@@ -64,8 +85,24 @@ impl Wharf {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// SIGTERM, wait for the exit, and return what the server wrote to stderr
+    /// (started with [`Wharf::start_logged`]; a test's few log lines fit the pipe).
+    pub fn terminate_with_stderr(mut self) -> String {
+        let status = self.signal_and_wait();
+        assert!(status.success(), "SIGTERM exits 0");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+        }
+        stderr
+    }
+
     /// SIGTERM, then wait for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal_and_wait()
+    }
+
+    fn signal_and_wait(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

@@ -1,5 +1,7 @@
 //! End-to-end tests of the `wharf` binary: real processes, real sockets, real files.
 
 mod check;
+mod logs;
 mod process;
 mod replicas;
+mod stdio;

@@ -38,7 +38,9 @@ fn main() -> std::process::ExitCode {
             ToolSpec::typed("add_note", move |_, args: AddNote| {
                 let notes = add.clone();
                 async move {
-                    let mut notes = notes.lock().map_err(|_| ToolError::Failed("notes are unavailable".into()))?;
+                    let mut notes = notes
+                        .lock()
+                        .map_err(|_| ToolError::Failed("notes are unavailable".into()))?;
                     notes.push(args.text);
                     Ok::<_, ToolError>(text_result(format!("Saved. {} note(s) now.", notes.len())))
                 }
@@ -49,8 +51,14 @@ fn main() -> std::process::ExitCode {
             ToolSpec::typed("list_notes", move |_, args: ListNotes| {
                 let notes = list.clone();
                 async move {
-                    let notes = notes.lock().map_err(|_| ToolError::Failed("notes are unavailable".into()))?;
-                    let found: Vec<String> = notes.iter().filter(|n| n.contains(&args.containing)).cloned().collect();
+                    let notes = notes
+                        .lock()
+                        .map_err(|_| ToolError::Failed("notes are unavailable".into()))?;
+                    let found: Vec<String> = notes
+                        .iter()
+                        .filter(|n| n.contains(&args.containing))
+                        .cloned()
+                        .collect();
                     let summary = format!("{} note(s)", found.len());
                     structured_result(&Notes { notes: found }, summary)
                 }
