@@ -22,14 +22,7 @@ async fn json_logs_have_one_line_per_request_with_method_tool_status_and_latency
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let mut child = w.terminate_keep();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = w.terminate_with_stderr();
     let lines: Vec<Value> = stderr
         .lines()
         .map(|l| {
