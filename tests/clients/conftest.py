@@ -35,7 +35,7 @@ class Server:
         self.data = tempfile.mkdtemp(prefix="wharf-test-")
         self.log = open(os.path.join(self.data, "server.log"), "w+")
         self.proc = subprocess.Popen(
-            [WHARF_BIN, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}", *args],
+            [WHARF_BIN, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}", *(args or ("--profile", "builtin"))],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -26,7 +26,7 @@ async def exercise(session: ClientSession):
 
 
 async def test_stdio():
-    params = StdioServerParameters(command=WHARF_BIN, args=["stdio"], env={"WHARF_LOG": "warn"})
+    params = StdioServerParameters(command=WHARF_BIN, args=["--profile", "builtin", "stdio"], env={"WHARF_LOG": "warn"})
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()

@@ -9,13 +9,20 @@ use std::{
 };
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use rusqlite::{
+    Connection, OpenFlags,
+    hooks::{AuthAction, AuthContext, Authorization},
+};
 
 use crate::error::DbError;
 
 /// Connections in the pool. SQLite in WAL mode serves many readers at once and
 /// one writer; more connections than cores mostly wait on each other.
 const POOL_SIZE: u32 = 8;
+
+/// Read-only connections for untrusted SQL; few, so such queries cannot crowd out
+/// the catalog's own reads.
+const READONLY_POOL_SIZE: u32 = 4;
 
 /// How long a writer waits for the write lock before `SQLITE_BUSY`. Several
 /// processes may share the file (replicas on one host).
@@ -32,12 +39,43 @@ const MIGRATIONS: &[&str] = &[
         last_seen INTEGER NOT NULL   -- ms since the Unix epoch
     );
     CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);",
+    // 2: the catalog, with full-text search (FTS5, porter stemming) kept in step by triggers.
+    "CREATE TABLE items (
+        id TEXT PRIMARY KEY NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL DEFAULT '',
+        url TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',        -- JSON array of strings
+        attributes TEXT NOT NULL DEFAULT '{}',  -- JSON object
+        created_at TEXT NOT NULL,               -- RFC 3339, UTC
+        updated_at TEXT NOT NULL
+    );
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        title, body, tags, content = 'items', content_rowid = 'rowid', tokenize = 'porter unicode61'
+    );
+    CREATE TRIGGER items_ai AFTER INSERT ON items BEGIN
+        INSERT INTO items_fts (rowid, title, body, tags) VALUES (new.rowid, new.title, new.body, new.tags);
+    END;
+    CREATE TRIGGER items_ad AFTER DELETE ON items BEGIN
+        INSERT INTO items_fts (items_fts, rowid, title, body, tags) VALUES ('delete', old.rowid, old.title, old.body, old.tags);
+    END;
+    CREATE TRIGGER items_au AFTER UPDATE ON items BEGIN
+        INSERT INTO items_fts (items_fts, rowid, title, body, tags) VALUES ('delete', old.rowid, old.title, old.body, old.tags);
+        INSERT INTO items_fts (rowid, title, body, tags) VALUES (new.rowid, new.title, new.body, new.tags);
+    END;",
 ];
+
+/// Tables that hold Wharf's own state; user SQL may not read them (a session id
+/// is as good as a credential for the session).
+pub const INTERNAL_TABLES: &[&str] = &["mcp_sessions"];
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// Connections opened read-only, with `query_only` and an authorizer, for
+    /// SQL that comes from outside (the SQL tools).
+    readonly: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
 }
 
@@ -76,29 +114,34 @@ impl Database {
                 path: path.clone(),
                 source,
             })?;
-        let db = Self { pool, path };
-        let mut conn = db.pool.get()?;
-        db.migrate(&mut conn)?;
-        Ok(db)
-    }
-
-    fn migrate(&self, conn: &mut Connection) -> Result<(), DbError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if applied > known {
-            return Err(DbError::TooNew {
-                path: self.path.clone(),
-                found: applied,
-                known,
+        // Migrate before the read-only pool opens, so the file exists with its schema.
+        let mut conn = pool.get()?;
+        migrate(&path, &mut conn)?;
+        drop(conn);
+        let readonly_manager = SqliteConnectionManager::file(&path)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .with_init(|c| {
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                c.execute_batch("PRAGMA query_only = 1;")?;
+                c.authorizer(Some(guard_untrusted_sql))?;
+                Ok(())
             });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        }
-        tx.commit()?;
-        Ok(())
+        let readonly = r2d2::Pool::builder()
+            .max_size(READONLY_POOL_SIZE)
+            .build(readonly_manager)
+            .map_err(|source| DbError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            readonly,
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -119,12 +162,78 @@ impl Database {
         .await?
     }
 
+    /// Run `f` on a read-only connection (for SQL from outside).
+    pub async fn run_readonly<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.readonly.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
     /// Whether the database answers (for readiness).
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 }
+
+fn migrate(path: &Path, conn: &mut Connection) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if applied > known {
+        return Err(DbError::TooNew {
+            path: path.to_owned(),
+            found: applied,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The authorizer of read-only connections: no ATTACH/DETACH (no other files),
+/// no PRAGMA that sets anything, no reads of Wharf's internal tables. Writes are
+/// already impossible: the connection is read-only and `query_only`.
+fn guard_untrusted_sql(ctx: AuthContext<'_>) -> Authorization {
+    match ctx.action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+        AuthAction::Pragma {
+            pragma_value: Some(_),
+            ..
+        } => Authorization::Deny,
+        AuthAction::Pragma { pragma_name, .. }
+            if !READABLE_PRAGMAS.contains(&pragma_name.to_ascii_lowercase().as_str()) =>
+        {
+            Authorization::Deny
+        }
+        AuthAction::Read { table_name, .. } if INTERNAL_TABLES.contains(&table_name) => {
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
+    }
+}
+
+/// Pragmas untrusted SQL may read: schema introspection, and `data_version`,
+/// which FTS5 reads on every full-text query.
+const READABLE_PRAGMAS: &[&str] = &[
+    "data_version",
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "foreign_key_list",
+];
 
 #[cfg(test)]
 mod tests {

@@ -3,14 +3,30 @@
 //! - [`Database`]: the embedded SQLite database (WAL, a connection pool,
 //!   versioned migrations);
 //! - [`SqliteSessionStore`]: rmcp's `SessionStore` on that database, so legacy
-//!   sessions survive restarts and move between replicas sharing the file.
+//!   sessions survive restarts and move between replicas sharing the file;
+//! - [`Catalog`] and [`SqliteCatalog`]: search and retrieval, imports, read-only SQL;
+//! - [`tools`]: the catalog's MCP tools, built on `wharf-core`.
 //!
 //! SQL here binds every value as a parameter; no statement is built from input.
 
+mod catalog;
+mod cursor;
 mod db;
 mod error;
+pub mod import;
+mod item;
+mod sample;
 mod session_store;
+mod sqlite;
+pub mod tools;
 
+pub use catalog::{
+    Catalog, CatalogError, Column, Hit, ImportSummary, MAX_LIMIT, QueryResult, SearchPage,
+    SearchQuery,
+};
 pub use db::Database;
 pub use error::DbError;
+pub use item::Item;
+pub use sample::sample_items;
 pub use session_store::SqliteSessionStore;
+pub use sqlite::{SqlLimits, SqliteCatalog, seed_if_empty};

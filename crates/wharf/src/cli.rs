@@ -33,11 +33,35 @@ pub enum Command {
     Check,
     /// Print the configuration reference (the table in docs/configuration.md)
     ConfigReference,
+    /// Manage the catalog: import and export items
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Insert or update items by id from JSON Lines, a JSON array or CSV; all or nothing
+    Import {
+        /// The file to read (.jsonl, .json or .csv; or set --format)
+        file: PathBuf,
+        /// jsonl, json or csv [default: from the file's extension]
+        #[arg(long)]
+        format: Option<String>,
+        /// Import the good rows and report the bad ones, instead of importing nothing
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// Write every item as JSON Lines
+    Export {
+        /// Where to write [default: standard output]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct CommonFlags {
-    /// What to serve: builtin or conformance [env: WHARF_PROFILE]
+    /// What to serve: catalog, builtin or conformance [env: WHARF_PROFILE]
     #[arg(long, global = true, value_name = "PROFILE")]
     pub profile: Option<String>,
     /// Database: a SQLite path or sqlite://path [env: WHARF_DATABASE]

@@ -4,6 +4,8 @@
 //! arguments; the library crates receive typed settings.
 
 mod builtin;
+mod catalog_app;
+mod catalog_cli;
 mod cli;
 pub mod config;
 mod conformance;
@@ -17,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use wharf_catalog::{Database, SqliteSessionStore};
 use wharf_core::{App, WharfServer};
 
-use cli::{Cli, Command};
+use cli::{CatalogCommand, Cli, Command};
 use config::{Config, Profile, SessionStoreKind, Sources, layers::Problem};
 
 /// Exit code for a configuration that cannot be used (as sysexits' EX_CONFIG).
@@ -85,6 +87,22 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         match cli.command {
             Command::Serve(_) => serve(config, app).await,
             Command::Stdio => stdio(config, app).await,
+            Command::Catalog(CatalogCommand::Import {
+                file,
+                format,
+                skip_invalid,
+            }) => {
+                catalog_cli::import(
+                    open_db(&config).await?,
+                    &file,
+                    format.as_deref(),
+                    skip_invalid,
+                )
+                .await
+            }
+            Command::Catalog(CatalogCommand::Export { output }) => {
+                catalog_cli::export(open_db(&config).await?, output.as_deref()).await
+            }
             Command::Check | Command::ConfigReference => Ok(()),
         }
     });
@@ -164,20 +182,53 @@ fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
     }
 }
 
-fn build_app(config: &Config, given: Option<Arc<App>>) -> anyhow::Result<Arc<App>> {
-    if let Some(app) = given {
-        return Ok(app);
-    }
-    let app = match config.profile {
-        Profile::Builtin => builtin::app(config.tool_timeout),
-        Profile::Conformance => conformance::app(),
-    }
-    .context("the app's tools are not valid")?;
-    Ok(Arc::new(app))
+async fn open_db(config: &Config) -> anyhow::Result<Database> {
+    Database::open_sqlite(&config.database_path)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {} (database.url / WHARF_DATABASE)",
+                config.database_path.display()
+            )
+        })
 }
 
-async fn stdio(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
-    let app = build_app(&config, app)?;
+/// The app to serve, and the database when the app or the session store needs one.
+async fn build_app(
+    config: &Config,
+    given: Option<Arc<App>>,
+) -> anyhow::Result<(Arc<App>, Option<Database>)> {
+    let needs_db = given.is_none() && config.profile == Profile::Catalog;
+    let db =
+        if needs_db || (!config.stateless && config.session_store == SessionStoreKind::Database) {
+            Some(open_db(config).await?)
+        } else {
+            None
+        };
+    if let Some(app) = given {
+        return Ok((app, db));
+    }
+    let app = match config.profile {
+        Profile::Catalog => {
+            catalog_app::app(
+                db.clone().expect("opened above"),
+                config.sql_limits,
+                config.tool_timeout,
+            )
+            .await?
+        }
+        Profile::Builtin => {
+            builtin::app(config.tool_timeout).context("the app's tools are not valid")?
+        }
+        Profile::Conformance => conformance::app().context("the app's tools are not valid")?,
+    };
+    Ok((Arc::new(app), db))
+}
+
+async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
+    // stdio has no HTTP sessions to store.
+    config.session_store = SessionStoreKind::Memory;
+    let (app, _db) = build_app(&config, app).await?;
     tracing::info!(tools = app.tools().count(), "serving MCP on stdio");
     let running = rmcp::service::serve_server(WharfServer::new(app), rmcp::transport::stdio())
         .await
@@ -187,7 +238,7 @@ async fn stdio(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
-    let app = build_app(&config, app)?;
+    let (app, db) = build_app(&config, app).await?;
     let mut http = wharf_http::HttpConfig {
         stateless: config.stateless,
         allowed_hosts: config.allowed_hosts.clone(),
@@ -199,15 +250,9 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         session_store: None,
     };
     let mut store = None;
-    if !config.stateless && config.session_store == SessionStoreKind::Database {
-        let db = Database::open_sqlite(&config.database_path)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database (database.url / WHARF_DATABASE is {})",
-                    config.database_path.display()
-                )
-            })?;
+    if let Some(db) =
+        db.filter(|_| !config.stateless && config.session_store == SessionStoreKind::Database)
+    {
         let s = SqliteSessionStore::new(db, config.session_idle_timeout);
         http.session_store = Some(Arc::new(s.clone()));
         store = Some(s);

@@ -60,6 +60,7 @@ impl Wharf {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
             .env("WHARF_LOG", "warn")
+            .env("WHARF_PROFILE", "builtin")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -13,7 +13,7 @@ use crate::process::BIN;
 fn stdout_carries_only_json_rpc_and_logs_go_to_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .arg("stdio")
+        .args(["--profile", "builtin", "stdio"])
         .current_dir(dir.path())
         .env("WHARF_LOG", "debug")
         .stdin(Stdio::piped())

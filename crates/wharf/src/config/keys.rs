@@ -46,7 +46,7 @@ pub struct Key {
     pub doc: &'static str,
 }
 
-pub const PROFILES: &[&str] = &["builtin", "conformance"];
+pub const PROFILES: &[&str] = &["catalog", "builtin", "conformance"];
 
 pub const KEYS: &[Key] = &[
     Key {
@@ -158,8 +158,29 @@ pub const KEYS: &[Key] = &[
         path: "app.profile",
         env: "WHARF_PROFILE",
         kind: Kind::OneOf(PROFILES),
-        default: "builtin",
-        doc: "What `serve` and `stdio` offer: `builtin` (the built-in tools) or `conformance` (the fixtures of the MCP conformance suite).",
+        default: "catalog",
+        doc: "What `serve` and `stdio` offer: `catalog` (search and SQL tools over the database, loaded with the sample catalog when empty), `builtin` (small test tools: echo, add) or `conformance` (the fixtures of the MCP conformance suite).",
+    },
+    Key {
+        path: "catalog.sql_timeout",
+        env: "WHARF_SQL_TIMEOUT",
+        kind: Kind::Duration,
+        default: "2s",
+        doc: "Longest an `execute_sql_query` statement may run before it is interrupted.",
+    },
+    Key {
+        path: "catalog.sql_max_rows",
+        env: "WHARF_SQL_MAX_ROWS",
+        kind: Kind::Count,
+        default: "500",
+        doc: "Most rows `execute_sql_query` returns; the result says when it was cut.",
+    },
+    Key {
+        path: "catalog.sql_max_bytes",
+        env: "WHARF_SQL_MAX_BYTES",
+        kind: Kind::Count,
+        default: "262144",
+        doc: "Largest `execute_sql_query` result, in bytes of JSON; the result says when it was cut.",
     },
 ];
 

@@ -28,6 +28,7 @@ pub enum LogFormat {
 /// What `serve` and `stdio` offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
+    Catalog,
     Builtin,
     Conformance,
 }
@@ -51,6 +52,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub profile: Profile,
+    pub sql_limits: wharf_catalog::SqlLimits,
 }
 
 /// Everything a load reads, so that loading is a pure function (and testable).
@@ -124,7 +126,13 @@ impl Config {
             log_level: r.text("log.level"),
             profile: match r.word("app.profile") {
                 "conformance" => Profile::Conformance,
-                _ => Profile::Builtin,
+                "builtin" => Profile::Builtin,
+                _ => Profile::Catalog,
+            },
+            sql_limits: wharf_catalog::SqlLimits {
+                timeout: r.duration("catalog.sql_timeout"),
+                max_rows: r.count("catalog.sql_max_rows"),
+                max_bytes: r.count("catalog.sql_max_bytes"),
             },
         };
         if !config.listen.ip().is_loopback() && !hosts_explicit {

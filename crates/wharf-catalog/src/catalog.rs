@@ -1,0 +1,104 @@
+//! The catalog interface every backend implements, and its value types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{error::DbError, item::Item};
+
+/// Most hits one search page returns; the tool's schema says the same.
+pub const MAX_LIMIT: u32 = 50;
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub query: String,
+    pub limit: u32,
+    pub cursor: Option<String>,
+    /// Every hit carries all of these tags.
+    pub tags: Vec<String>,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Hit {
+    pub id: String,
+    pub title: String,
+    /// Text around the match, matched terms wrapped in `**`.
+    pub snippet: String,
+    pub tags: Vec<String>,
+    pub url: Option<String>,
+    /// Relevance (BM25 on SQLite): higher is better; comparable within one search.
+    pub score: f64,
+}
+
+/// One page of hits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SearchPage {
+    pub hits: Vec<Hit>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How an import went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// The result of a read-only SQL query, capped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    /// Set when rows were left out because of the row or size cap.
+    pub truncated: Option<String>,
+}
+
+/// A column of a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub nullable: bool,
+    pub primary_key: bool,
+}
+
+/// Why a catalog operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The caller's input cannot be used (bad query, cursor, SQL); the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the query ran longer than {0} ms and was stopped")]
+    Timeout(u64),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for CatalogError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(DbError::Sqlite(e))
+    }
+}
+
+/// A search-and-retrieval catalog.
+#[async_trait::async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    async fn search(&self, query: SearchQuery) -> Result<SearchPage, CatalogError>;
+    async fn get(&self, id: &str) -> Result<Option<Item>, CatalogError>;
+    /// Insert or update by id, all or nothing.
+    async fn upsert(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError>;
+    /// Every item, ordered by id.
+    async fn export(&self) -> Result<Vec<Item>, CatalogError>;
+    async fn count(&self) -> Result<u64, CatalogError>;
+    /// Tables a read-only SQL query may read.
+    async fn list_tables(&self) -> Result<Vec<String>, CatalogError>;
+    async fn describe_table(&self, table: &str) -> Result<Vec<Column>, CatalogError>;
+    /// Run one read-only statement with bound parameters, capped and timed.
+    async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError>;
+}

@@ -1,0 +1,420 @@
+//! The catalog on the embedded SQLite database: FTS5 with BM25 ranking and
+//! highlighted snippets, upserts in one transaction, capped read-only SQL.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{OptionalExtension, params, types::ValueRef};
+use serde_json::Value;
+
+use crate::{
+    catalog::{
+        Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage, SearchQuery,
+    },
+    cursor,
+    db::{Database, INTERNAL_TABLES},
+    error::DbError,
+    item::Item,
+};
+
+/// Most words of a search query that are used; more only slow the search.
+const MAX_QUERY_TERMS: usize = 16;
+
+/// Relative weight of a match in the title, body and tags (BM25 column weights).
+const BM25_WEIGHTS: &str = "10.0, 1.0, 3.0";
+
+/// SQLite steps between checks of a query's deadline.
+const PROGRESS_STEPS: i32 = 1_000;
+
+/// Limits on SQL that comes from outside.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlLimits {
+    pub timeout: Duration,
+    pub max_rows: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(2),
+            max_rows: 500,
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// The SQLite catalog.
+#[derive(Debug, Clone)]
+pub struct SqliteCatalog {
+    db: Database,
+    limits: SqlLimits,
+}
+
+impl SqliteCatalog {
+    pub fn new(db: Database, limits: SqlLimits) -> Self {
+        Self { db, limits }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// The words of a query as an FTS5 expression: each word quoted (so no input is
+/// read as FTS syntax) and all required. Words match whole (after Porter
+/// stemming: `fetching` finds `fetch`), not as prefixes: a model searches with
+/// whole words, and prefix matches (`fetch` → `fetchpriority`) crowd out exact ones.
+fn fts_expression(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(MAX_QUERY_TERMS)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+fn json_text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn item_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+    let tags: String = row.get(4)?;
+    let attributes: String = row.get(5)?;
+    Ok(Item {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        body: row.get(2)?,
+        url: row.get(3)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+const ITEM_COLUMNS: &str = "id, title, body, url, tags, attributes, created_at, updated_at";
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+#[async_trait::async_trait]
+impl Catalog for SqliteCatalog {
+    async fn search(&self, q: SearchQuery) -> Result<SearchPage, CatalogError> {
+        let expression = fts_expression(&q.query)
+            .ok_or_else(|| CatalogError::Invalid("`query` has no words to search for".into()))?;
+        let mut fingerprint: Vec<&str> = vec![&q.query];
+        fingerprint.extend(q.tags.iter().map(String::as_str));
+        let offset = match &q.cursor {
+            Some(c) => cursor::decode(c, &fingerprint)
+                .map_err(|e| CatalogError::Invalid(format!("`cursor`: {e}")))?,
+            None => 0,
+        };
+        let next = |o: usize| cursor::encode(o, &fingerprint);
+        let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as usize;
+        let tags = json_text(&q.tags);
+        let (mut hits, more) = self
+            .db
+            .run(move |c| {
+                let sql = format!(
+                    "SELECT i.id, i.title, i.url, i.tags,
+                            snippet(items_fts, -1, '**', '**', '…', 24),
+                            bm25(items_fts, {BM25_WEIGHTS}) AS rank
+                     FROM items_fts JOIN items i ON i.rowid = items_fts.rowid
+                     WHERE items_fts MATCH ?1
+                       AND NOT EXISTS (SELECT 1 FROM json_each(?2) want
+                                       WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))
+                     ORDER BY rank, i.id
+                     LIMIT ?3 OFFSET ?4"
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![expression, tags, (limit + 1) as i64, offset as i64], |r| {
+                    let tags: String = r.get(3)?;
+                    Ok(Hit {
+                        id: r.get(0)?,
+                        title: r.get(1)?,
+                        url: r.get(2)?,
+                        tags: serde_json::from_str(&tags).unwrap_or_default(),
+                        snippet: r.get(4)?,
+                        score: -r.get::<_, f64>(5)?,
+                    })
+                })?;
+                let mut hits = rows.collect::<Result<Vec<_>, _>>()?;
+                let more = hits.len() > limit;
+                hits.truncate(limit);
+                Ok((hits, more))
+            })
+            .await?;
+        for h in &mut hits {
+            h.score = (h.score * 1000.0).round() / 1000.0;
+        }
+        let next_cursor = more.then(|| next(offset + limit));
+        Ok(SearchPage { hits, next_cursor })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Item>, CatalogError> {
+        let id = id.to_owned();
+        Ok(self
+            .db
+            .run(move |c| {
+                Ok(
+                    c.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))?
+                        .query_row([id], item_from_row)
+                        .optional()?,
+                )
+            })
+            .await?)
+    }
+
+    async fn upsert(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
+        Ok(self
+            .db
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut summary = ImportSummary::default();
+                {
+                    let mut existing = tx.prepare_cached("SELECT title, body, url, tags, attributes FROM items WHERE id = ?1")?;
+                    let mut insert = tx.prepare_cached(&format!(
+                        "INSERT INTO items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce(?7, {NOW}), coalesce(?8, {NOW}))"
+                    ))?;
+                    let mut update = tx.prepare_cached(&format!(
+                        "UPDATE items SET title = ?2, body = ?3, url = ?4, tags = ?5, attributes = ?6, updated_at = {NOW} WHERE id = ?1"
+                    ))?;
+                    for item in items {
+                        let tags = json_text(&item.tags);
+                        let attributes = json_text(&item.attributes);
+                        let current: Option<(String, String, Option<String>, String, String)> = existing
+                            .query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                            .optional()?;
+                        match current {
+                            None => {
+                                insert.execute(params![item.id, item.title, item.body, item.url, tags, attributes, item.created_at, item.updated_at])?;
+                                summary.inserted += 1;
+                            }
+                            Some(row) if row == (item.title.clone(), item.body.clone(), item.url.clone(), tags.clone(), attributes.clone()) => {
+                                summary.unchanged += 1;
+                            }
+                            Some(_) => {
+                                update.execute(params![item.id, item.title, item.body, item.url, tags, attributes])?;
+                                summary.updated += 1;
+                            }
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(summary)
+            })
+            .await?)
+    }
+
+    async fn export(&self) -> Result<Vec<Item>, CatalogError> {
+        Ok(self
+            .db
+            .run(|c| {
+                let mut stmt =
+                    c.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))?;
+                let items = stmt
+                    .query_map([], item_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(items)
+            })
+            .await?)
+    }
+
+    async fn count(&self) -> Result<u64, CatalogError> {
+        Ok(self
+            .db
+            .run(|c| {
+                Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))? as u64)
+            })
+            .await?)
+    }
+
+    async fn list_tables(&self) -> Result<Vec<String>, CatalogError> {
+        Ok(self.db.run(|c| Ok(user_tables(c)?)).await?)
+    }
+
+    async fn describe_table(&self, table: &str) -> Result<Vec<Column>, CatalogError> {
+        let table = table.to_owned();
+        self.db
+            .run(move |c| {
+                let tables = user_tables(c)?;
+                if !tables.contains(&table) {
+                    return Ok(Err(CatalogError::NotFound(format!(
+                        "no table `{table}`; tables: {}",
+                        tables.join(", ")
+                    ))));
+                }
+                let mut stmt = c.prepare(
+                    "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
+                )?;
+                let columns = stmt
+                    .query_map([&table], |r| {
+                        Ok(Column {
+                            name: r.get(0)?,
+                            kind: r.get(1)?,
+                            nullable: r.get::<_, i64>(2)? == 0,
+                            primary_key: r.get::<_, i64>(3)? > 0,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Ok(columns))
+            })
+            .await?
+    }
+
+    async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError> {
+        let sql = sql.to_owned();
+        let limits = self.limits;
+        self.db
+            .run_readonly(move |c| Ok(run_query(c, &sql, &params, limits)))
+            .await?
+    }
+}
+
+/// Tables a user may see: not SQLite's, not FTS shadow tables, not Wharf's own.
+fn user_tables(c: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')
+           AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'items_fts%' ORDER BY name",
+    )?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names
+        .into_iter()
+        .filter(|n| !INTERNAL_TABLES.contains(&n.as_str()))
+        .collect())
+}
+
+fn to_sql(v: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        Value::Null => V::Null,
+        Value::Bool(b) => V::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(V::Integer)
+            .unwrap_or_else(|| V::Real(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => V::Text(s.clone()),
+        other => V::Text(other.to_string()),
+    }
+}
+
+fn from_sql(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::String(format!("<blob of {} bytes>", b.len())),
+    }
+}
+
+fn run_query(
+    c: &mut rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+    limits: SqlLimits,
+) -> Result<QueryResult, CatalogError> {
+    let started = Instant::now();
+    let deadline = started + limits.timeout;
+    c.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))?;
+    let outcome = (|| {
+        let mut stmt = c.prepare(sql).map_err(|e| explain(e, limits))?;
+        if !stmt.readonly() {
+            return Err(CatalogError::Invalid(
+                "only statements that read are allowed (SELECT, WITH ... SELECT, EXPLAIN)".into(),
+            ));
+        }
+        let expected = stmt.parameter_count();
+        if expected != params.len() {
+            return Err(CatalogError::Invalid(format!(
+                "the statement has {expected} parameter(s) but `params` has {}",
+                params.len()
+            )));
+        }
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let bound: Vec<rusqlite::types::Value> = params.iter().map(to_sql).collect();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(bound))
+            .map_err(|e| explain(e, limits))?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut truncated = None;
+        while let Some(row) = rows.next().map_err(|e| explain(e, limits))? {
+            if out.len() == limits.max_rows {
+                truncated = Some(format!(
+                    "only the first {} rows are returned; add LIMIT/OFFSET or narrow the query",
+                    limits.max_rows
+                ));
+                break;
+            }
+            let values: Vec<Value> = (0..columns.len())
+                .map(|i| row.get_ref(i).map(from_sql).unwrap_or(Value::Null))
+                .collect();
+            bytes += serde_json::to_string(&values).map_or(0, |s| s.len());
+            if bytes > limits.max_bytes {
+                truncated = Some(format!(
+                    "the result was cut at {} rows to stay under {} bytes; select fewer columns or rows",
+                    out.len(),
+                    limits.max_bytes
+                ));
+                break;
+            }
+            out.push(values);
+        }
+        Ok(QueryResult {
+            columns,
+            rows: out,
+            truncated,
+        })
+    })();
+    // A handler left behind would interrupt every later query on this pooled
+    // connection once its deadline passed, so failing to clear it is an error.
+    c.progress_handler(0, None::<fn() -> bool>)?;
+    outcome
+}
+
+/// The message a caller can act on for an error from untrusted SQL.
+fn explain(e: rusqlite::Error, limits: SqlLimits) -> CatalogError {
+    use rusqlite::ffi::ErrorCode;
+    match &e {
+        rusqlite::Error::MultipleStatement => {
+            CatalogError::Invalid("only one statement is allowed per call".into())
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::OperationInterrupted => {
+            CatalogError::Timeout(limits.timeout.as_millis() as u64)
+        }
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.code == ErrorCode::AuthorizationForStatementDenied =>
+        {
+            CatalogError::Invalid(format!(
+                "not allowed: {} (ATTACH, DETACH, PRAGMA assignments and Wharf's internal tables are off limits)",
+                msg.as_deref().unwrap_or("denied")
+            ))
+        }
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, ErrorCode::ReadOnly) => {
+            CatalogError::Invalid("this tool only reads; the database refused a write".into())
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => {
+            CatalogError::Invalid(format!("SQL error: {msg}"))
+        }
+        rusqlite::Error::SqlInputError { msg, .. } => {
+            CatalogError::Invalid(format!("SQL error: {msg}"))
+        }
+        _ => CatalogError::Db(DbError::Sqlite(e)),
+    }
+}
+
+/// Load `items` (the embedded sample) into an empty catalog; returns how many.
+pub async fn seed_if_empty(
+    catalog: &SqliteCatalog,
+    items: impl FnOnce() -> Result<Vec<Item>, String>,
+) -> Result<Option<usize>, CatalogError> {
+    if catalog.count().await? > 0 {
+        return Ok(None);
+    }
+    let items = items().map_err(CatalogError::Invalid)?;
+    let n = items.len();
+    catalog.upsert(items).await?;
+    Ok(Some(n))
+}

@@ -1,0 +1,240 @@
+//! The catalog's MCP tools: `search_items`, `get_item`, and the read-only SQL
+//! tools `list_tables`, `describe_table`, `execute_sql_query`.
+//!
+//! Input schemas are written out by hand so that every bound a model should know
+//! (lengths, `limit` 1..50 default 10) is in them; Wharf validates arguments
+//! against them before a handler runs. Output schemas come from the Rust types
+//! of `structuredContent`.
+
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, ToolAnnotations};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use wharf_core::{ToolError, ToolSpec, structured_result};
+
+use crate::catalog::{Catalog, CatalogError, Column, QueryResult, SearchPage, SearchQuery};
+use crate::item::Item;
+
+fn obj(v: Value) -> JsonObject {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn read_only() -> ToolAnnotations {
+    let mut a = ToolAnnotations::default();
+    a.read_only_hint = Some(true);
+    a.destructive_hint = Some(false);
+    a.idempotent_hint = Some(true);
+    a.open_world_hint = Some(false);
+    a
+}
+
+fn tool_error(e: CatalogError) -> ToolError {
+    match e {
+        CatalogError::Invalid(m) => ToolError::Failed(m),
+        CatalogError::NotFound(m) => ToolError::NotFound(m),
+        e @ CatalogError::Timeout(_) => ToolError::Failed(e.to_string()),
+        CatalogError::Db(e) => ToolError::internal(e),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(args: JsonObject) -> Result<T, ToolError> {
+    serde_json::from_value(Value::Object(args)).map_err(|e| ToolError::invalid("", e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct SearchArgs {
+    query: String,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct GetArgs {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct TableArgs {
+    table: String,
+}
+
+#[derive(Deserialize)]
+struct SqlArgs {
+    sql: String,
+    #[serde(default)]
+    params: Vec<Value>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct Tables {
+    tables: Vec<String>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct TableDescription {
+    table: String,
+    columns: Vec<Column>,
+}
+
+/// All catalog tools over `catalog`.
+pub fn catalog_tools(catalog: Arc<dyn Catalog>) -> Vec<ToolSpec> {
+    vec![
+        search_items(catalog.clone()),
+        get_item(catalog.clone()),
+        list_tables(catalog.clone()),
+        describe_table(catalog.clone()),
+        execute_sql_query(catalog),
+    ]
+}
+
+fn search_items(catalog: Arc<dyn Catalog>) -> ToolSpec {
+    ToolSpec::new("search_items")
+        .title("Search the catalog")
+        .description(
+            "Use this when the user wants to find items in the catalog by words (a feature, a topic, a name). \
+             Returns ranked hits with id, title, a snippet with the matched words in **bold**, tags, URL and score; \
+             pass `next_cursor` back as `cursor` for more. Use get_item with a hit's id for the whole item.",
+        )
+        .input_schema(obj(json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Words to search for; all must match."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": crate::catalog::MAX_LIMIT, "default": 10, "description": "Hits per page."},
+                "cursor": {"type": "string", "maxLength": 500, "description": "The next_cursor of the previous page."},
+                "tags": {"type": "array", "maxItems": 10, "items": {"type": "string", "minLength": 1, "maxLength": 64}, "description": "Only items with all of these tags."}
+            },
+            "required": ["query"],
+            "additionalProperties": false
+        })))
+        .output::<SearchPage>()
+        .annotations(read_only())
+        .meta("openai/toolInvocation/invoking", json!("Searching the catalog…"))
+        .meta("openai/toolInvocation/invoked", json!("Searched the catalog"))
+        .handler(move |_, args| {
+            let catalog = catalog.clone();
+            async move {
+                let a: SearchArgs = parse(args)?;
+                let page = catalog
+                    .search(SearchQuery { query: a.query.clone(), limit: a.limit.unwrap_or(10), cursor: a.cursor, tags: a.tags })
+                    .await
+                    .map_err(tool_error)?;
+                let mut text = match page.hits.len() {
+                    0 => format!("No items match \"{}\".", a.query),
+                    n => format!("{n} item(s) match \"{}\"{}:", a.query, if page.next_cursor.is_some() { " (more with next_cursor)" } else { "" }),
+                };
+                for (i, h) in page.hits.iter().enumerate() {
+                    text.push_str(&format!("\n{}. {} [{}]", i + 1, h.title, h.id));
+                }
+                structured_result(&page, text)
+            }
+        })
+}
+
+fn get_item(catalog: Arc<dyn Catalog>) -> ToolSpec {
+    ToolSpec::new("get_item")
+        .title("Get an item")
+        .description("Use this when you have an item's id (from search_items) and need the whole item: title, body, URL, tags and attributes.")
+        .input_schema(obj(json!({
+            "type": "object",
+            "properties": {"id": {"type": "string", "minLength": 1, "maxLength": crate::item::MAX_ID_LEN, "description": "The item's id."}},
+            "required": ["id"],
+            "additionalProperties": false
+        })))
+        .output::<Item>()
+        .annotations(read_only())
+        .meta("openai/toolInvocation/invoking", json!("Opening the item…"))
+        .meta("openai/toolInvocation/invoked", json!("Opened the item"))
+        .handler(move |_, args| {
+            let catalog = catalog.clone();
+            async move {
+                let a: GetArgs = parse(args)?;
+                let Some(item) = catalog.get(&a.id).await.map_err(tool_error)? else {
+                    return Err(ToolError::NotFound(format!("No item has the id `{}`. Use search_items to find ids.", a.id)));
+                };
+                let text = format!("{}\n\n{}{}", item.title, item.body, item.url.as_ref().map(|u| format!("\n\n{u}")).unwrap_or_default());
+                structured_result(&item, text)
+            }
+        })
+}
+
+fn list_tables(catalog: Arc<dyn Catalog>) -> ToolSpec {
+    ToolSpec::new("list_tables")
+        .title("List tables")
+        .description(
+            "Use this before writing SQL for execute_sql_query: it lists the tables you may query.",
+        )
+        .input_schema(obj(
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        ))
+        .output::<Tables>()
+        .annotations(read_only())
+        .handler(move |_, _| {
+            let catalog = catalog.clone();
+            async move {
+                let tables = catalog.list_tables().await.map_err(tool_error)?;
+                let text = format!("Tables: {}", tables.join(", "));
+                structured_result(&Tables { tables }, text)
+            }
+        })
+}
+
+fn describe_table(catalog: Arc<dyn Catalog>) -> ToolSpec {
+    ToolSpec::new("describe_table")
+        .title("Describe a table")
+        .description("Use this to learn a table's columns and types before querying it with execute_sql_query.")
+        .input_schema(obj(json!({
+            "type": "object",
+            "properties": {"table": {"type": "string", "minLength": 1, "maxLength": 128, "description": "A name from list_tables."}},
+            "required": ["table"],
+            "additionalProperties": false
+        })))
+        .output::<TableDescription>()
+        .annotations(read_only())
+        .handler(move |_, args| {
+            let catalog = catalog.clone();
+            async move {
+                let a: TableArgs = parse(args)?;
+                let columns = catalog.describe_table(&a.table).await.map_err(tool_error)?;
+                let text = columns.iter().map(|c| format!("{} {}", c.name, c.kind)).collect::<Vec<_>>().join(", ");
+                structured_result(&TableDescription { table: a.table, columns }, text)
+            }
+        })
+}
+
+fn execute_sql_query(catalog: Arc<dyn Catalog>) -> ToolSpec {
+    ToolSpec::new("execute_sql_query")
+        .title("Run a read-only SQL query")
+        .description(
+            "Use this for questions search cannot answer (counts, groupings, filters on attributes). Runs ONE read-only \
+             SQLite statement; put values in `params` and refer to them as ?1, ?2. Results are capped in rows, size and time; \
+             a cut result says so in `truncated`. Writes, several statements and ATTACH are refused.",
+        )
+        .input_schema(obj(json!({
+            "type": "object",
+            "properties": {
+                "sql": {"type": "string", "minLength": 1, "maxLength": 10000, "description": "One SELECT (or WITH ... SELECT) statement."},
+                "params": {"type": "array", "maxItems": 100, "items": {"type": ["string", "number", "integer", "boolean", "null"]}, "description": "Values bound to ?1, ?2, ..."}
+            },
+            "required": ["sql"],
+            "additionalProperties": false
+        })))
+        .output::<QueryResult>()
+        .annotations(read_only())
+        .handler(move |_, args| {
+            let catalog = catalog.clone();
+            async move {
+                let a: SqlArgs = parse(args)?;
+                let result = catalog.query(&a.sql, a.params).await.map_err(tool_error)?;
+                let text = format!(
+                    "{} row(s), columns: {}{}",
+                    result.rows.len(),
+                    result.columns.join(", "),
+                    result.truncated.as_ref().map(|t| format!(". Truncated: {t}")).unwrap_or_default()
+                );
+                structured_result(&result, text)
+            }
+        })
+}

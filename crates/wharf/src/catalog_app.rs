@@ -1,0 +1,33 @@
+//! The catalog app, what `wharf serve` runs by default: search and retrieval over
+//! the database's catalog, plus read-only SQL, loaded with the sample catalog
+//! when the database is empty.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use wharf_catalog::{Catalog, Database, SqlLimits, SqliteCatalog};
+use wharf_core::App;
+
+pub async fn app(db: Database, limits: SqlLimits, tool_timeout: Duration) -> anyhow::Result<App> {
+    let catalog = SqliteCatalog::new(db, limits);
+    if let Some(n) = wharf_catalog::seed_if_empty(&catalog, wharf_catalog::sample_items)
+        .await
+        .context("cannot load the sample catalog")?
+    {
+        tracing::info!(
+            items = n,
+            "loaded the sample catalog into the empty database"
+        );
+    }
+    let count = catalog.count().await.context("cannot read the catalog")?;
+    let catalog: Arc<dyn Catalog> = Arc::new(catalog);
+    Ok(App::builder("wharf-catalog", env!("CARGO_PKG_VERSION"))
+        .title("Wharf catalog")
+        .instructions(format!(
+            "A searchable catalog of {count} items. Use search_items to find items by words, get_item for one item's \
+             details, and list_tables, describe_table and execute_sql_query for questions that need counting or filtering."
+        ))
+        .default_tool_timeout(tool_timeout)
+        .tools(wharf_catalog::tools::catalog_tools(catalog))
+        .build()?)
+}
