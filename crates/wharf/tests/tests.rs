@@ -1,6 +1,8 @@
 //! End-to-end tests of the `wharf` binary: real processes, real sockets, real files.
 
+mod catalog;
 mod check;
+mod import;
 mod logs;
 mod process;
 mod replicas;
