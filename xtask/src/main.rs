@@ -1,7 +1,8 @@
 //! Project automation. `cargo xtask ci` runs exactly what CI runs, so a green run
 //! on a developer's machine means a green CI.
 //!
-//! `ci` = format and lint checks, the Rust tests, the real-client tests (the
+//! `ci` = format and lint checks, the Rust tests (against SQLite and a real
+//! PostgreSQL server it starts), the real-client tests (the
 //! official Python SDK over stdio, Streamable HTTP and HTTP+SSE) and the official
 //! MCP conformance suite against `wharf serve --profile conformance`, counting
 //! every failed check and every warning in its `checks.json` files.
@@ -11,6 +12,7 @@
 //! `<target>/ci-tools/`, once.
 
 mod conformance;
+mod postgres;
 mod tools;
 
 use std::process::{Command, ExitCode};
@@ -77,7 +79,12 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(cargo().args(["test", "--workspace"]))?;
+    // The catalog's tests run on SQLite always and on PostgreSQL here.
+    let pg = postgres::start()?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("TEST_POSTGRES_URL", &pg.url))?;
+    drop(pg);
     run(cargo().args(["build", "-p", "wharf", "-p", "wharf-example-notes"]))?;
     let tools = tools::ensure()?;
     let wharf = target_dir().join("debug/wharf");

@@ -102,3 +102,17 @@ pub trait Catalog: Send + Sync + 'static {
     /// Run one read-only statement with bound parameters, capped and timed.
     async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError>;
 }
+
+/// Load `items` (the embedded sample) into an empty catalog; returns how many.
+pub async fn seed_if_empty<C: Catalog + ?Sized>(
+    catalog: &C,
+    items: impl FnOnce() -> Result<Vec<Item>, String>,
+) -> Result<Option<usize>, CatalogError> {
+    if catalog.count().await? > 0 {
+        return Ok(None);
+    }
+    let items = items().map_err(CatalogError::Invalid)?;
+    let n = items.len();
+    catalog.upsert(items).await?;
+    Ok(Some(n))
+}

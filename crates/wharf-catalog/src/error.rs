@@ -17,6 +17,8 @@ pub enum DbError {
     Pool(#[from] r2d2::Error),
     #[error("the database task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error(
         "the database {path} was written by a newer Wharf (schema version {found}, this build knows {known}); upgrade Wharf or point it at another database"
     )]

@@ -44,10 +44,7 @@ impl std::fmt::Display for RowError {
 pub type Row = Result<(usize, Item), RowError>;
 
 /// Every item and every bad row of `input`, in file order.
-pub fn parse(
-    input: impl Read,
-    format: Format,
-) -> Result<Vec<Row>, String> {
+pub fn parse(input: impl Read, format: Format) -> Result<Vec<Row>, String> {
     match format {
         Format::JsonLines => Ok(parse_jsonl(input)),
         Format::JsonArray => parse_json_array(input),

@@ -15,6 +15,7 @@ mod db;
 mod error;
 pub mod import;
 mod item;
+mod postgres;
 mod sample;
 mod session_store;
 mod sqlite;
@@ -22,11 +23,12 @@ pub mod tools;
 
 pub use catalog::{
     Catalog, CatalogError, Column, Hit, ImportSummary, MAX_LIMIT, QueryResult, SearchPage,
-    SearchQuery,
+    SearchQuery, seed_if_empty,
 };
 pub use db::Database;
 pub use error::DbError;
 pub use item::Item;
+pub use postgres::{PgCatalog, PgDatabase, PgSessionStore};
 pub use sample::sample_items;
 pub use session_store::SqliteSessionStore;
-pub use sqlite::{SqlLimits, SqliteCatalog, seed_if_empty};
+pub use sqlite::{SqlLimits, SqliteCatalog};

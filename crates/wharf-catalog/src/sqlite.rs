@@ -404,17 +404,3 @@ fn explain(e: rusqlite::Error, limits: SqlLimits) -> CatalogError {
         _ => CatalogError::Db(DbError::Sqlite(e)),
     }
 }
-
-/// Load `items` (the embedded sample) into an empty catalog; returns how many.
-pub async fn seed_if_empty(
-    catalog: &SqliteCatalog,
-    items: impl FnOnce() -> Result<Vec<Item>, String>,
-) -> Result<Option<usize>, CatalogError> {
-    if catalog.count().await? > 0 {
-        return Ok(None);
-    }
-    let items = items().map_err(CatalogError::Invalid)?;
-    let n = items.len();
-    catalog.upsert(items).await?;
-    Ok(Some(n))
-}

@@ -1,25 +1,127 @@
-//! The catalog against a real SQLite file loaded with the sample catalog.
+//! The catalog against real databases: a SQLite file always, and PostgreSQL when
+//! `TEST_POSTGRES_URL` names a server (`cargo xtask ci` starts one). Every test
+//! runs the same checks on every backend, each on the sample catalog.
 
 mod search;
 mod sql;
 mod upsert;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use wharf_catalog::{Catalog, Database, SqlLimits, SqliteCatalog};
+use tokio::sync::OnceCell;
+use wharf_catalog::{Catalog, Database, PgCatalog, PgDatabase, SqlLimits, SqliteCatalog};
 
-/// A catalog in a temporary file, loaded with the sample (12,522 items).
-pub async fn sample_catalog(limits: SqlLimits) -> (tempfile::TempDir, SqliteCatalog) {
+/// One backend loaded with the sample catalog (12,522 items).
+pub struct Fixture {
+    pub name: &'static str,
+    pub catalog: Arc<dyn Catalog>,
+    /// For a second handle on the same data, as another replica would open.
+    pub reopen: Reopen,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub enum Reopen {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Fixture {
+    pub async fn second_handle(&self, limits: SqlLimits) -> Arc<dyn Catalog> {
+        match &self.reopen {
+            Reopen::Sqlite(path) => Arc::new(SqliteCatalog::new(
+                Database::open_sqlite(path).await.unwrap(),
+                limits,
+            )),
+            Reopen::Postgres(url) => Arc::new(PgCatalog::new(
+                PgDatabase::connect(url, 4).await.unwrap(),
+                limits,
+            )),
+        }
+    }
+}
+
+pub const SAMPLE_SIZE: u64 = 12_522;
+
+pub async fn fixtures(limits: SqlLimits) -> Vec<Fixture> {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_sqlite(&dir.path().join("catalog.db"))
+    let path = dir.path().join("catalog.db");
+    let sqlite = SqliteCatalog::new(Database::open_sqlite(&path).await.unwrap(), limits);
+    wharf_catalog::seed_if_empty(&sqlite, wharf_catalog::sample_items)
         .await
         .unwrap();
-    let catalog = SqliteCatalog::new(db, limits);
-    let loaded = wharf_catalog::seed_if_empty(&catalog, wharf_catalog::sample_items)
+    let mut out = vec![Fixture {
+        name: "sqlite",
+        catalog: Arc::new(sqlite),
+        reopen: Reopen::Sqlite(path),
+        _dir: Some(dir),
+    }];
+    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+        let url = fresh_postgres_database(&admin).await;
+        let catalog = PgCatalog::new(PgDatabase::connect(&url, 4).await.unwrap(), limits);
+        assert_eq!(catalog.count().await.unwrap(), SAMPLE_SIZE);
+        out.push(Fixture {
+            name: "postgres",
+            catalog: Arc::new(catalog),
+            reopen: Reopen::Postgres(url),
+            _dir: None,
+        });
+    } else {
+        eprintln!("PostgreSQL not tested: set TEST_POSTGRES_URL (cargo xtask ci does)");
+    }
+    out
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// A template database loaded with the sample once per test run; each test gets
+/// a copy (a file copy in PostgreSQL, much faster than loading 12,522 rows).
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+async fn fresh_postgres_database(admin: &str) -> String {
+    let template = TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("wharf_template_{}", std::process::id());
+            admin_exec(admin, &format!("CREATE DATABASE {name}")).await;
+            let db = PgDatabase::connect(&with_database(admin, &name), 2)
+                .await
+                .unwrap();
+            let catalog = PgCatalog::new(db, SqlLimits::default());
+            wharf_catalog::seed_if_empty(&catalog, wharf_catalog::sample_items)
+                .await
+                .unwrap();
+            drop(catalog);
+            name
+        })
+        .await;
+    let name = format!("wharf_test_{}", uuid::Uuid::new_v4().simple());
+    // A template must have no sessions while it is copied.
+    admin_exec(
+        admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template}'"
+        ),
+    )
+    .await;
+    admin_exec(
+        admin,
+        &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+    )
+    .await;
+    with_database(admin, &name)
+}
+
+async fn admin_exec(admin: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .unwrap();
-    assert_eq!(loaded, Some(catalog.count().await.unwrap() as usize));
-    (dir, catalog)
+    tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 pub fn quick_limits() -> SqlLimits {

@@ -1,44 +1,56 @@
-//! Upserts: idempotent, counted.
+//! Upserts on every backend: idempotent, counted, and the index follows.
 
-use wharf_catalog::{Catalog, SqlLimits};
+use wharf_catalog::{SearchQuery, SqlLimits};
 
-use crate::sample_catalog;
+use crate::fixtures;
 
 #[tokio::test]
 async fn importing_the_same_items_twice_changes_nothing() {
-    let (_dir, c) = sample_catalog(SqlLimits::default()).await;
     let items = wharf_catalog::sample_items().unwrap();
-    let before = c.export().await.unwrap();
-    let summary = c.upsert(items.clone()).await.unwrap();
-    assert_eq!(
-        (summary.inserted, summary.updated, summary.unchanged),
-        (0, 0, items.len())
-    );
-    assert_eq!(
-        c.export().await.unwrap(),
-        before,
-        "not even updated_at moved"
-    );
-    let mut changed = items[0].clone();
-    changed.title = "A new title".into();
-    let summary = c.upsert(vec![changed.clone()]).await.unwrap();
-    assert_eq!(summary.updated, 1);
-    assert_eq!(
-        c.get(&changed.id).await.unwrap().unwrap().title,
-        "A new title"
-    );
-    assert_eq!(
-        c.search(wharf_catalog::SearchQuery {
-            query: "new title".into(),
-            limit: 5,
-            cursor: None,
-            tags: vec![]
-        })
-        .await
-        .unwrap()
-        .hits[0]
-            .id,
-        changed.id,
-        "the index follows updates"
-    );
+    for f in fixtures(SqlLimits::default()).await {
+        let c = &f.catalog;
+        let before = c.export().await.unwrap();
+        let summary = c.upsert(items.clone()).await.unwrap();
+        assert_eq!(
+            (summary.inserted, summary.updated, summary.unchanged),
+            (0, 0, items.len()),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            c.export().await.unwrap(),
+            before,
+            "{}: not even updated_at moved",
+            f.name
+        );
+        let mut changed = items[0].clone();
+        changed.title = "A new title".into();
+        assert_eq!(
+            c.upsert(vec![changed.clone()]).await.unwrap().updated,
+            1,
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            c.get(&changed.id).await.unwrap().unwrap().title,
+            "A new title",
+            "{}",
+            f.name
+        );
+        let hits = c
+            .search(SearchQuery {
+                query: "new title".into(),
+                limit: 5,
+                cursor: None,
+                tags: vec![],
+            })
+            .await
+            .unwrap()
+            .hits;
+        assert_eq!(
+            hits[0].id, changed.id,
+            "{}: the index follows updates",
+            f.name
+        );
+    }
 }

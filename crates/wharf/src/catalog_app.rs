@@ -5,12 +5,11 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use wharf_catalog::{Catalog, Database, SqlLimits, SqliteCatalog};
+use wharf_catalog::Catalog;
 use wharf_core::App;
 
-pub async fn app(db: Database, limits: SqlLimits, tool_timeout: Duration) -> anyhow::Result<App> {
-    let catalog = SqliteCatalog::new(db, limits);
-    if let Some(n) = wharf_catalog::seed_if_empty(&catalog, wharf_catalog::sample_items)
+pub async fn app(catalog: Arc<dyn Catalog>, tool_timeout: Duration) -> anyhow::Result<App> {
+    if let Some(n) = wharf_catalog::seed_if_empty(catalog.as_ref(), wharf_catalog::sample_items)
         .await
         .context("cannot load the sample catalog")?
     {
@@ -20,7 +19,6 @@ pub async fn app(db: Database, limits: SqlLimits, tool_timeout: Duration) -> any
         );
     }
     let count = catalog.count().await.context("cannot read the catalog")?;
-    let catalog: Arc<dyn Catalog> = Arc::new(catalog);
     Ok(App::builder("wharf-catalog", env!("CARGO_PKG_VERSION"))
         .title("Wharf catalog")
         .instructions(format!(

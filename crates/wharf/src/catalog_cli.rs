@@ -1,10 +1,10 @@
 //! `wharf catalog import` and `wharf catalog export`.
 
-use std::{io::Write, path::Path};
+use std::{io::Write, path::Path, sync::Arc};
 
 use anyhow::{Context, bail};
 use wharf_catalog::{
-    Catalog, Database, SqlLimits, SqliteCatalog,
+    Catalog,
     import::{self, Format},
 };
 
@@ -12,7 +12,7 @@ use wharf_catalog::{
 const PROGRESS_STEP: u64 = 1_000;
 
 pub async fn import(
-    db: Database,
+    catalog: Arc<dyn Catalog>,
     file: &Path,
     format: Option<&str>,
     skip_invalid: bool,
@@ -60,7 +60,6 @@ pub async fn import(
         );
     }
     let total = items.len();
-    let catalog = SqliteCatalog::new(db, SqlLimits::default());
     let summary = catalog
         .upsert(items)
         .await
@@ -80,8 +79,7 @@ pub async fn import(
     Ok(())
 }
 
-pub async fn export(db: Database, output: Option<&Path>) -> anyhow::Result<()> {
-    let catalog = SqliteCatalog::new(db, SqlLimits::default());
+pub async fn export(catalog: Arc<dyn Catalog>, output: Option<&Path>) -> anyhow::Result<()> {
     let items = catalog.export().await?;
     let mut out: Box<dyn Write> = match output {
         Some(path) => Box::new(std::io::BufWriter::new(

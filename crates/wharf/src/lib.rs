@@ -9,14 +9,15 @@ mod catalog_cli;
 mod cli;
 pub mod config;
 mod conformance;
+mod database;
 mod telemetry;
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
+use database::{Db, Store};
 use tokio_util::sync::CancellationToken;
-use wharf_catalog::{Database, SqliteSessionStore};
 use wharf_core::{App, WharfServer};
 
 use cli::{CatalogCommand, Cli, Command};
@@ -93,7 +94,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 skip_invalid,
             }) => {
                 catalog_cli::import(
-                    open_db(&config).await?,
+                    Db::open(&config).await?.catalog(config.sql_limits),
                     &file,
                     format.as_deref(),
                     skip_invalid,
@@ -101,7 +102,11 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 .await
             }
             Command::Catalog(CatalogCommand::Export { output }) => {
-                catalog_cli::export(open_db(&config).await?, output.as_deref()).await
+                catalog_cli::export(
+                    Db::open(&config).await?.catalog(config.sql_limits),
+                    output.as_deref(),
+                )
+                .await
             }
             Command::Check | Command::ConfigReference => Ok(()),
         }
@@ -182,26 +187,15 @@ fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
     }
 }
 
-async fn open_db(config: &Config) -> anyhow::Result<Database> {
-    Database::open_sqlite(&config.database_path)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {} (database.url / WHARF_DATABASE)",
-                config.database_path.display()
-            )
-        })
-}
-
 /// The app to serve, and the database when the app or the session store needs one.
 async fn build_app(
     config: &Config,
     given: Option<Arc<App>>,
-) -> anyhow::Result<(Arc<App>, Option<Database>)> {
+) -> anyhow::Result<(Arc<App>, Option<Db>)> {
     let needs_db = given.is_none() && config.profile == Profile::Catalog;
     let db =
         if needs_db || (!config.stateless && config.session_store == SessionStoreKind::Database) {
-            Some(open_db(config).await?)
+            Some(Db::open(config).await?)
         } else {
             None
         };
@@ -211,8 +205,9 @@ async fn build_app(
     let app = match config.profile {
         Profile::Catalog => {
             catalog_app::app(
-                db.clone().expect("opened above"),
-                config.sql_limits,
+                db.as_ref()
+                    .expect("opened above")
+                    .catalog(config.sql_limits),
                 config.tool_timeout,
             )
             .await?
@@ -253,8 +248,8 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
     if let Some(db) =
         db.filter(|_| !config.stateless && config.session_store == SessionStoreKind::Database)
     {
-        let s = SqliteSessionStore::new(db, config.session_idle_timeout);
-        http.session_store = Some(Arc::new(s.clone()));
+        let s = db.session_store(config.session_idle_timeout);
+        http.session_store = Some(s.as_rmcp());
         store = Some(s);
     }
     let server = wharf_http::build(app.clone(), &http)?;
@@ -296,7 +291,7 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
 
 /// Keep the store in step with the sessions this process holds.
 async fn heartbeat(
-    store: SqliteSessionStore,
+    store: Store,
     sessions: Arc<wharf_http::CappedSessionManager>,
     idle: Duration,
     shutdown: CancellationToken,
@@ -313,13 +308,10 @@ async fn heartbeat(
             .into_iter()
             .map(|id| id.to_string())
             .collect();
-        if let Err(e) = store.touch(ids).await {
-            tracing::warn!(error = %e, "session store heartbeat failed");
-        }
-        match store.sweep().await {
+        match store.heartbeat(ids).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "swept expired sessions"),
-            Err(e) => tracing::warn!(error = %e, "session store sweep failed"),
+            Err(e) => tracing::warn!(error = %e, "session store heartbeat failed"),
         }
     }
 }

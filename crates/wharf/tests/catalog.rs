@@ -19,7 +19,11 @@ async fn rpc(w: &Wharf, method: &str, params: Value) -> Value {
     if let Some(name) = params["name"].as_str() {
         req = req.header("mcp-name", name);
     }
-    let r = req.json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).send().await.unwrap();
+    let r = req
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     r.json::<Value>().await.unwrap()
 }
@@ -31,18 +35,38 @@ async fn catalog_tools_answer_within_their_output_schemas() {
     let tools = rpc(&w, "tools/list", json!({})).await;
     let tools = tools["result"]["tools"].as_array().unwrap().clone();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["search_items", "get_item", "list_tables", "describe_table", "execute_sql_query"]);
+    assert_eq!(
+        names,
+        [
+            "search_items",
+            "get_item",
+            "list_tables",
+            "describe_table",
+            "execute_sql_query"
+        ]
+    );
     for t in &tools {
         assert_eq!(t["annotations"]["readOnlyHint"], true, "{}", t["name"]);
-        assert!(t["description"].as_str().unwrap().starts_with("Use this"), "{}", t["name"]);
+        assert!(
+            t["description"].as_str().unwrap().starts_with("Use this"),
+            "{}",
+            t["name"]
+        );
     }
-    let schema_of = |name: &str| tools.iter().find(|t| t["name"] == name).unwrap()["outputSchema"].clone();
+    let schema_of =
+        |name: &str| tools.iter().find(|t| t["name"] == name).unwrap()["outputSchema"].clone();
     let calls = [
-        ("search_items", json!({"query": "grid template columns", "limit": 3})),
+        (
+            "search_items",
+            json!({"query": "grid template columns", "limit": 3}),
+        ),
         ("get_item", json!({"id": "api.fetch"})),
         ("list_tables", json!({})),
         ("describe_table", json!({"table": "items"})),
-        ("execute_sql_query", json!({"sql": "SELECT id FROM items WHERE id LIKE ?1 ORDER BY id LIMIT 2", "params": ["css.%"]})),
+        (
+            "execute_sql_query",
+            json!({"sql": "SELECT id FROM items WHERE id LIKE ?1 ORDER BY id LIMIT 2", "params": ["css.%"]}),
+        ),
     ];
     for (name, args) in calls {
         let answer = rpc(&w, "tools/call", json!({"name": name, "arguments": args})).await;
@@ -50,12 +74,22 @@ async fn catalog_tools_answer_within_their_output_schemas() {
         assert_eq!(result["isError"], false, "{name}: {answer}");
         let validator = jsonschema::validator_for(&schema_of(name)).unwrap();
         let structured = &result["structuredContent"];
-        let errors: Vec<String> = validator.iter_errors(structured).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(structured)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{name}: {errors:?} in {structured}");
-        assert!(result["content"][0]["text"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(
+            result["content"][0]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        );
     }
     let hit = rpc(&w, "tools/call", json!({"name": "search_items", "arguments": {"query": "grid template columns", "limit": 1}})).await;
-    assert_eq!(hit["result"]["structuredContent"]["hits"][0]["id"], "css.properties.grid-template-columns");
+    assert_eq!(
+        hit["result"]["structuredContent"]["hits"][0]["id"],
+        "css.properties.grid-template-columns"
+    );
 }
 
 #[tokio::test]
@@ -63,11 +97,31 @@ async fn mistakes_are_tool_errors_the_model_can_read() {
     let data = tempfile::tempdir().unwrap();
     let w = Wharf::start_with_env(data.path(), &[], &[("WHARF_PROFILE", "catalog")]).await;
     let cases = [
-        ("get_item", json!({"id": "no.such.item"}), "No item has the id `no.such.item`"),
-        ("search_items", json!({"query": "fetch", "limit": 0}), "`limit`"),
-        ("search_items", json!({"query": "fetch", "cursor": "bogus"}), "`cursor`"),
-        ("execute_sql_query", json!({"sql": "DELETE FROM items"}), "only statements that read"),
-        ("describe_table", json!({"table": "secrets"}), "tables: items"),
+        (
+            "get_item",
+            json!({"id": "no.such.item"}),
+            "No item has the id `no.such.item`",
+        ),
+        (
+            "search_items",
+            json!({"query": "fetch", "limit": 0}),
+            "`limit`",
+        ),
+        (
+            "search_items",
+            json!({"query": "fetch", "cursor": "bogus"}),
+            "`cursor`",
+        ),
+        (
+            "execute_sql_query",
+            json!({"sql": "DELETE FROM items"}),
+            "only statements that read",
+        ),
+        (
+            "describe_table",
+            json!({"table": "secrets"}),
+            "tables: items",
+        ),
     ];
     for (name, args, expected) in cases {
         let answer = rpc(&w, "tools/call", json!({"name": name, "arguments": args})).await;
@@ -75,6 +129,14 @@ async fn mistakes_are_tool_errors_the_model_can_read() {
         let text = answer["result"]["content"][0]["text"].as_str().unwrap();
         assert!(text.contains(expected), "{name}: {text}");
     }
-    let count = rpc(&w, "tools/call", json!({"name": "execute_sql_query", "arguments": {"sql": "SELECT count(*) FROM items"}})).await;
-    assert_eq!(count["result"]["structuredContent"]["rows"][0][0], 12_522, "nothing was deleted");
+    let count = rpc(
+        &w,
+        "tools/call",
+        json!({"name": "execute_sql_query", "arguments": {"sql": "SELECT count(*) FROM items"}}),
+    )
+    .await;
+    assert_eq!(
+        count["result"]["structuredContent"]["rows"][0][0], 12_522,
+        "nothing was deleted"
+    );
 }

@@ -5,8 +5,18 @@ use std::{path::Path, process::Command};
 use crate::process::BIN;
 
 fn wharf(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).arg("--data-dir").arg(data).args(args).env("WHARF_LOG", "warn").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("WHARF_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn export(data: &Path) -> String {
@@ -26,12 +36,19 @@ fn importing_twice_changes_nothing() {
     std::fs::write(&file, JSONL).unwrap();
     let (ok, _, err) = wharf(data.path(), &["catalog", "import", file.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(err.contains("imported 2 item(s)") && err.contains("2 inserted"), "{err}");
+    assert!(
+        err.contains("imported 2 item(s)") && err.contains("2 inserted"),
+        "{err}"
+    );
     let first = export(data.path());
     let (ok, _, err) = wharf(data.path(), &["catalog", "import", file.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(err.contains("0 inserted, 0 updated, 2 unchanged"), "{err}");
-    assert_eq!(export(data.path()), first, "a second import changes nothing, not even updated_at");
+    assert_eq!(
+        export(data.path()),
+        first,
+        "a second import changes nothing, not even updated_at"
+    );
     assert_eq!(first.lines().count(), 2);
 }
 
@@ -68,13 +85,26 @@ fn a_bad_row_names_its_line_and_nothing_is_written() {
     assert!(!ok);
     assert!(err.contains("bad.jsonl: line 2: not valid JSON"), "{err}");
     assert!(err.contains("bad.jsonl: line 3: `id` is required"), "{err}");
-    assert!(err.contains("bad.jsonl: line 4: `title` must be a string, not an array"), "{err}");
+    assert!(
+        err.contains("bad.jsonl: line 4: `title` must be a string, not an array"),
+        "{err}"
+    );
     assert!(err.contains("3 bad row(s); nothing was imported"), "{err}");
-    assert_eq!(export(data.path()), before, "the catalog is exactly as it was");
+    assert_eq!(
+        export(data.path()),
+        before,
+        "the catalog is exactly as it was"
+    );
 
-    let (ok, _, err) = wharf(data.path(), &["catalog", "import", "--skip-invalid", bad.to_str().unwrap()]);
+    let (ok, _, err) = wharf(
+        data.path(),
+        &["catalog", "import", "--skip-invalid", bad.to_str().unwrap()],
+    );
     assert!(ok, "{err}");
-    assert!(err.contains("1 updated") && err.contains("3 bad row(s) skipped"), "{err}");
+    assert!(
+        err.contains("1 updated") && err.contains("3 bad row(s) skipped"),
+        "{err}"
+    );
 }
 
 #[test]

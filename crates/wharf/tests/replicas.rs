@@ -86,3 +86,37 @@ async fn memory_sessions_do_not_survive_a_restart() {
         "an unknown session is 404, so the client initializes again"
     );
 }
+
+/// The catalog and the session store on PostgreSQL: two replicas on one
+/// database serve the same catalog and each other's sessions. Runs when
+/// `TEST_POSTGRES_URL` names a server (`cargo xtask ci` starts one).
+#[tokio::test]
+async fn two_replicas_on_postgres_share_the_catalog_and_sessions() {
+    let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        eprintln!("PostgreSQL not tested: set TEST_POSTGRES_URL (cargo xtask ci does)");
+        return;
+    };
+    let env = [
+        ("WHARF_DATABASE", url.as_str()),
+        ("WHARF_PROFILE", "catalog"),
+    ];
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Wharf::start_with_env(a_dir.path(), &[], &env).await;
+    let b = Wharf::start_with_env(b_dir.path(), &[], &env).await;
+    let session = initialize(&a).await;
+    let r = client()
+        .post(b.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search_items", "arguments": {"query": "grid template columns", "limit": 1}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "replica b serves a's session");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("css.properties.grid-template-columns"),
+        "{text}"
+    );
+}

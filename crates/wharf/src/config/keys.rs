@@ -131,7 +131,14 @@ pub const KEYS: &[Key] = &[
         env: "WHARF_DATABASE",
         kind: Kind::Text,
         default: "sqlite file wharf.db in database.data_dir",
-        doc: "The database: a path or `sqlite://path`.",
+        doc: "The database: a SQLite path (`sqlite://path` or a plain path), or `postgres://user:password@host/db`. Treated as a secret: never logged.",
+    },
+    Key {
+        path: "database.pool_size",
+        env: "WHARF_DATABASE_POOL_SIZE",
+        kind: Kind::Count,
+        default: "16",
+        doc: "Connections in the PostgreSQL pool (SQLite uses a fixed pool of 8 readers/writers).",
     },
     Key {
         path: "database.data_dir",

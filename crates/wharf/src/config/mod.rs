@@ -47,12 +47,47 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub max_sessions: usize,
     pub session_store: SessionStoreKind,
-    /// The SQLite database file.
-    pub database_path: PathBuf,
+    pub database: DatabaseTarget,
+    /// Connections in the PostgreSQL pool.
+    pub database_pool: usize,
     pub log_format: LogFormat,
     pub log_level: String,
     pub profile: Profile,
     pub sql_limits: wharf_catalog::SqlLimits,
+}
+
+/// A value that must never reach a log line: its `Debug` and `Display` hide it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Which database Wharf uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseTarget {
+    /// The embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (it may hold a password).
+    Postgres(Secret),
+}
+
+impl std::fmt::Display for DatabaseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "SQLite file {}", p.display()),
+            Self::Postgres(_) => f.write_str("PostgreSQL (URL hidden)"),
+        }
+    }
 }
 
 /// Everything a load reads, so that loading is a pure function (and testable).
@@ -87,16 +122,21 @@ impl Config {
         let listen = r.addr("server.listen");
         let hosts_explicit = layer.contains_key("server.allowed_hosts");
         let data_dir = PathBuf::from(r.text("database.data_dir"));
-        let database_path = match layer.get("database.url") {
-            None => data_dir.join("wharf.db"),
+        let database = match layer.get("database.url") {
+            None => DatabaseTarget::Sqlite(data_dir.join("wharf.db")),
             Some(s) => match &s.value {
-                RawValue::Text(url) => sqlite_path(url, &s.at, r.problems),
+                RawValue::Text(url)
+                    if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+                {
+                    DatabaseTarget::Postgres(Secret(url.clone()))
+                }
+                RawValue::Text(url) => DatabaseTarget::Sqlite(sqlite_path(url, &s.at, r.problems)),
                 _ => {
                     r.problems.push(Problem {
                         at: s.at.clone(),
                         message: "must be a string".into(),
                     });
-                    PathBuf::new()
+                    DatabaseTarget::Sqlite(PathBuf::new())
                 }
             },
         };
@@ -118,7 +158,8 @@ impl Config {
                 "memory" => SessionStoreKind::Memory,
                 _ => SessionStoreKind::Database,
             },
-            database_path,
+            database,
+            database_pool: r.count("database.pool_size"),
             log_format: match r.word("log.format") {
                 "json" => LogFormat::Json,
                 _ => LogFormat::Text,
@@ -168,17 +209,8 @@ impl Config {
     }
 }
 
-/// `sqlite://path`, `sqlite:path` or a plain path. PostgreSQL comes with the catalog.
+/// `sqlite://path`, `sqlite:path` or a plain path.
 fn sqlite_path(url: &str, at: &str, problems: &mut Vec<Problem>) -> PathBuf {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        problems.push(Problem {
-            at: at.to_owned(),
-            message:
-                "PostgreSQL is not supported by this build yet; use a SQLite path or sqlite://path"
-                    .into(),
-        });
-        return PathBuf::new();
-    }
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -357,7 +389,10 @@ mod tests {
         assert!(!c.stateless);
         assert_eq!(c.max_sessions, 10_000);
         assert_eq!(c.session_idle_timeout, Duration::from_secs(1800));
-        assert_eq!(c.database_path, PathBuf::from("./data/wharf.db"));
+        assert_eq!(
+            c.database,
+            DatabaseTarget::Sqlite(PathBuf::from("./data/wharf.db"))
+        );
     }
 
     #[test]
@@ -422,6 +457,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.allowed_hosts, vec!["mcp.example.com", "localhost"]);
+    }
+
+    #[test]
+    fn a_postgres_url_is_a_secret() {
+        let c = load(
+            "",
+            &[(
+                "WHARF_DATABASE",
+                "postgres://wharf:hunter2@db.internal/wharf",
+            )],
+            vec![],
+        )
+        .unwrap();
+        assert!(matches!(c.database, DatabaseTarget::Postgres(_)));
+        let shown = format!("{c:?} {}", c.database);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let bad = load("", &[("WHARF_DATABASE", "mysql://x")], vec![]).unwrap_err();
+        assert!(bad[0].message.contains("not a SQLite path"), "{bad:?}");
     }
 
     #[test]
