@@ -101,6 +101,9 @@ pub trait Catalog: Send + Sync + 'static {
     async fn describe_table(&self, table: &str) -> Result<Vec<Column>, CatalogError>;
     /// Run one read-only statement with bound parameters, capped and timed.
     async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError>;
+    /// Run one writing statement with bound parameters in its own transaction
+    /// (for tools the operator declared as writing); rows changed.
+    async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, CatalogError>;
 }
 
 /// Load `items` (the embedded sample) into an empty catalog; returns how many.

@@ -463,6 +463,48 @@ impl Catalog for PgCatalog {
             truncated,
         })
     }
+
+    async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, CatalogError> {
+        self.execute_in_transaction(sql, &params).await
+    }
+}
+
+impl PgCatalog {
+    async fn execute_in_transaction(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, CatalogError> {
+        let mut client = self.db.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let stmt = tx
+            .prepare(sql.trim().trim_end_matches(';'))
+            .await
+            .map_err(|e| explain(&e, self.limits))?;
+        if stmt.params().len() != params.len() {
+            return Err(CatalogError::Invalid(format!(
+                "the statement has {} parameter(s) but {} were given",
+                stmt.params().len(),
+                params.len()
+            )));
+        }
+        let bound = params
+            .iter()
+            .zip(stmt.params())
+            .enumerate()
+            .map(|(i, (v, t))| bind(i + 1, v, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&(dyn ToSql + Sync)> = bound
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let changed = tx
+            .execute(&stmt, &refs)
+            .await
+            .map_err(|e| explain(&e, self.limits))?;
+        tx.commit().await.map_err(db)?;
+        Ok(changed)
+    }
 }
 
 fn bind(n: usize, v: &Value, t: &Type) -> Result<Box<dyn ToSql + Sync + Send>, CatalogError> {

@@ -268,6 +268,36 @@ impl Catalog for SqliteCatalog {
             .run_readonly(move |c| Ok(run_query(c, &sql, &params, limits)))
             .await?
     }
+
+    async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, CatalogError> {
+        let sql = sql.to_owned();
+        let limits = self.limits;
+        self.db
+            .run(move |c| {
+                let outcome = (|| {
+                    let tx =
+                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let changed = {
+                        let mut stmt = tx.prepare(&sql).map_err(|e| explain(e, limits))?;
+                        let expected = stmt.parameter_count();
+                        if expected != params.len() {
+                            return Err(CatalogError::Invalid(format!(
+                                "the statement has {expected} parameter(s) but {} were given",
+                                params.len()
+                            )));
+                        }
+                        let bound: Vec<rusqlite::types::Value> =
+                            params.iter().map(to_sql).collect();
+                        stmt.execute(rusqlite::params_from_iter(bound))
+                            .map_err(|e| explain(e, limits))?
+                    };
+                    tx.commit()?;
+                    Ok(changed as u64)
+                })();
+                Ok(outcome)
+            })
+            .await?
+    }
 }
 
 /// Tables a user may see: not SQLite's, not FTS shadow tables, not Wharf's own.

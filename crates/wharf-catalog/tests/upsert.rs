@@ -54,3 +54,56 @@ async fn importing_the_same_items_twice_changes_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn declared_writes_run_in_a_transaction() {
+    for f in fixtures(SqlLimits::default()).await {
+        let (update, failing) = match f.name {
+            "sqlite" => (
+                "UPDATE items SET title = ?2 WHERE id = ?1",
+                "UPDATE items SET title = NULL WHERE id = ?1",
+            ),
+            _ => (
+                "UPDATE items SET title = $2 WHERE id = $1",
+                "UPDATE items SET title = NULL WHERE id = $1",
+            ),
+        };
+        let changed = f
+            .catalog
+            .execute(update, vec!["api.fetch".into(), "renamed".into()])
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "{}", f.name);
+        assert_eq!(
+            f.catalog.get("api.fetch").await.unwrap().unwrap().title,
+            "renamed",
+            "{}",
+            f.name
+        );
+        // A statement that fails (NOT NULL) leaves the row as it was.
+        assert!(
+            f.catalog
+                .execute(failing, vec!["api.fetch".into()])
+                .await
+                .is_err(),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            f.catalog.get("api.fetch").await.unwrap().unwrap().title,
+            "renamed",
+            "{}",
+            f.name
+        );
+        let err = f
+            .catalog
+            .execute(update, vec!["api.fetch".into()])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("2 parameter(s) but 1 were given"),
+            "{}: {err}",
+            f.name
+        );
+    }
+}

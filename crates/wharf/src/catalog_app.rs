@@ -8,7 +8,11 @@ use anyhow::Context;
 use wharf_catalog::Catalog;
 use wharf_core::App;
 
-pub async fn app(catalog: Arc<dyn Catalog>, tool_timeout: Duration) -> anyhow::Result<App> {
+pub async fn app(
+    catalog: Arc<dyn Catalog>,
+    defined: &[crate::config::tools::ToolDef],
+    tool_timeout: Duration,
+) -> anyhow::Result<App> {
     if let Some(n) = wharf_catalog::seed_if_empty(catalog.as_ref(), wharf_catalog::sample_items)
         .await
         .context("cannot load the sample catalog")?
@@ -26,6 +30,7 @@ pub async fn app(catalog: Arc<dyn Catalog>, tool_timeout: Duration) -> anyhow::R
              details, and list_tables, describe_table and execute_sql_query for questions that need counting or filtering."
         ))
         .default_tool_timeout(tool_timeout)
+        .tools(crate::config_tools::build(defined, &catalog))
         .tools(wharf_catalog::tools::catalog_tools(catalog))
         .build()?)
 }

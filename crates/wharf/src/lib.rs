@@ -8,6 +8,7 @@ mod catalog_app;
 mod catalog_cli;
 mod cli;
 pub mod config;
+mod config_tools;
 mod conformance;
 mod database;
 mod telemetry;
@@ -208,6 +209,7 @@ async fn build_app(
                 db.as_ref()
                     .expect("opened above")
                     .catalog(config.sql_limits),
+                &config.tools,
                 config.tool_timeout,
             )
             .await?

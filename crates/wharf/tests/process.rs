@@ -35,6 +35,12 @@ impl Wharf {
         Self::spawn(data, args, env, Stdio::inherit()).await
     }
 
+    /// Like `start_with_env`, reading the configuration file `config`.
+    pub async fn start_with_config(data: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
+        let config = config.to_str().unwrap();
+        Self::spawn_with(data, &["--config", config], &[], env, Stdio::inherit()).await
+    }
+
     /// Like `start`, with stderr captured (read it after [`Wharf::terminate_keep`]).
     /// Global flags such as `--log-format` go in `args` before `serve` is added.
     pub async fn start_logged(data: &Path, global: &[&str]) -> Self {

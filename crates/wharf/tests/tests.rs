@@ -2,6 +2,7 @@
 
 mod catalog;
 mod check;
+mod config_tools;
 mod import;
 mod logs;
 mod process;

@@ -66,6 +66,9 @@ pub fn from_file(name: &str, text: &str, problems: &mut Vec<Problem>) -> Layer {
         .map(|k| k.path.split_once('.').map_or(k.path, |(s, _)| s))
         .collect();
     for (section, value) in &table {
+        if section == "tools" {
+            continue; // `[[tools]]` is read by `config::tools`
+        }
         let section_at = at_offset(name, text, key_offset(&spans, &[section]));
         let toml::Value::Table(entries) = value else {
             let hint = keys::suggest(section, sections.iter().copied())

@@ -6,6 +6,7 @@
 
 pub mod keys;
 pub mod layers;
+pub mod tools;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -54,6 +55,8 @@ pub struct Config {
     pub log_level: String,
     pub profile: Profile,
     pub sql_limits: wharf_catalog::SqlLimits,
+    /// Tools defined in the file's `[[tools]]`.
+    pub tools: Vec<tools::ToolDef>,
 }
 
 /// A value that must never reach a log line: its `Debug` and `Display` hide it.
@@ -104,12 +107,19 @@ impl Config {
     pub fn load(sources: Sources) -> Result<Config, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut merged = Layer::new();
+        let mut tool_defs = Vec::new();
         if let Some((name, text)) = &sources.file {
             merged.extend(layers::from_file(name, text, &mut problems));
+            if let Ok(table) = toml::from_str::<toml::Table>(text)
+                && let Some(value) = table.get("tools")
+            {
+                tool_defs = tools::from_table(name, value, &mut problems);
+            }
         }
         merged.extend(layers::from_env(sources.env.into_iter(), &mut problems));
         merged.extend(layers::from_flags(sources.flags));
-        let config = Self::from_layer(&merged, &mut problems);
+        let mut config = Self::from_layer(&merged, &mut problems);
+        config.tools = tool_defs;
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -175,6 +185,7 @@ impl Config {
                 max_rows: r.count("catalog.sql_max_rows"),
                 max_bytes: r.count("catalog.sql_max_bytes"),
             },
+            tools: Vec::new(),
         };
         if !config.listen.ip().is_loopback() && !hosts_explicit {
             let at = layer
