@@ -44,6 +44,31 @@ pub fn decode(cursor: &str, query: &[&str]) -> Result<usize, &'static str> {
     offset.parse().map_err(|_| "not a cursor from this server")
 }
 
+/// Where one page of a search starts, and the cursor of the page after it.
+pub struct Page<'a> {
+    pub offset: usize,
+    key: Vec<&'a str>,
+}
+
+impl<'a> Page<'a> {
+    /// The page `q.cursor` points at (the first without one).
+    pub fn of(q: &'a crate::catalog::SearchQuery) -> Result<Self, crate::catalog::CatalogError> {
+        let mut key: Vec<&str> = vec![&q.query];
+        key.extend(q.tags.iter().map(String::as_str));
+        let offset = match &q.cursor {
+            Some(c) => decode(c, &key)
+                .map_err(|e| crate::catalog::CatalogError::Invalid(format!("`cursor`: {e}")))?,
+            None => 0,
+        };
+        Ok(Self { offset, key })
+    }
+
+    /// The cursor of the page after this one, `len` hits long.
+    pub fn next(&self, len: usize) -> String {
+        encode(self.offset + len, &self.key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

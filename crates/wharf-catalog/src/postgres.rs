@@ -204,13 +204,8 @@ impl Catalog for PgCatalog {
                 "`query` has no words to search for".into(),
             ));
         }
-        let mut fingerprint: Vec<&str> = vec![&q.query];
-        fingerprint.extend(q.tags.iter().map(String::as_str));
-        let offset = match &q.cursor {
-            Some(c) => cursor::decode(c, &fingerprint)
-                .map_err(|e| CatalogError::Invalid(format!("`cursor`: {e}")))?,
-            None => 0,
-        };
+        let page = cursor::Page::of(&q)?;
+        let offset = page.offset;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as i64;
         let tags = serde_json::to_value(&q.tags).unwrap_or(Value::Array(vec![]));
         let client = self.db.pool.get().await.map_err(db)?;
@@ -243,7 +238,7 @@ impl Catalog for PgCatalog {
         hits.truncate(limit as usize);
         Ok(SearchPage {
             hits,
-            next_cursor: more.then(|| cursor::encode(offset + limit as usize, &fingerprint)),
+            next_cursor: more.then(|| page.next(limit as usize)),
         })
     }
 
@@ -384,25 +379,13 @@ impl Catalog for PgCatalog {
             .prepare(sql)
             .await
             .map_err(|e| explain(&e, self.limits))?;
-        if stmt.params().len() != params.len() {
-            return Err(CatalogError::Invalid(format!(
-                "the statement has {} parameter(s) but `params` has {}",
-                stmt.params().len(),
-                params.len()
-            )));
-        }
+        let bound = bind_all(&stmt, &params)?;
         let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         if columns.is_empty() {
             return Err(CatalogError::Invalid(
                 "only statements that read are allowed (SELECT, WITH ... SELECT)".into(),
             ));
         }
-        let bound = params
-            .iter()
-            .zip(stmt.params())
-            .enumerate()
-            .map(|(i, (v, t))| bind(i + 1, v, t))
-            .collect::<Result<Vec<_>, _>>()?;
         // Every column of every type becomes JSON in the database, in column order.
         let wrapped = format!("SELECT to_jsonb(q) FROM ({sql}) AS q");
         let refs: Vec<&(dyn ToSql + Sync)> = bound
@@ -481,19 +464,7 @@ impl PgCatalog {
             .prepare(sql.trim().trim_end_matches(';'))
             .await
             .map_err(|e| explain(&e, self.limits))?;
-        if stmt.params().len() != params.len() {
-            return Err(CatalogError::Invalid(format!(
-                "the statement has {} parameter(s) but {} were given",
-                stmt.params().len(),
-                params.len()
-            )));
-        }
-        let bound = params
-            .iter()
-            .zip(stmt.params())
-            .enumerate()
-            .map(|(i, (v, t))| bind(i + 1, v, t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let bound = bind_all(&stmt, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound
             .iter()
             .map(|b| b.as_ref() as &(dyn ToSql + Sync))
@@ -505,6 +476,26 @@ impl PgCatalog {
         tx.commit().await.map_err(db)?;
         Ok(changed)
     }
+}
+
+/// Each JSON value converted to its placeholder's type; the count must match.
+fn bind_all(
+    stmt: &tokio_postgres::Statement,
+    params: &[Value],
+) -> Result<Vec<Box<dyn ToSql + Sync + Send>>, CatalogError> {
+    if stmt.params().len() != params.len() {
+        return Err(CatalogError::Invalid(format!(
+            "the statement has {} parameter(s) but {} were given",
+            stmt.params().len(),
+            params.len()
+        )));
+    }
+    params
+        .iter()
+        .zip(stmt.params())
+        .enumerate()
+        .map(|(i, (v, t))| bind(i + 1, v, t))
+        .collect()
 }
 
 fn bind(n: usize, v: &Value, t: &Type) -> Result<Box<dyn ToSql + Sync + Send>, CatalogError> {

@@ -101,14 +101,8 @@ impl Catalog for SqliteCatalog {
     async fn search(&self, q: SearchQuery) -> Result<SearchPage, CatalogError> {
         let expression = fts_expression(&q.query)
             .ok_or_else(|| CatalogError::Invalid("`query` has no words to search for".into()))?;
-        let mut fingerprint: Vec<&str> = vec![&q.query];
-        fingerprint.extend(q.tags.iter().map(String::as_str));
-        let offset = match &q.cursor {
-            Some(c) => cursor::decode(c, &fingerprint)
-                .map_err(|e| CatalogError::Invalid(format!("`cursor`: {e}")))?,
-            None => 0,
-        };
-        let next = |o: usize| cursor::encode(o, &fingerprint);
+        let page = cursor::Page::of(&q)?;
+        let offset = page.offset;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as usize;
         let tags = json_text(&q.tags);
         let (mut hits, more) = self
@@ -146,7 +140,7 @@ impl Catalog for SqliteCatalog {
         for h in &mut hits {
             h.score = (h.score * 1000.0).round() / 1000.0;
         }
-        let next_cursor = more.then(|| next(offset + limit));
+        let next_cursor = more.then(|| page.next(limit));
         Ok(SearchPage { hits, next_cursor })
     }
 
@@ -358,7 +352,7 @@ fn run_query(
         let expected = stmt.parameter_count();
         if expected != params.len() {
             return Err(CatalogError::Invalid(format!(
-                "the statement has {expected} parameter(s) but `params` has {}",
+                "the statement has {expected} parameter(s) but {} were given",
                 params.len()
             )));
         }

@@ -29,12 +29,16 @@ fn read_only() -> ToolAnnotations {
     a
 }
 
-fn tool_error(e: CatalogError) -> ToolError {
-    match e {
-        CatalogError::Invalid(m) => ToolError::Failed(m),
-        CatalogError::NotFound(m) => ToolError::NotFound(m),
-        e @ CatalogError::Timeout(_) => ToolError::Failed(e.to_string()),
-        CatalogError::Db(e) => ToolError::internal(e),
+/// The one mapping of catalog errors onto tool errors: what the caller can fix
+/// is a tool error it reads; a database fault is internal (logged, not shown).
+impl From<CatalogError> for ToolError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(m) => ToolError::Failed(m),
+            CatalogError::NotFound(m) => ToolError::NotFound(m),
+            e @ CatalogError::Timeout(_) => ToolError::Failed(e.to_string()),
+            CatalogError::Db(e) => ToolError::internal(e),
+        }
     }
 }
 
@@ -120,7 +124,7 @@ fn search_items(catalog: Arc<dyn Catalog>) -> ToolSpec {
                 let page = catalog
                     .search(SearchQuery { query: a.query.clone(), limit: a.limit.unwrap_or(10), cursor: a.cursor, tags: a.tags })
                     .await
-                    .map_err(tool_error)?;
+                    .map_err(ToolError::from)?;
                 let mut text = match page.hits.len() {
                     0 => format!("No items match \"{}\".", a.query),
                     n => format!("{n} item(s) match \"{}\"{}:", a.query, if page.next_cursor.is_some() { " (more with next_cursor)" } else { "" }),
@@ -151,7 +155,7 @@ fn get_item(catalog: Arc<dyn Catalog>) -> ToolSpec {
             let catalog = catalog.clone();
             async move {
                 let a: GetArgs = parse(args)?;
-                let Some(item) = catalog.get(&a.id).await.map_err(tool_error)? else {
+                let Some(item) = catalog.get(&a.id).await.map_err(ToolError::from)? else {
                     return Err(ToolError::NotFound(format!("No item has the id `{}`. Use search_items to find ids.", a.id)));
                 };
                 let text = format!("{}\n\n{}{}", item.title, item.body, item.url.as_ref().map(|u| format!("\n\n{u}")).unwrap_or_default());
@@ -174,7 +178,7 @@ fn list_tables(catalog: Arc<dyn Catalog>) -> ToolSpec {
         .handler(move |_, _| {
             let catalog = catalog.clone();
             async move {
-                let tables = catalog.list_tables().await.map_err(tool_error)?;
+                let tables = catalog.list_tables().await.map_err(ToolError::from)?;
                 let text = format!("Tables: {}", tables.join(", "));
                 structured_result(&Tables { tables }, text)
             }
@@ -197,7 +201,7 @@ fn describe_table(catalog: Arc<dyn Catalog>) -> ToolSpec {
             let catalog = catalog.clone();
             async move {
                 let a: TableArgs = parse(args)?;
-                let columns = catalog.describe_table(&a.table).await.map_err(tool_error)?;
+                let columns = catalog.describe_table(&a.table).await.map_err(ToolError::from)?;
                 let text = columns.iter().map(|c| format!("{} {}", c.name, c.kind)).collect::<Vec<_>>().join(", ");
                 structured_result(&TableDescription { table: a.table, columns }, text)
             }
@@ -227,7 +231,7 @@ fn execute_sql_query(catalog: Arc<dyn Catalog>) -> ToolSpec {
             let catalog = catalog.clone();
             async move {
                 let a: SqlArgs = parse(args)?;
-                let result = catalog.query(&a.sql, a.params).await.map_err(tool_error)?;
+                let result = catalog.query(&a.sql, a.params).await.map_err(ToolError::from)?;
                 let text = format!(
                     "{} row(s), columns: {}{}",
                     result.rows.len(),

@@ -112,8 +112,7 @@ async fn the_parameter_count_must_match() {
         };
         let err = f.catalog.query(sql, vec![json!(1)]).await.unwrap_err();
         assert!(
-            err.to_string()
-                .contains("2 parameter(s) but `params` has 1"),
+            err.to_string().contains("2 parameter(s) but 1 were given"),
             "{}: {err}",
             f.name
         );

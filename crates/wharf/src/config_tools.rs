@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rmcp::model::ToolAnnotations;
 use serde::Serialize;
 use serde_json::{Value, json};
-use wharf_catalog::{Catalog, CatalogError, QueryResult};
+use wharf_catalog::{Catalog, QueryResult};
 use wharf_core::{ToolError, ToolSpec, structured_result};
 
 use crate::config::tools::ToolDef;
@@ -17,15 +17,6 @@ use crate::config::tools::ToolDef;
 #[derive(Serialize, schemars::JsonSchema)]
 struct Changed {
     rows_changed: u64,
-}
-
-fn tool_error(e: CatalogError) -> ToolError {
-    match e {
-        CatalogError::Invalid(m) => ToolError::Failed(m),
-        CatalogError::NotFound(m) => ToolError::NotFound(m),
-        e @ CatalogError::Timeout(_) => ToolError::Failed(e.to_string()),
-        CatalogError::Db(e) => ToolError::internal(e),
-    }
 }
 
 pub fn build(defs: &[ToolDef], catalog: &Arc<dyn Catalog>) -> Vec<ToolSpec> {
@@ -73,7 +64,10 @@ fn build_one(def: ToolDef, catalog: Arc<dyn Catalog>) -> ToolSpec {
                 })
                 .collect();
             if def.read_only {
-                let result = catalog.query(&def.sql, values).await.map_err(tool_error)?;
+                let result = catalog
+                    .query(&def.sql, values)
+                    .await
+                    .map_err(ToolError::from)?;
                 let text = format!(
                     "{} row(s){}",
                     result.rows.len(),
@@ -88,7 +82,7 @@ fn build_one(def: ToolDef, catalog: Arc<dyn Catalog>) -> ToolSpec {
                 let rows_changed = catalog
                     .execute(&def.sql, values)
                     .await
-                    .map_err(tool_error)?;
+                    .map_err(ToolError::from)?;
                 structured_result(
                     &Changed { rows_changed },
                     format!("{rows_changed} row(s) changed"),
