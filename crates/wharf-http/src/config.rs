@@ -2,7 +2,12 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use rmcp::transport::streamable_http_server::session::SessionStore;
+
+/// A readiness condition beyond "not draining" (the database answers, say):
+/// `Err` carries the reason `/ready` reports.
+pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// Default cap on a request body. rmcp's own default; large enough for any tool
 /// call a model writes, small enough that a flood of bodies cannot exhaust memory.
@@ -28,6 +33,8 @@ pub struct HttpConfig {
     /// Where legacy sessions are persisted so other replicas (and this one after a
     /// restart) can serve them. `None`: sessions live and die with this process.
     pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Checked by `GET /ready`; `None`: ready unless draining.
+    pub ready_check: Option<ReadyCheck>,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -52,6 +59,7 @@ impl Default for HttpConfig {
             max_sessions: 10_000,
             sse_keep_alive: Duration::from_secs(15),
             session_store: None,
+            ready_check: None,
         }
     }
 }

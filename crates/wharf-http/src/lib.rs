@@ -4,9 +4,10 @@
 //!   session-based 2025-x versions on one endpoint, plus the JSON action API;
 //! - `/mcp/sse`: the action API answered as server-sent events;
 //! - `/sse` + `/messages`: the 2024-11-05 HTTP+SSE transport;
-//! - `/health`: liveness.
+//! - `/health`: liveness; `/ready`: readiness (503 while draining or when the
+//!   app's check fails).
 //!
-//! Every route but `/health` passes the Host/Origin guard; every request is
+//! Every route but `/health` and `/ready` passes the Host/Origin guard; every request is
 //! counted for drain and written to the access log.
 
 mod access_log;
@@ -30,7 +31,7 @@ use axum::{
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use wharf_core::{App, WharfServer};
 
-pub use config::HttpConfig;
+pub use config::{HttpConfig, ReadyCheck};
 pub use drain::Drain;
 pub use guard::HostGuard;
 pub use rpc_info::RpcInfo;
@@ -112,8 +113,13 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         )
         .layer(middleware::from_fn_with_state(guard, guard::check));
 
+    let readiness = health::Readiness {
+        drain: drain.clone(),
+        check: config.ready_check.clone(),
+    };
     let router = Router::new()
         .route("/health", get(health::health))
+        .route("/ready", get(health::ready).with_state(readiness))
         .merge(guarded)
         .layer(middleware::from_fn_with_state(drain.clone(), drain::track))
         .layer(middleware::from_fn(access_log::log));

@@ -132,3 +132,28 @@ async fn health_reports_the_transport_and_version() {
     assert_eq!(body["transport"], "http");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 }
+
+#[tokio::test]
+async fn ready_reports_the_apps_check() {
+    let s = start(HttpConfig::default()).await;
+    let r = client().get(s.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ready");
+
+    let failing: wharf_http::ReadyCheck =
+        std::sync::Arc::new(|| Box::pin(async { Err("database: connection refused".to_owned()) }));
+    let s = start(HttpConfig {
+        ready_check: Some(failing),
+        ..HttpConfig::default()
+    })
+    .await;
+    let r = client()
+        .get(s.url("/ready"))
+        .header("host", "10.0.0.7:8000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "probes by pod IP are not Host-checked");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["reason"], "database: connection refused");
+}

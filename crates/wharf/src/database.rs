@@ -39,6 +39,14 @@ impl Db {
         }
     }
 
+    /// Whether the database answers, for `/ready`.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            Self::Sqlite(db) => db.ping().await.map_err(|e| format!("database: {e}")),
+            Self::Postgres(db) => db.ping().await.map_err(|e| format!("database: {e}")),
+        }
+    }
+
     pub fn catalog(&self, limits: SqlLimits) -> Arc<dyn Catalog> {
         match self {
             Self::Sqlite(db) => Arc::new(SqliteCatalog::new(db.clone(), limits)),

@@ -245,6 +245,12 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         max_sessions: config.max_sessions,
         sse_keep_alive: config.sse_keep_alive,
         session_store: None,
+        ready_check: db.clone().map(|db| -> wharf_http::ReadyCheck {
+            Arc::new(move || {
+                let db = db.clone();
+                Box::pin(async move { db.ping().await })
+            })
+        }),
     };
     let mut store = None;
     if let Some(db) =

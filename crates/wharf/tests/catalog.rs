@@ -32,6 +32,12 @@ async fn rpc(w: &Wharf, method: &str, params: Value) -> Value {
 async fn catalog_tools_answer_within_their_output_schemas() {
     let data = tempfile::tempdir().unwrap();
     let w = Wharf::start_with_env(data.path(), &[], &[("WHARF_PROFILE", "catalog")]).await;
+    let ready = reqwest::get(w.url("/ready")).await.unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "the database answers, so the server is ready"
+    );
     let tools = rpc(&w, "tools/list", json!({})).await;
     let tools = tools["result"]["tools"].as_array().unwrap().clone();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
