@@ -1,22 +1,23 @@
-//! One log line per HTTP request: method, path, JSON-RPC method, tool, status, latency.
+//! One log line per HTTP request (method, path, JSON-RPC method, tool, status,
+//! latency), and the same facts recorded as metrics.
 
 use std::time::Instant;
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{HeaderValue, header::HeaderName},
     middleware::Next,
     response::Response,
 };
 
-use crate::rpc_info::RpcInfo;
+use crate::{metrics::Metrics, rpc_info::RpcInfo};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest client-supplied request id that is kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
-pub(crate) async fn log(request: Request, next: Next) -> Response {
+pub(crate) async fn log(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let http_method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -39,6 +40,14 @@ pub(crate) async fn log(request: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or_default();
     let status = response.status().as_u16();
+    if path != "/metrics" {
+        metrics.observe(
+            info.method.as_deref(),
+            info.tool.as_deref(),
+            status,
+            elapsed_ms / 1000.0,
+        );
+    }
     tracing::info!(
         request_id,
         http_method = %http_method,

@@ -5,7 +5,7 @@
 //! - `/mcp/sse`: the action API answered as server-sent events;
 //! - `/sse` + `/messages`: the 2024-11-05 HTTP+SSE transport;
 //! - `/health`: liveness; `/ready`: readiness (503 while draining or when the
-//!   app's check fails).
+//!   app's check fails); `/metrics`: Prometheus.
 //!
 //! Every route but `/health` and `/ready` passes the Host/Origin guard; every request is
 //! counted for drain and written to the access log.
@@ -18,6 +18,7 @@ mod guard;
 mod health;
 mod legacy_sse;
 mod mcp;
+pub mod metrics;
 mod rpc_info;
 mod serve;
 pub mod sessions;
@@ -43,6 +44,8 @@ pub use sessions::CappedSessionManager;
 pub enum HttpError {
     #[error("server.allowed_hosts / server.allowed_origins: {0}")]
     BadAllowList(String),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// The router plus the handles the binary needs to run and stop it.
@@ -117,12 +120,14 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         drain: drain.clone(),
         check: config.ready_check.clone(),
     };
+    let metrics = metrics::Metrics::new(sessions.clone())?;
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready).with_state(readiness))
+        .route("/metrics", get(metrics::scrape).with_state(metrics.clone()))
         .merge(guarded)
         .layer(middleware::from_fn_with_state(drain.clone(), drain::track))
-        .layer(middleware::from_fn(access_log::log));
+        .layer(middleware::from_fn_with_state(metrics, access_log::log));
 
     Ok(HttpServer {
         router,

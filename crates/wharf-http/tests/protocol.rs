@@ -142,3 +142,39 @@ async fn responses_carry_a_request_id_header() {
     .await;
     assert_eq!(r.headers()["x-request-id"], "abc-123");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_with_bounded_labels() {
+    let s = start(HttpConfig::default()).await;
+    post_modern(&s, call("echo", json!({"text": "hi"})), &[]).await;
+    post_modern(&s, call("no-such-tool", json!({})), &[]).await;
+    let invented = json!({"jsonrpc": "2.0", "id": 1, "method": "x/made-up-by-the-client", "params": {"_meta": modern_meta()}});
+    post_modern(&s, invented, &[]).await;
+    let text = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"wharf_requests_total{method="tools/call",status="200",tool="echo"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"tool="-""#),
+        "an unknown tool is not a label value: {text}"
+    );
+    assert!(
+        !text.contains("no-such-tool") && !text.contains("made-up"),
+        "client input never becomes a label: {text}"
+    );
+    assert!(text.contains(r#"method="other""#), "{text}");
+    assert!(
+        text.contains("wharf_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains(r#"wharf_build_info{version=""#), "{text}");
+    assert!(text.contains("wharf_sessions 0"), "{text}");
+}

@@ -1,0 +1,126 @@
+//! Prometheus metrics for the HTTP side, served at `GET /metrics`.
+//!
+//! Label values are bounded: the JSON-RPC method is one of MCP's methods (any
+//! other name counts as `other`), the tool is one the app has (the `/mcp`
+//! handler only records known tools), and the status is the HTTP status code.
+//! No label ever carries raw client input.
+
+use std::sync::Arc;
+
+use axum::{extract::State, http::header, response::IntoResponse};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::sessions::CappedSessionManager;
+
+/// Latency buckets in seconds: fine below 10 ms, where tool calls on a local
+/// catalog land, and out to 30 s for slow upstreams.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// JSON-RPC methods recorded by name; anything else is `other`.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "action",
+];
+
+/// The registry and the series Wharf records.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    sessions: IntGauge,
+    sessions_source: Arc<CappedSessionManager>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new(sessions_source: Arc<CappedSessionManager>) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("wharf".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "requests_total",
+                "HTTP requests by JSON-RPC method, tool and HTTP status",
+            ),
+            &["method", "tool", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "Time to answer (to the response head for streams)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "tool"],
+        )?;
+        let sessions = IntGauge::new(
+            "sessions",
+            "Legacy MCP sessions held in memory by this process",
+        )?;
+        let build = IntGauge::with_opts(
+            Opts::new("build_info", "Always 1; the labels say which build runs")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )?;
+        build.set(1);
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(sessions.clone()))?;
+        registry.register(Box::new(build))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            sessions,
+            sessions_source,
+        })
+    }
+
+    /// Record one answered request.
+    pub fn observe(&self, method: Option<&str>, tool: Option<&str>, status: u16, seconds: f64) {
+        let method = match method {
+            None => "-",
+            Some(m) if KNOWN_METHODS.contains(&m) => m,
+            Some(_) => "other",
+        };
+        let tool = tool.unwrap_or("-");
+        self.requests
+            .with_label_values(&[method, tool, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, tool])
+            .observe(seconds);
+    }
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+pub(crate) async fn scrape(State(m): State<Metrics>) -> impl IntoResponse {
+    m.sessions.set(m.sessions_source.live().await as i64);
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
