@@ -154,12 +154,7 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+        on_blocking_pool(self.pool.clone(), f).await
     }
 
     /// Run `f` on a read-only connection (for SQL from outside).
@@ -168,12 +163,7 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.readonly.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+        on_blocking_pool(self.readonly.clone(), f).await
     }
 
     /// Whether the database answers (for readiness).
@@ -181,6 +171,22 @@ impl Database {
         self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
+}
+
+/// Run `f` with a connection from `pool` on tokio's blocking pool.
+async fn on_blocking_pool<T, F>(
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    f: F,
+) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
 }
 
 fn migrate(path: &Path, conn: &mut Connection) -> Result<(), DbError> {
