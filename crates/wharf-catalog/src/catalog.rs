@@ -8,6 +8,10 @@ use crate::{error::DbError, item::Item};
 /// Most hits one search page returns; the tool's schema says the same.
 pub const MAX_LIMIT: u32 = 50;
 
+/// The most columns a result can have: SQLite's default `SQLITE_MAX_COLUMN`
+/// (PostgreSQL's limit, 1664, is lower).
+pub const MAX_COLUMNS: usize = 2000;
+
 /// A search.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
@@ -25,6 +29,7 @@ pub struct Hit {
     pub title: String,
     /// Text around the match, matched terms wrapped in `**`.
     pub snippet: String,
+    #[schemars(length(max = crate::item::MAX_TAGS))]
     pub tags: Vec<String>,
     pub url: Option<String>,
     /// Relevance (BM25 on SQLite): higher is better; comparable within one search.
@@ -34,6 +39,7 @@ pub struct Hit {
 /// One page of hits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SearchPage {
+    #[schemars(length(max = MAX_LIMIT))]
     pub hits: Vec<Hit>,
     /// Pass back as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -50,7 +56,10 @@ pub struct ImportSummary {
 /// The result of a read-only SQL query, capped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueryResult {
+    #[schemars(length(max = MAX_COLUMNS))]
     pub columns: Vec<String>,
+    /// At most `SqlLimits::max_rows` (a setting, so not in this schema).
+    #[schemars(inner(length(max = MAX_COLUMNS)))]
     pub rows: Vec<Vec<Value>>,
     /// Set when rows were left out because of the row or size cap.
     pub truncated: Option<String>,

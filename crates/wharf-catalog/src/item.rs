@@ -20,6 +20,7 @@ pub struct Item {
     pub title: String,
     pub body: String,
     pub url: Option<String>,
+    #[schemars(length(max = MAX_TAGS))]
     pub tags: Vec<String>,
     pub attributes: Map<String, Value>,
     /// RFC 3339; set by the database.

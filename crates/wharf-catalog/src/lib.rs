@@ -5,7 +5,8 @@
 //! - [`SqliteSessionStore`]: rmcp's `SessionStore` on that database, so legacy
 //!   sessions survive restarts and move between replicas sharing the file;
 //! - [`Catalog`] and [`SqliteCatalog`]: search and retrieval, imports, read-only SQL;
-//! - [`tools`]: the catalog's MCP tools, built on `wharf-core`.
+//! - [`tools`]: the catalog's MCP tools, built on `wharf-core`, and [`widget`], the
+//!   HTML that renders their results in ChatGPT and MCP Apps hosts.
 //!
 //! SQL here binds every value as a parameter; no statement is built from input.
 
@@ -20,6 +21,7 @@ mod sample;
 mod session_store;
 mod sqlite;
 pub mod tools;
+mod widget;
 
 pub use catalog::{
     Catalog, CatalogError, Column, Hit, ImportSummary, MAX_LIMIT, QueryResult, SearchPage,
@@ -32,3 +34,4 @@ pub use postgres::{PgCatalog, PgDatabase, PgSessionStore};
 pub use sample::sample_items;
 pub use session_store::SqliteSessionStore;
 pub use sqlite::{SqlLimits, SqliteCatalog};
+pub use widget::{CATALOG_HTML, CATALOG_WIDGET_URI, widget};

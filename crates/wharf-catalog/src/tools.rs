@@ -83,7 +83,8 @@ struct TableDescription {
     columns: Vec<Column>,
 }
 
-/// All catalog tools over `catalog`.
+/// All catalog tools over `catalog`. `search_items` and `get_item` render with
+/// [`crate::widget`], which the app must register (`AppBuilder::widget`).
 pub fn catalog_tools(catalog: Arc<dyn Catalog>) -> Vec<ToolSpec> {
     vec![
         search_items(catalog.clone()),
@@ -115,8 +116,8 @@ fn search_items(catalog: Arc<dyn Catalog>) -> ToolSpec {
         })))
         .output::<SearchPage>()
         .annotations(read_only())
-        .meta("openai/toolInvocation/invoking", json!("Searching the catalog…"))
-        .meta("openai/toolInvocation/invoked", json!("Searched the catalog"))
+        .widget(&crate::widget())
+        .invocation("Searching the catalog…", "Searched the catalog")
         .handler(move |_, args| {
             let catalog = catalog.clone();
             async move {
@@ -149,8 +150,8 @@ fn get_item(catalog: Arc<dyn Catalog>) -> ToolSpec {
         })))
         .output::<Item>()
         .annotations(read_only())
-        .meta("openai/toolInvocation/invoking", json!("Opening the item…"))
-        .meta("openai/toolInvocation/invoked", json!("Opened the item"))
+        .widget(&crate::widget())
+        .invocation("Opening the item…", "Opened the item")
         .handler(move |_, args| {
             let catalog = catalog.clone();
             async move {

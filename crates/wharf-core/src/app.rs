@@ -105,6 +105,7 @@ impl App {
             list_changed: false,
             default_timeout: None,
             changes: Notifier(tokio::sync::broadcast::channel(CHANGE_BUFFER).0),
+            errors: Vec::new(),
         }
     }
 
@@ -203,13 +204,29 @@ impl App {
                     "tool call"
                 )
             }
-            Ok(_) => tracing::info!(
-                call_id,
-                tool = name,
-                outcome = "ok",
-                elapsed_ms,
-                "tool call"
-            ),
+            Ok(r) => {
+                tracing::info!(
+                    call_id,
+                    tool = name,
+                    outcome = "ok",
+                    elapsed_ms,
+                    "tool call"
+                );
+                if let CallToolResponse::Complete(r) = r
+                    && let Some(sc) = &r.structured_content
+                {
+                    let bytes = serialized_len(sc);
+                    if bytes > crate::submission::STRUCTURED_CONTENT_BUDGET {
+                        tracing::warn!(
+                            call_id,
+                            tool = name,
+                            bytes,
+                            budget = crate::submission::STRUCTURED_CONTENT_BUDGET,
+                            "structured content over budget: the model and the widget receive all of it; page it or move bulk data to _meta"
+                        );
+                    }
+                }
+            }
             Err(ToolError::Internal(e)) => {
                 tracing::error!(call_id, tool = name, outcome = "internal", elapsed_ms, error = %e, "tool call failed")
             }
@@ -257,6 +274,8 @@ pub struct AppBuilder {
     list_changed: bool,
     default_timeout: Option<Duration>,
     changes: Notifier,
+    /// Problems found while adding parts; `build` reports the first.
+    errors: Vec<AppError>,
 }
 
 impl std::fmt::Debug for AppBuilder {
@@ -291,6 +310,16 @@ impl AppBuilder {
 
     pub fn resource(mut self, resource: ResourceSpec) -> Self {
         self.resources.push(resource);
+        self
+    }
+
+    /// Publish a widget: its MCP Apps resource and its skybridge twin.
+    pub fn widget(mut self, widget: &crate::Widget) -> Self {
+        if !widget.uri().starts_with("ui://") {
+            self.errors
+                .push(AppError::BadWidgetUri(widget.uri().to_owned()));
+        }
+        self.resources.extend(widget.resources());
         self
     }
 
@@ -339,7 +368,10 @@ impl AppBuilder {
         self
     }
 
-    pub fn build(self) -> Result<App, AppError> {
+    pub fn build(mut self) -> Result<App, AppError> {
+        if !self.errors.is_empty() {
+            return Err(self.errors.swap_remove(0));
+        }
         let mut tool_index = HashMap::new();
         let mut tools = Vec::with_capacity(self.tools.len());
         for spec in self.tools {
@@ -362,6 +394,16 @@ impl AppBuilder {
         for (i, r) in self.resources.iter().enumerate() {
             if resource_index.insert(r.uri().to_owned(), i).is_some() {
                 return Err(AppError::DuplicateResource(r.uri().to_owned()));
+            }
+        }
+        for t in &tools {
+            if let Some(uri) = t.spec.widget_uri()
+                && !resource_index.contains_key(uri)
+            {
+                return Err(AppError::UnknownWidget {
+                    tool: t.spec.name().to_owned(),
+                    uri: uri.to_owned(),
+                });
             }
         }
         let mut templates = Vec::with_capacity(self.templates.len());
@@ -404,6 +446,23 @@ fn valid_tool_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The length of `value` as JSON, counted without building the string.
+fn serialized_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
 }
 
 #[cfg(test)]

@@ -194,6 +194,12 @@ pub enum AppError {
     BadTemplate { template: String, message: String },
     #[error("prompt `{0}` is registered twice")]
     DuplicatePrompt(String),
+    #[error("widget URI `{0}` must start with ui://")]
+    BadWidgetUri(String),
+    #[error(
+        "tool `{tool}` renders with widget `{uri}`, which is not registered: add it with AppBuilder::widget"
+    )]
+    UnknownWidget { tool: String, uri: String },
 }
 
 #[cfg(test)]

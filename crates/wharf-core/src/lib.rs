@@ -26,9 +26,11 @@ mod error;
 mod prompt;
 mod resource;
 mod server;
+pub mod submission;
 mod tool;
 mod uri_template;
 mod validate;
+mod widget;
 
 pub use app::{App, AppBuilder, CompletionFn, ListChange, Notifier};
 pub use context::{CallContext, CallId};
@@ -36,8 +38,11 @@ pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
 pub use prompt::PromptSpec;
 pub use resource::{ResourceSpec, TemplateSpec};
 pub use server::WharfServer;
-pub use tool::{ToolSpec, structured_result, text_result};
+pub use tool::{ToolSpec, schema_of, structured_result, text_result};
 pub use validate::ArgumentValidator;
+pub use widget::{
+    MAX_INVOCATION_CHARS, MCP_APP_MIME, SKYBRIDGE_MIME, Visibility, Widget, WidgetCsp,
+};
 
 /// rmcp, re-exported so that programs built on Wharf name the same model types.
 pub use rmcp;

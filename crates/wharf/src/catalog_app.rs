@@ -12,10 +12,13 @@ pub async fn app(
     catalog: Arc<dyn Catalog>,
     defined: &[crate::config::tools::ToolDef],
     tool_timeout: Duration,
+    max_rows: usize,
+    seed: bool,
 ) -> anyhow::Result<App> {
-    if let Some(n) = wharf_catalog::seed_if_empty(catalog.as_ref(), wharf_catalog::sample_items)
-        .await
-        .context("cannot load the sample catalog")?
+    if seed
+        && let Some(n) = wharf_catalog::seed_if_empty(catalog.as_ref(), wharf_catalog::sample_items)
+            .await
+            .context("cannot load the sample catalog")?
     {
         tracing::info!(
             items = n,
@@ -23,14 +26,16 @@ pub async fn app(
         );
     }
     let count = catalog.count().await.context("cannot read the catalog")?;
-    Ok(App::builder("wharf-catalog", env!("CARGO_PKG_VERSION"))
+    let (defined_tools, widgets) = crate::config_tools::build(defined, &catalog, max_rows)?;
+    let app = App::builder("wharf-catalog", env!("CARGO_PKG_VERSION"))
         .title("Wharf catalog")
         .instructions(format!(
             "A searchable catalog of {count} items. Use search_items to find items by words, get_item for one item's \
              details, and list_tables, describe_table and execute_sql_query for questions that need counting or filtering."
         ))
         .default_tool_timeout(tool_timeout)
-        .tools(crate::config_tools::build(defined, &catalog))
-        .tools(wharf_catalog::tools::catalog_tools(catalog))
-        .build()?)
+        .tools(defined_tools)
+        .widget(&wharf_catalog::widget())
+        .tools(wharf_catalog::tools::catalog_tools(catalog));
+    Ok(widgets.iter().fold(app, |app, w| app.widget(w)).build()?)
 }

@@ -30,7 +30,12 @@ pub enum Command {
     /// Serve MCP over stdin/stdout (newline-delimited JSON-RPC); logs go to stderr
     Stdio,
     /// Check the configuration: print every problem with where it is and how to fix it
-    Check,
+    Check {
+        /// Also lint the app against the ChatGPT app-submission rules (annotations,
+        /// descriptions, invocation strings, widget CSP, public HTTPS URL, result size)
+        #[arg(long)]
+        submission: bool,
+    },
     /// Print the configuration reference (the table in docs/configuration.md)
     ConfigReference,
     /// Manage the catalog: import and export items

@@ -70,7 +70,11 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if matches!(cli.command, Command::Check) {
+    if let Command::Check { submission: false } = cli.command {
+        if let Err(problems) = check_files(&config) {
+            report(&problems);
+            return ExitCode::from(EXIT_CONFIG);
+        }
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
@@ -85,6 +89,15 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Check { submission: true } = cli.command {
+        return match runtime.block_on(check_submission(&config, app)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(_) => serve(config, app).await,
@@ -109,7 +122,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 )
                 .await
             }
-            Command::Check | Command::ConfigReference => Ok(()),
+            Command::Check { .. } | Command::ConfigReference => Ok(()),
         }
     });
     match result {
@@ -120,6 +133,57 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The files the configuration names (widget templates) exist and are readable.
+fn check_files(config: &Config) -> Result<(), Vec<Problem>> {
+    let problems: Vec<Problem> = config
+        .tools
+        .iter()
+        .filter_map(|t| Some((t, t.widget.as_ref()?)))
+        .filter_map(|(t, w)| {
+            let e = std::fs::read_to_string(&w.template).err()?;
+            Some(Problem {
+                at: format!("[[tools]] `{}` (`widget.template`)", t.name),
+                message: format!(
+                    "cannot read {}: {e} (the path is relative to the config file)",
+                    w.template.display()
+                ),
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// `wharf check --submission`: build the app (without loading the sample
+/// catalog) and list every app-submission rule it breaks.
+async fn check_submission(config: &Config, app: Option<Arc<App>>) -> anyhow::Result<ExitCode> {
+    if let Err(problems) = check_files(config) {
+        report(&problems);
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let (app, _db) = build_app(config, app, false).await?;
+    let findings = wharf_core::submission::lint(&app, config.public_url.as_deref());
+    let widgets = app
+        .resources()
+        .filter(|r| r.uri().starts_with("ui://"))
+        .count();
+    if findings.is_empty() {
+        println!(
+            "submission check: no findings ({} tools, {widgets} widget resources)",
+            app.tools().count()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("submission check: {} finding(s):", findings.len());
+    for f in &findings {
+        println!("  - {f}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 fn report(problems: &[Problem]) {
@@ -189,9 +253,12 @@ fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
 }
 
 /// The app to serve, and the database when the app or the session store needs one.
+/// The app to serve: the program's own, or the configured profile's. `seed`
+/// loads the sample catalog into an empty database.
 async fn build_app(
     config: &Config,
     given: Option<Arc<App>>,
+    seed: bool,
 ) -> anyhow::Result<(Arc<App>, Option<Db>)> {
     let needs_db = given.is_none() && config.profile == Profile::Catalog;
     let db =
@@ -211,6 +278,8 @@ async fn build_app(
                     .catalog(config.sql_limits),
                 &config.tools,
                 config.tool_timeout,
+                config.sql_limits.max_rows,
+                seed,
             )
             .await?
         }
@@ -225,7 +294,7 @@ async fn build_app(
 async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
     // stdio has no HTTP sessions to store.
     config.session_store = SessionStoreKind::Memory;
-    let (app, _db) = build_app(&config, app).await?;
+    let (app, _db) = build_app(&config, app, true).await?;
     tracing::info!(tools = app.tools().count(), "serving MCP on stdio");
     let running = rmcp::service::serve_server(WharfServer::new(app), rmcp::transport::stdio())
         .await
@@ -235,7 +304,7 @@ async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> 
 }
 
 async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
-    let (app, db) = build_app(&config, app).await?;
+    let (app, db) = build_app(&config, app, true).await?;
     let mut http = wharf_http::HttpConfig {
         stateless: config.stateless,
         allowed_hosts: config.allowed_hosts.clone(),

@@ -101,3 +101,82 @@ fn a_dotenv_file_is_read_and_the_environment_wins() {
     let (code, out) = check(dir.path(), "", &[("WHARF_LOG_FORMAT", "json")]);
     assert_eq!(code, 0, "{out}");
 }
+
+fn submission(dir: &std::path::Path, toml: &str, env: &[(&str, &str)]) -> (i32, String) {
+    std::fs::write(dir.join("wharf.toml"), toml).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--submission"])
+        .current_dir(dir)
+        .env("WHARF_PROFILE", "catalog")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+const WIDGET_TOOL: &str = "[[tools]]\nname = \"count_by_tag\"\ndescription = \"Use this when the user asks how many items have a tag.\"\nsql = \"SELECT count(*) AS n FROM items\"\ninvoking = \"Counting…\"\ninvoked = \"Counted\"\n[tools.widget]\ntemplate = \"widgets/count.html\"\n";
+
+#[test]
+fn a_missing_widget_template_is_a_configuration_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = check(dir.path(), WIDGET_TOOL, &[]);
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains("[[tools]] `count_by_tag` (`widget.template`): cannot read"),
+        "{out}"
+    );
+    assert!(out.contains("widgets/count.html"), "{out}");
+}
+
+#[test]
+fn the_catalog_passes_the_submission_check_with_a_public_https_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("widgets")).unwrap();
+    std::fs::write(dir.path().join("widgets/count.html"), "<p>n</p>").unwrap();
+    let (code, out) = submission(
+        dir.path(),
+        WIDGET_TOOL,
+        &[("WHARF_PUBLIC_URL", "https://mcp.example.com/mcp")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("submission check: no findings (6 tools, 4 widget resources)"),
+        "{out}"
+    );
+    // The check builds the app without loading the sample catalog.
+    let export = Command::new(BIN)
+        .args(["catalog", "export"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    assert_eq!(String::from_utf8_lossy(&export.stdout), "");
+}
+
+#[test]
+fn each_submission_finding_says_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("widgets")).unwrap();
+    std::fs::write(dir.path().join("widgets/count.html"), "<p>n</p>").unwrap();
+    let long = "x".repeat(70);
+    let toml = WIDGET_TOOL.replace("invoked = \"Counted\"", &format!("invoked = \"{long}\""))
+        + "resource_domains = [\"https://*.example.com\"]\n";
+    let (code, out) = submission(
+        dir.path(),
+        &toml,
+        &[("WHARF_PUBLIC_URL", "http://localhost:8000/mcp")],
+    );
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        "submission check: 4 finding(s):",
+        "server.public_url: `http://localhost:8000/mcp` is not HTTPS",
+        "tool `count_by_tag`: `openai/toolInvocation/invoked` is 70 characters; ChatGPT shows at most 64",
+        "widget `ui://wharf/tools/count_by_tag.html`: CSP resource_domains has the wildcard `https://*.example.com`",
+        "widget `ui://wharf/tools/count_by_tag.skybridge.html`: CSP resource_domains has the wildcard",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+}

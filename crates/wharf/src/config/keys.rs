@@ -57,6 +57,13 @@ pub const KEYS: &[Key] = &[
         doc: "Address `wharf serve` listens on. A non-loopback address needs server.allowed_hosts.",
     },
     Key {
+        path: "server.public_url",
+        env: "WHARF_PUBLIC_URL",
+        kind: Kind::Text,
+        default: "unset",
+        doc: "The HTTPS URL clients such as ChatGPT reach this server at (`https://mcp.example.com/mcp`). `wharf check --submission` requires it to be public HTTPS.",
+    },
+    Key {
         path: "server.stateless",
         env: "WHARF_STATELESS",
         kind: Kind::Bool,

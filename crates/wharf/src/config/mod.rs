@@ -57,6 +57,8 @@ pub struct Config {
     pub sql_limits: wharf_catalog::SqlLimits,
     /// Tools defined in the file's `[[tools]]`.
     pub tools: Vec<tools::ToolDef>,
+    /// `server.public_url`, when set.
+    pub public_url: Option<String>,
 }
 
 /// A value that must never reach a log line: its `Debug` and `Display` hide it.
@@ -186,6 +188,7 @@ impl Config {
                 max_bytes: r.count("catalog.sql_max_bytes"),
             },
             tools: Vec::new(),
+            public_url: r.optional_text("server.public_url"),
         };
         if !config.listen.ip().is_loopback() && !hosts_explicit {
             let at = layer
@@ -275,6 +278,12 @@ impl Reader<'_> {
                 key.default.to_owned()
             }
         }
+    }
+
+    /// A text setting whose default is "unset".
+    fn optional_text(&mut self, path: &str) -> Option<String> {
+        self.layer.get(path)?;
+        Some(self.text(path)).filter(|t| !t.trim().is_empty())
     }
 
     fn word(&mut self, path: &str) -> &'static str {

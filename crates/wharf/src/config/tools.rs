@@ -14,8 +14,24 @@
 //! required = ["category"]
 //! properties.category = { type = "string", enum = ["api", "css", "html"] }
 //! ```
+//!
+//! A tool may render its result with its own widget, an HTML file (path relative
+//! to the config file) served with the same metadata as the catalog's widget:
+//!
+//! ```toml
+//! invoking = "Counting…"          # status lines ChatGPT shows, <= 64 characters
+//! invoked = "Counted"
+//! visibility = "both"             # "model", "app" (only the widget may call it) or "both"
+//! [tools.widget]
+//! template = "widgets/count.html"
+//! description = "A bar chart of the counts."
+//! resource_domains = ["https://cdn.example.com"]   # also connect_, frame_, redirect_, base_uri_domains
+//! ```
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use wharf_core::{Visibility, WidgetCsp};
 
 use super::layers::Problem;
 
@@ -33,6 +49,156 @@ pub struct ToolDef {
     pub read_only: bool,
     pub destructive: bool,
     pub idempotent: bool,
+    pub invoking: Option<String>,
+    pub invoked: Option<String>,
+    pub visibility: Visibility,
+    pub widget: Option<WidgetDef>,
+}
+
+/// `[tools.widget]`: the HTML a tool's result renders with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WidgetDef {
+    /// Resolved against the config file's directory; read when the app is built.
+    pub template: PathBuf,
+    pub description: Option<String>,
+    pub csp: WidgetCsp,
+    pub domain: Option<String>,
+    pub prefers_border: bool,
+}
+
+const WIDGET_FIELDS: &[&str] = &[
+    "template",
+    "description",
+    "connect_domains",
+    "resource_domains",
+    "frame_domains",
+    "redirect_domains",
+    "base_uri_domains",
+    "domain",
+    "prefers_border",
+];
+
+/// A CSP entry must be an origin: a scheme and a host, nothing after.
+fn origin_problem(d: &str) -> Option<&'static str> {
+    let rest = ["https://", "http://", "wss://", "ws://"]
+        .iter()
+        .find_map(|s| d.strip_prefix(s));
+    match rest {
+        None => Some("must start with https://, http://, wss:// or ws://"),
+        Some("") => Some("has no host"),
+        Some(r) if r.contains('/') => Some("must be an origin, without a path"),
+        Some(_) => None,
+    }
+}
+
+fn widget_from(
+    value: &toml::Value,
+    base: &Path,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) -> Option<WidgetDef> {
+    let toml::Value::Table(w) = value else {
+        problems.push(Problem {
+            at: at("widget"),
+            message: "must be a table: [tools.widget] with template = \"file.html\"".into(),
+        });
+        return None;
+    };
+    let before = problems.len();
+    for key in w.keys().filter(|k| !WIDGET_FIELDS.contains(&k.as_str())) {
+        let hint = super::keys::suggest(key, WIDGET_FIELDS.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        problems.push(Problem {
+            at: at(&format!("widget.{key}")),
+            message: format!(
+                "unknown field{hint}; a widget has {}",
+                WIDGET_FIELDS.join(", ")
+            ),
+        });
+    }
+    let string = |field: &str, problems: &mut Vec<Problem>| match w.get(field) {
+        None => None,
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(_) => {
+            problems.push(Problem {
+                at: at(&format!("widget.{field}")),
+                message: "must be a non-empty string".into(),
+            });
+            None
+        }
+    };
+    let domains = |field: &str, problems: &mut Vec<Problem>| -> Vec<String> {
+        let Some(v) = w.get(field) else {
+            return Vec::new();
+        };
+        let Some(list) = v.as_array() else {
+            problems.push(Problem {
+                at: at(&format!("widget.{field}")),
+                message: "must be a list of origins, such as [\"https://cdn.example.com\"]".into(),
+            });
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for d in list {
+            match d.as_str() {
+                Some(d) => match origin_problem(d) {
+                    Some(why) => problems.push(Problem {
+                        at: at(&format!("widget.{field}")),
+                        message: format!("`{d}` {why}"),
+                    }),
+                    None => out.push(d.to_owned()),
+                },
+                None => problems.push(Problem {
+                    at: at(&format!("widget.{field}")),
+                    message: "every entry must be a string".into(),
+                }),
+            }
+        }
+        out
+    };
+    let template = string("template", problems);
+    if template.is_none() && w.get("template").is_none() {
+        problems.push(Problem {
+            at: at("widget.template"),
+            message: "is required: the HTML file the widget renders".into(),
+        });
+    }
+    let csp = WidgetCsp {
+        connect_domains: domains("connect_domains", problems),
+        resource_domains: domains("resource_domains", problems),
+        frame_domains: domains("frame_domains", problems),
+        redirect_domains: domains("redirect_domains", problems),
+        base_uri_domains: domains("base_uri_domains", problems),
+    };
+    let description = string("description", problems);
+    let domain = string("domain", problems);
+    if let Some(d) = &domain
+        && let Some(why) = origin_problem(d)
+    {
+        problems.push(Problem {
+            at: at("widget.domain"),
+            message: format!("`{d}` {why}"),
+        });
+    }
+    let prefers_border = match w.get("prefers_border") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(_) => {
+            problems.push(Problem {
+                at: at("widget.prefers_border"),
+                message: "must be true or false".into(),
+            });
+            false
+        }
+    };
+    (problems.len() == before).then(|| WidgetDef {
+        template: base.join(template.unwrap_or_default()),
+        description,
+        csp,
+        domain,
+        prefers_border,
+    })
 }
 
 const FIELDS: &[&str] = &[
@@ -45,10 +211,16 @@ const FIELDS: &[&str] = &[
     "read_only",
     "destructive",
     "idempotent",
+    "invoking",
+    "invoked",
+    "visibility",
+    "widget",
 ];
 
-/// Read the `[[tools]]` array of the file, reporting every problem.
+/// Read the `[[tools]]` array of the file, reporting every problem. Widget
+/// templates are resolved against the file's directory.
 pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) -> Vec<ToolDef> {
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
     let toml::Value::Array(entries) = value else {
         problems.push(Problem {
             at: format!("{file} [[tools]]"),
@@ -197,6 +369,25 @@ pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) 
             });
         }
         let idempotent = flag("idempotent", problems).unwrap_or(read_only);
+        let invoking = text("invoking", problems);
+        let invoked = text("invoked", problems);
+        let visibility = match text("visibility", problems).as_deref() {
+            None | Some("both") => Visibility::ModelAndApp,
+            Some("model") => Visibility::Model,
+            Some("app") => Visibility::App,
+            Some(other) => {
+                problems.push(Problem {
+                    at: at("visibility"),
+                    message: format!(
+                        "`{other}` is not a visibility: use \"model\", \"app\" or \"both\""
+                    ),
+                });
+                Visibility::ModelAndApp
+            }
+        };
+        let widget = t
+            .get("widget")
+            .and_then(|w| widget_from(w, base, &at, problems));
         if problems.len() == before {
             out.push(ToolDef {
                 name: name.unwrap_or_default(),
@@ -208,6 +399,10 @@ pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) 
                 read_only,
                 destructive: destructive.unwrap_or(false),
                 idempotent,
+                invoking,
+                invoked,
+                visibility,
+                widget,
             });
         }
     }
@@ -248,6 +443,41 @@ mod tests {
             "#1 (`description`): is required",
             "#1 (`params`): `x` is not a property",
             "#1 (`destructive`): a tool that writes",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in\n{all}");
+        }
+    }
+
+    #[test]
+    fn reads_a_widget_relative_to_the_config_file() {
+        let table: toml::Table = toml::from_str(
+            "[[tools]]\nname = \"t\"\ndescription = \"d\"\nsql = \"SELECT 1\"\ninvoking = \"Counting…\"\nvisibility = \"app\"\n[tools.widget]\ntemplate = \"w/t.html\"\nresource_domains = [\"https://cdn.example.com\"]\nprefers_border = true\n",
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        let tools = from_table("conf/wharf.toml", &table["tools"], &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let w = tools[0].widget.as_ref().unwrap();
+        assert_eq!(w.template, Path::new("conf/w/t.html"));
+        assert_eq!(w.csp.resource_domains, ["https://cdn.example.com"]);
+        assert!(w.prefers_border);
+        assert_eq!(tools[0].invoking.as_deref(), Some("Counting…"));
+        assert_eq!(tools[0].visibility, Visibility::App);
+    }
+
+    #[test]
+    fn widget_mistakes_are_reported_with_their_field() {
+        let (tools, problems) = read(
+            "[[tools]]\nname = \"t\"\ndescription = \"d\"\nsql = \"SELECT 1\"\nvisibility = \"everyone\"\n[tools.widget]\ntemplat = \"x.html\"\nconnect_domains = [\"api.example.com\", \"https://x.com/path\"]\n",
+        );
+        assert!(tools.is_empty());
+        let all = problems.join("\n");
+        for expected in [
+            "#1 (`visibility`): `everyone` is not a visibility",
+            "#1 (`widget.templat`): unknown field; did you mean `template`?",
+            "#1 (`widget.template`): is required",
+            "#1 (`widget.connect_domains`): `api.example.com` must start with https://",
+            "#1 (`widget.connect_domains`): `https://x.com/path` must be an origin, without a path",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in\n{all}");
         }
