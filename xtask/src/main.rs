@@ -5,7 +5,11 @@
 //! PostgreSQL server it starts), the real-client tests (the
 //! official Python SDK over stdio, Streamable HTTP and HTTP+SSE) and the official
 //! MCP conformance suite against `wharf serve --profile conformance`, counting
-//! every failed check and every warning in its `checks.json` files.
+//! every failed check and every warning in its `checks.json` files, and the
+//! widget: its committed build is current, and it works in headless Chromium
+//! under an MCP Apps host and a `window.openai` host.
+//!
+//! `widget` rebuilds `web/dist/` from `web/src/` (esbuild).
 //!
 //! Tools that are not Rust (Node 22, the conformance suite, the Python SDK) are
 //! installed from the package registries, at pinned versions, into
@@ -14,6 +18,7 @@
 mod conformance;
 mod postgres;
 mod tools;
+mod widget;
 
 use std::process::{Command, ExitCode};
 
@@ -24,8 +29,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("conformance") => tools::ensure().and_then(|t| conformance::run(&t).map(|_| ())),
+        Some("widget") => tools::ensure().and_then(|t| widget::build(&t)),
         _ => {
-            eprintln!("usage: cargo xtask <ci | conformance>");
+            eprintln!("usage: cargo xtask <ci | conformance | widget>");
             return ExitCode::from(2);
         }
     };
@@ -87,6 +93,7 @@ fn ci() -> Result<()> {
     drop(pg);
     run(cargo().args(["build", "-p", "wharf", "-p", "wharf-example-notes"]))?;
     let tools = tools::ensure()?;
+    widget::check(&tools)?;
     let wharf = target_dir().join("debug/wharf");
     run(Command::new(&tools.python)
         .args(["-m", "pytest", "-q", "tests/clients"])
@@ -95,6 +102,7 @@ fn ci() -> Result<()> {
             "TEST_EXAMPLE_BIN",
             target_dir().join("debug/wharf-example-notes"),
         ))?;
+    widget::test(&tools, &wharf)?;
     let (passed, failed) = conformance::run(&tools)?;
     println!("conformance: {passed} passed, {failed} failed");
     Ok(())

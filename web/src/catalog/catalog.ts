@@ -43,8 +43,8 @@ declare global {
 /** How long to wait for an MCP Apps host to answer `ui/initialize` before
  *  assuming there is none (a skybridge-only host, or a page opened directly). */
 const BRIDGE_TIMEOUT_MS = 3000;
-/** Hits fetched per "load more". */
-const PAGE = 10;
+/** Hits fetched per "load more" when the model's call did not say. */
+const DEFAULT_PAGE = 10;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -68,6 +68,8 @@ const view = {
 
 const state = {
   query: "",
+  /** The page size of the model's search, reused by "load more". */
+  limit: DEFAULT_PAGE,
   hits: [] as Hit[],
   cursor: null as string | null,
   item: null as Item | null,
@@ -250,6 +252,7 @@ function acceptResult(r: ToolResult): void {
 
 function acceptInput(args: Record<string, unknown> | undefined): void {
   if (typeof args?.query === "string") state.query = args.query;
+  if (typeof args?.limit === "number") state.limit = args.limit;
 }
 
 async function loadMore(): Promise<void> {
@@ -257,7 +260,7 @@ async function loadMore(): Promise<void> {
   view.more.disabled = true;
   setStatus("Loading…");
   try {
-    const r = await callTool("search_items", { query: state.query, cursor: state.cursor, limit: PAGE });
+    const r = await callTool("search_items", { query: state.query, cursor: state.cursor, limit: state.limit });
     if (r.isError || !isPage(r.structuredContent)) throw new Error(errorText(r));
     state.hits = state.hits.concat(r.structuredContent.hits);
     state.cursor = r.structuredContent.next_cursor ?? null;

@@ -1,0 +1,376 @@
+// The catalog widget in a real browser, against a running `wharf serve`.
+//
+// A real MCP client (@modelcontextprotocol/client) lists the tools, reads the
+// widget resource and calls search_items; headless Chromium renders the widget
+// in two kinds of host:
+//   1. an MCP Apps host page built on the ext-apps reference AppBridge, with the
+//      widget in a sandboxed iframe on a second loopback origin, served with the
+//      CSP a host derives from the resource's _meta.ui.csp;
+//   2. a ChatGPT-style host that injects `window.openai` before the widget runs.
+// Every tools/call the widget makes goes through the host to Wharf.
+//
+//   WHARF_BIN=target/debug/wharf node --test web/test/widget.test.mjs
+//
+// Needs Chromium (`apt-get install chromium`; CHROMIUM_PATH overrides
+// /usr/bin/chromium). Screenshots go to WIDGET_SCREENSHOTS or a temp folder,
+// printed at the start.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
+import { mkdtemp, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { chromium } from "playwright-core";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const WHARF_BIN = resolve(process.env.WHARF_BIN ?? join(here, "../../target/debug/wharf"));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const WIDGET_URI = "ui://wharf/catalog.html";
+/** Generous: a cold debug build on a busy 2-core machine. */
+const DEADLINE_MS = 20_000;
+
+let wharf, client, browser, hostServer, hostOrigin, sandboxOrigin, shots;
+/** The widget HTML and the CSP header the sandbox origin serves it with. */
+const sandbox = { html: "", csp: "" };
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+async function until(what, check) {
+  const end = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The CSP a host applies to a widget: nothing beyond inline code, plus the declared origins. */
+function cspFor(csp = {}) {
+  const list = (v) => (v?.length ? v.join(" ") : "");
+  const res = list(csp.resourceDomains);
+  return [
+    "default-src 'none'",
+    `script-src 'unsafe-inline' ${res}`.trim(),
+    `style-src 'unsafe-inline' ${res}`.trim(),
+    `img-src data: ${res}`.trim(),
+    `font-src ${res || "'none'"}`,
+    `connect-src ${list(csp.connectDomains) || "'none'"}`,
+    `frame-src ${list(csp.frameDomains) || "'none'"}`,
+    `base-uri ${list(csp.baseUriDomains) || "'none'"}`,
+  ].join("; ");
+}
+
+async function hostScript() {
+  const out = await esbuild.build({
+    entryPoints: [join(here, "host.ts")],
+    bundle: true,
+    format: "iife",
+    platform: "browser",
+    write: false,
+    logLevel: "warning",
+  });
+  return out.outputFiles[0].text;
+}
+
+/** Two loopback origins: the host page, and the widget's sandbox origin. */
+async function startOrigins() {
+  const js = await hostScript();
+  const page = `<!doctype html><html><head><meta charset="utf-8"><title>test host</title>
+<style>body{margin:0;font-family:sans-serif} iframe{border:0;width:100%;display:block}</style></head>
+<body><iframe id="widget" sandbox="allow-scripts allow-forms allow-popups"></iframe><script>${js}</script></body></html>`;
+  const [hostPort, sandboxPort] = [await freePort(), await freePort()];
+  const serve = (handler) => http.createServer(handler);
+  const host = serve((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(page);
+  });
+  const box = serve((req, res) => {
+    if (!req.url.startsWith("/widget.html")) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-security-policy": sandbox.csp });
+    res.end(sandbox.html);
+  });
+  await new Promise((ok) => host.listen(hostPort, "127.0.0.1", ok));
+  await new Promise((ok) => box.listen(sandboxPort, "127.0.0.1", ok));
+  hostOrigin = `http://127.0.0.1:${hostPort}`;
+  sandboxOrigin = `http://127.0.0.1:${sandboxPort}`;
+  return { close: () => Promise.all([host, box].map((s) => new Promise((ok) => s.close(ok)))) };
+}
+
+/** Console errors, page errors and CSP violations of a page and all its frames. */
+function watch(page) {
+  const problems = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return problems;
+}
+
+async function shot(page, name) {
+  const file = join(shots, `${name}.png`);
+  // Not fullPage: Chromium resizes the viewport for it and captures before an
+  // out-of-process (sandboxed) iframe repaints, which gives a blank image.
+  await page.screenshot({ path: file });
+  return file;
+}
+
+before(async () => {
+  shots = process.env.WIDGET_SCREENSHOTS ?? (await mkdtemp(join(tmpdir(), "wharf-widget-shots-")));
+  await mkdir(shots, { recursive: true });
+  console.log(`# screenshots: ${shots}`);
+
+  const data = await mkdtemp(join(tmpdir(), "wharf-widget-db-"));
+  const port = await freePort();
+  wharf = spawn(WHARF_BIN, ["serve", "--listen", `127.0.0.1:${port}`], {
+    env: {
+      ...process.env,
+      WHARF_PROFILE: "catalog",
+      WHARF_DATABASE: join(data, "wharf.db"),
+      WHARF_LOG: "warn",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  let exited = null;
+  wharf.once("exit", (code) => (exited = code));
+  await until("wharf serve to be ready", async () => {
+    if (exited !== null) throw new Error(`wharf serve exited with ${exited}; its stderr is above`);
+    return (await fetch(`${base}/ready`)).ok;
+  }).catch((e) => {
+    throw exited !== null ? new Error(`wharf serve exited with ${exited}; its stderr is above`) : e;
+  });
+
+  client = new Client({ name: "wharf-widget-test", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+
+  hostServer = await startOrigins();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await client?.close().catch(() => {});
+  await hostServer?.close();
+  wharf?.kill("SIGTERM");
+});
+
+async function loadWidget() {
+  const r = await client.readResource({ uri: WIDGET_URI });
+  const c = r.contents[0];
+  sandbox.html = c.text;
+  sandbox.csp = cspFor(c._meta?.ui?.csp);
+  return c;
+}
+
+test("the catalog tools and the widget resource carry both dialects' metadata", async () => {
+  const { tools } = await client.listTools();
+  const search = tools.find((t) => t.name === "search_items");
+  const get = tools.find((t) => t.name === "get_item");
+  for (const t of [search, get]) {
+    // The reference host library finds the widget from our metadata.
+    assert.equal(getToolUiResourceUri(t), WIDGET_URI);
+    assert.equal(t._meta["ui/resourceUri"], WIDGET_URI);
+    assert.equal(t._meta["openai/outputTemplate"], "ui://wharf/catalog.skybridge.html");
+    assert.equal(t._meta["openai/widgetAccessible"], true);
+    assert.deepEqual(t._meta.ui.visibility, ["model", "app"]);
+    assert.ok(t._meta["openai/toolInvocation/invoking"].length <= 64);
+  }
+  const c = await loadWidget();
+  assert.equal(c.mimeType, "text/html;profile=mcp-app");
+  assert.deepEqual(c._meta.ui.csp, { connectDomains: [], resourceDomains: [], frameDomains: [], baseUriDomains: [] });
+  assert.deepEqual(c._meta["openai/widgetCSP"], { connect_domains: [], resource_domains: [] });
+  assert.match(c._meta["openai/widgetDescription"], /cards/);
+  assert.match(c.text, /^<!doctype html>/);
+
+  const sky = (await client.readResource({ uri: "ui://wharf/catalog.skybridge.html" })).contents[0];
+  assert.equal(sky.mimeType, "text/html+skybridge");
+  assert.equal(sky.text, c.text);
+});
+
+test("in an MCP Apps host: results, load more, detail, link, follow-up, theme, phone width", async () => {
+  await loadWidget();
+  const page = await browser.newPage({ viewport: { width: 900, height: 1400 } });
+  const problems = watch(page);
+  await page.exposeFunction("hostCallTool", (p) => client.callTool(p));
+  await page.goto(`${hostOrigin}/?widget=${encodeURIComponent(`${sandboxOrigin}/widget.html`)}`);
+  await until("the widget to initialize", () => page.evaluate(() => window.hostReady));
+
+  const args = { query: "grid", limit: 5 };
+  const result = await client.callTool({ name: "search_items", arguments: args });
+  assert.equal(result.structuredContent.hits.length, 5);
+  assert.ok(result.structuredContent.next_cursor, "the sample catalog has more than 5 grid items");
+  await page.evaluate((a) => window.host.sendToolInput(a), args);
+  await page.evaluate((r) => window.host.sendToolResult(r), result);
+
+  const w = page.frameLocator("#widget");
+  const cards = w.locator("li.card");
+  await cards.nth(4).waitFor();
+  assert.equal(await cards.count(), 5);
+  assert.equal(await cards.nth(0).locator("h3").textContent(), result.structuredContent.hits[0].title);
+  const marks = await w.locator("li.card mark").allTextContents();
+  assert.ok(marks.length > 0 && marks.every((m) => m.toLowerCase().startsWith("grid")), `marks: ${marks}`);
+  assert.equal(await w.locator("#heading").textContent(), "Results for “grid”");
+  console.log(`# ${await shot(page, "mcp-apps-results")}`);
+
+  // Load more: the widget calls search_items with the cursor, through the host.
+  await w.locator("#more").click();
+  await cards.nth(9).waitFor();
+  assert.equal(await cards.count(), 10);
+  const calls = () => page.evaluate(() => window.hostLog.filter((l) => l.kind === "tools/call").map((l) => l.params));
+  const more = (await calls())[0];
+  assert.equal(more.name, "search_items");
+  assert.equal(more.arguments.cursor, result.structuredContent.next_cursor);
+
+  // Open an item: get_item through the host, detail rendered, state shared with the model.
+  const first = result.structuredContent.hits[0];
+  await cards.nth(0).click();
+  await w.locator("#detail-view:not([hidden])").waitFor();
+  const item = (await client.callTool({ name: "get_item", arguments: { id: first.id } })).structuredContent;
+  assert.equal(await w.locator("#detail-title").textContent(), item.title);
+  assert.equal(await w.locator("#detail-body").textContent(), item.body);
+  assert.deepEqual((await calls())[1], { name: "get_item", arguments: { id: first.id } });
+  const context = await until("ui/update-model-context", () =>
+    page.evaluate(() => window.hostLog.find((l) => l.kind === "ui/update-model-context")?.params),
+  );
+  assert.deepEqual(context.structuredContent, { query: "grid", selected: first.id });
+  console.log(`# ${await shot(page, "mcp-apps-detail")}`);
+
+  // The link opens through the host, the follow-up goes to the host's chat.
+  await w.locator("#open").click();
+  const link = await until("ui/open-link", () => page.evaluate(() => window.hostLog.find((l) => l.kind === "ui/open-link")?.params));
+  assert.equal(link.url, item.url);
+  await w.locator("#ask").click();
+  const message = await until("ui/message", () => page.evaluate(() => window.hostLog.find((l) => l.kind === "ui/message")?.params));
+  assert.equal(message.role, "user");
+  assert.match(message.content[0].text, new RegExp(first.id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+
+  // Back to the list, then the host switches to dark.
+  await w.locator("#back").click();
+  await w.locator("#list-view:not([hidden])").waitFor();
+  await page.evaluate(() => window.host.setTheme("dark"));
+  const widgetFrame = page.frames().find((f) => f.url().startsWith(sandboxOrigin));
+  await until("the dark theme", () => widgetFrame.evaluate(() => document.documentElement.dataset.theme === "dark"));
+  const bg = await widgetFrame.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(22, 24, 29)");
+  console.log(`# ${await shot(page, "mcp-apps-dark")}`);
+
+  // Phone width: nothing wider than the screen; the host hears the new size.
+  const sizesBefore = await page.evaluate(() => window.hostLog.filter((l) => l.kind === "size-changed").length);
+  await page.setViewportSize({ width: 375, height: 1400 });
+  await until("a size change after resizing", () =>
+    page.evaluate((n) => window.hostLog.filter((l) => l.kind === "size-changed").length > n, sizesBefore),
+  );
+  const overflow = await widgetFrame.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(overflow, 0, "the widget scrolls sideways at phone width");
+  const lastSize = await page.evaluate(() => window.hostLog.filter((l) => l.kind === "size-changed").at(-1).params);
+  assert.ok(lastSize.height > 0 && lastSize.width <= 375, JSON.stringify(lastSize));
+  console.log(`# ${await shot(page, "mcp-apps-phone")}`);
+
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("under a window.openai host: toolOutput, callTool, setWidgetState, set_globals, restored state", async () => {
+  await loadWidget();
+  const args = { query: "color", limit: 3 };
+  const result = await client.callTool({ name: "search_items", arguments: args });
+  const hits = result.structuredContent.hits;
+  assert.equal(hits.length, 3);
+
+  const open = async (widgetState) => {
+    const page = await browser.newPage({ viewport: { width: 700, height: 900 } });
+    const problems = watch(page);
+    await page.exposeFunction("openaiCallTool", (name, a) => client.callTool({ name, arguments: a }));
+    await page.addInitScript(
+      ({ args, output, widgetState }) => {
+        window.openaiLog = [];
+        const log = (kind, params) => window.openaiLog.push({ kind, params });
+        window.openai = {
+          toolInput: args,
+          toolOutput: output,
+          widgetState,
+          theme: "dark",
+          setWidgetState: async (s) => {
+            window.openai.widgetState = s;
+            log("setWidgetState", s);
+          },
+          callTool: (name, a) => {
+            log("callTool", { name, arguments: a });
+            return window.openaiCallTool(name, a);
+          },
+          openExternal: (o) => log("openExternal", o),
+          sendFollowUpMessage: async (o) => log("sendFollowUpMessage", o),
+          notifyIntrinsicHeight: (h) => log("notifyIntrinsicHeight", h),
+        };
+      },
+      { args, output: result.structuredContent, widgetState },
+    );
+    await page.goto(`${sandboxOrigin}/widget.html`);
+    return { page, problems };
+  };
+
+  const { page, problems } = await open(null);
+  const cards = page.locator("li.card");
+  await cards.nth(2).waitFor();
+  assert.equal(await cards.nth(0).locator("h3").textContent(), hits[0].title);
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await until("the widget to settle on window.openai", () => page.evaluate(() => document.documentElement.dataset.bridge === "openai"));
+  console.log(`# ${await shot(page, "openai-results")}`);
+
+  await page.locator("#more").click();
+  await cards.nth(5).waitFor();
+  assert.equal(await cards.count(), 6);
+  await cards.nth(1).click();
+  await page.locator("#detail-view:not([hidden])").waitFor();
+  const log = await page.evaluate(() => window.openaiLog);
+  const toolCalls = log.filter((l) => l.kind === "callTool").map((l) => l.params);
+  assert.equal(toolCalls[0].name, "search_items");
+  assert.equal(toolCalls[0].arguments.cursor, result.structuredContent.next_cursor);
+  assert.deepEqual(toolCalls[1], { name: "get_item", arguments: { id: hits[1].id } });
+  const saved = log.filter((l) => l.kind === "setWidgetState").at(-1).params;
+  assert.deepEqual(saved, { query: "color", selected: hits[1].id });
+  assert.ok(log.some((l) => l.kind === "notifyIntrinsicHeight" && l.params > 0));
+
+  await page.locator("#open").click();
+  await page.locator("#ask").click();
+  const after = await page.evaluate(() => window.openaiLog);
+  assert.ok(after.some((l) => l.kind === "openExternal" && l.params.href.startsWith("https://")));
+  assert.ok(after.some((l) => l.kind === "sendFollowUpMessage" && l.params.prompt.includes(hits[1].id)));
+
+  await page.evaluate(() => window.dispatchEvent(new CustomEvent("openai:set_globals", { detail: { globals: { theme: "light" } } })));
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
+  console.log(`# ${await shot(page, "openai-detail-light")}`);
+  assert.deepEqual(problems, []);
+  await page.close();
+
+  // A new render with the saved widget state opens the same item again.
+  const again = await open(saved);
+  await again.page.locator("#detail-view:not([hidden])").waitFor();
+  const item = (await client.callTool({ name: "get_item", arguments: { id: hits[1].id } })).structuredContent;
+  assert.equal(await again.page.locator("#detail-title").textContent(), item.title);
+  assert.deepEqual(again.problems, []);
+  await again.page.close();
+});
