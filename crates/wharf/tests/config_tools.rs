@@ -120,3 +120,92 @@ async fn configured_tools_bind_parameters_and_only_declared_tools_write() {
     assert_eq!(annotations("retitle_item")["readOnlyHint"], false);
     assert_eq!(annotations("retitle_item")["destructiveHint"], false);
 }
+
+/// One 2026-07-28 request (no session), as a JSON value.
+async fn modern(w: &Wharf, method: &str, name: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let res = reqwest::Client::new()
+        .post(w.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .header("mcp-name", name)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{method}: {}", res.status());
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_configured_tool_renders_with_its_own_widget() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("widgets")).unwrap();
+    std::fs::write(
+        data.path().join("widgets/ids.html"),
+        "<!doctype html><p>ids</p>",
+    )
+    .unwrap();
+    let config = data.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[tools]]
+name = "ids_titled"
+description = "Use this when the user names an item by its exact title."
+sql = "SELECT id FROM items WHERE title = ?1"
+params = ["title"]
+invoking = "Looking up…"
+invoked = "Looked up"
+[tools.parameters]
+type = "object"
+required = ["title"]
+properties.title = { type = "string", maxLength = 200 }
+[tools.widget]
+template = "widgets/ids.html"
+description = "A list of ids."
+resource_domains = ["https://cdn.example.com"]
+"#,
+    )
+    .unwrap();
+    let w = Wharf::start_with_config(data.path(), &config, &[("WHARF_PROFILE", "catalog")]).await;
+
+    let tools = modern(&w, "tools/list", "", json!({})).await;
+    let tool = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ids_titled")
+        .unwrap()
+        .clone();
+    let uri = "ui://wharf/tools/ids_titled.html";
+    assert_eq!(tool["_meta"]["ui"]["resourceUri"], uri);
+    assert_eq!(
+        tool["_meta"]["openai/outputTemplate"],
+        "ui://wharf/tools/ids_titled.skybridge.html"
+    );
+    assert_eq!(
+        tool["_meta"]["openai/toolInvocation/invoking"],
+        "Looking up…"
+    );
+    assert_eq!(tool["outputSchema"]["properties"]["rows"]["maxItems"], 500);
+
+    let read = modern(&w, "resources/read", uri, json!({"uri": uri})).await;
+    let c = &read["result"]["contents"][0];
+    assert_eq!(c["mimeType"], "text/html;profile=mcp-app");
+    assert_eq!(c["text"], "<!doctype html><p>ids</p>");
+    assert_eq!(
+        c["_meta"]["ui"]["csp"]["resourceDomains"],
+        json!(["https://cdn.example.com"])
+    );
+    assert_eq!(
+        c["_meta"]["openai/widgetCSP"]["resource_domains"],
+        json!(["https://cdn.example.com"])
+    );
+    assert_eq!(c["_meta"]["openai/widgetDescription"], "A list of ids.");
+}
