@@ -9,7 +9,7 @@
 //   2. a ChatGPT-style host that injects `window.openai` before the widget runs.
 // Every tools/call the widget makes goes through the host to Wharf.
 //
-//   WHARF_BIN=target/debug/wharf node --test web/test/widget.test.mjs
+//   TEST_WHARF_BIN=target/debug/wharf node --test web/test/widget.test.mjs
 //
 // Needs Chromium (`apt-get install chromium`; CHROMIUM_PATH overrides
 // /usr/bin/chromium). Screenshots go to WIDGET_SCREENSHOTS or a temp folder,
@@ -30,7 +30,7 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const WHARF_BIN = resolve(process.env.WHARF_BIN ?? join(here, "../../target/debug/wharf"));
+const WHARF_BIN = resolve(process.env.TEST_WHARF_BIN ?? join(here, "../../target/debug/wharf"));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const WIDGET_URI = "ui://wharf/catalog.html";
 /** Generous: a cold debug build on a busy 2-core machine. */
@@ -51,9 +51,12 @@ function freePort() {
   });
 }
 
-async function until(what, check) {
+/** Poll `check` until it returns something truthy; `fatal` (if given) names a reason to stop early. */
+async function until(what, check, fatal = () => null) {
   const end = Date.now() + DEADLINE_MS;
   for (;;) {
+    const reason = fatal();
+    if (reason) throw new Error(reason);
     const v = await check().catch(() => undefined);
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -141,9 +144,11 @@ before(async () => {
 
   const data = await mkdtemp(join(tmpdir(), "wharf-widget-db-"));
   const port = await freePort();
+  // Wharf refuses unknown WHARF_* variables; give it only the ones this test sets.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WHARF_")));
   wharf = spawn(WHARF_BIN, ["serve", "--listen", `127.0.0.1:${port}`], {
     env: {
-      ...process.env,
+      ...env,
       WHARF_PROFILE: "catalog",
       WHARF_DATABASE: join(data, "wharf.db"),
       WHARF_LOG: "warn",
@@ -153,12 +158,11 @@ before(async () => {
   const base = `http://127.0.0.1:${port}`;
   let exited = null;
   wharf.once("exit", (code) => (exited = code));
-  await until("wharf serve to be ready", async () => {
-    if (exited !== null) throw new Error(`wharf serve exited with ${exited}; its stderr is above`);
-    return (await fetch(`${base}/ready`)).ok;
-  }).catch((e) => {
-    throw exited !== null ? new Error(`wharf serve exited with ${exited}; its stderr is above`) : e;
-  });
+  await until(
+    "wharf serve to be ready",
+    async () => (await fetch(`${base}/ready`)).ok,
+    () => (exited === null ? null : `wharf serve exited with ${exited}; its stderr is above`),
+  );
 
   client = new Client({ name: "wharf-widget-test", version: "1.0.0" });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));

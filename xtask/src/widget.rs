@@ -50,6 +50,6 @@ pub fn test(tools: &Tools, wharf: &Path) -> Result<()> {
         );
     }
     run(node(tools, &["--test", "web/test/widget.test.mjs"])
-        .env("WHARF_BIN", wharf)
+        .env("TEST_WHARF_BIN", wharf)
         .env("CHROMIUM_PATH", chromium))
 }
