@@ -247,6 +247,23 @@ impl App {
             return Err(ToolError::UnknownTool(name.to_owned()));
         };
         let tool = &self.tools[index];
+        if let Err(scopes) = crate::principal::check(&tool.spec.security, ctx.principal()) {
+            let who = ctx.principal();
+            return Err(ToolError::AuthRequired {
+                message: match who {
+                    Some(_) => format!(
+                        "`{name}` needs the scope(s) {}; sign in again granting them",
+                        scopes.join(" ")
+                    ),
+                    None => format!("`{name}` needs you to sign in first"),
+                },
+                www_authenticate: crate::principal::www_authenticate(
+                    ctx.auth_challenge(),
+                    who,
+                    &scopes,
+                ),
+            });
+        }
         tool.validator
             .validate(&arguments)
             .map_err(ToolError::InvalidArguments)?;

@@ -118,6 +118,25 @@ impl CallContext {
 
     /// What the transport attached: `http::request::Parts` over HTTP, and
     /// whatever the HTTP layers inserted into it (the authenticated identity).
+    /// The caller the transport authenticated, if any. The HTTP layer puts it in the
+    /// request's extensions; rmcp hands tools the HTTP request parts.
+    pub fn principal(&self) -> Option<&crate::Principal> {
+        self.transport_extension::<crate::Principal>()
+    }
+
+    /// How to challenge this caller for credentials, when the transport knows.
+    pub fn auth_challenge(&self) -> Option<&crate::AuthChallenge> {
+        self.transport_extension::<crate::AuthChallenge>()
+    }
+
+    fn transport_extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get::<T>().or_else(|| {
+            self.extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<T>())
+        })
+    }
+
     pub fn extensions(&self) -> &Extensions {
         &self.extensions
     }

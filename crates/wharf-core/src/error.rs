@@ -67,6 +67,14 @@ pub enum ToolError {
     /// tool needs was not declared, say); answered as a JSON-RPC error.
     #[error("{}", .0.message)]
     Protocol(ErrorData),
+    /// The tool needs credentials (or scopes) this caller does not have. Answered
+    /// as a tool error carrying `_meta["mcp/www_authenticate"]`, so a host such as
+    /// ChatGPT can offer to link an account for this one tool.
+    #[error("{message}")]
+    AuthRequired {
+        message: String,
+        www_authenticate: String,
+    },
     /// A fault the caller cannot fix; its detail goes to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -115,6 +123,7 @@ impl ToolError {
             Self::Failed(_) => "handler",
             Self::Timeout(_) => "timeout",
             Self::Protocol(_) => "protocol",
+            Self::AuthRequired { .. } => "auth",
             Self::Internal(_) => "internal",
         }
     }
@@ -131,6 +140,19 @@ impl ToolError {
                 ));
             }
             Self::Protocol(error) => return Err(error),
+            Self::AuthRequired {
+                message,
+                www_authenticate,
+            } => {
+                let mut r = CallToolResult::error(vec![ContentBlock::text(message)]);
+                let mut meta = rmcp::model::MetaObject::new();
+                meta.0.insert(
+                    "mcp/www_authenticate".into(),
+                    serde_json::json!([www_authenticate]),
+                );
+                r.meta = Some(meta);
+                return Ok(r);
+            }
             Self::Internal(_) => format!("internal error (call id {call_id})"),
             other => other.to_string(),
         };

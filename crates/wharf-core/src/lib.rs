@@ -23,6 +23,7 @@
 mod app;
 mod context;
 mod error;
+mod principal;
 mod prompt;
 mod resource;
 mod server;
@@ -35,6 +36,7 @@ mod widget;
 pub use app::{App, AppBuilder, CompletionFn, ListChange, Notifier};
 pub use context::{CallContext, CallId};
 pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
+pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
 pub use prompt::PromptSpec;
 pub use resource::{ResourceSpec, TemplateSpec};
 pub use server::WharfServer;

@@ -30,6 +30,7 @@ pub struct ToolSpec {
     pub(crate) tool: Tool,
     pub(crate) handler: ToolFn,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) security: Vec<crate::SecurityScheme>,
 }
 
 impl std::fmt::Debug for ToolSpec {
@@ -63,6 +64,7 @@ impl ToolSpec {
                 })
             }),
             timeout: None,
+            security: Vec::new(),
         }
         .without_description()
     }
@@ -167,6 +169,14 @@ impl ToolSpec {
         meta.0.insert(key.into(), value);
         self.tool.meta = Some(meta);
         self
+    }
+
+    /// Who may call this tool: `NoAuth` and/or `OAuth2 { scopes }`. Published in
+    /// `_meta.securitySchemes` and enforced before the handler runs.
+    pub fn security(mut self, schemes: Vec<crate::SecurityScheme>) -> Self {
+        let published: Vec<Value> = schemes.iter().map(crate::SecurityScheme::to_json).collect();
+        self.security = schemes;
+        self.meta("securitySchemes", Value::Array(published))
     }
 
     /// The longest the handler may run before the call answers with a timeout error.

@@ -35,7 +35,18 @@ pub struct HttpConfig {
     pub session_store: Option<Arc<dyn SessionStore>>,
     /// Checked by `GET /ready`; `None`: ready unless draining.
     pub ready_check: Option<ReadyCheck>,
+    /// Who may call: API keys, OAuth, anonymous callers.
+    pub auth: crate::auth::AuthConfig,
+    pub rate_limit: crate::rate_limit::RateLimitConfig,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (IPs or CIDRs).
+    pub trusted_proxies: Vec<String>,
+    /// Requests handled at once; more get 503 at once rather than a queue.
+    pub max_concurrent_requests: usize,
 }
+
+/// Default cap on requests in flight: far above what 2 cores answer at once,
+/// low enough that a burst cannot pile up unbounded memory.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
 
 impl std::fmt::Debug for HttpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,6 +71,10 @@ impl Default for HttpConfig {
             sse_keep_alive: Duration::from_secs(15),
             session_store: None,
             ready_check: None,
+            auth: crate::auth::AuthConfig::default(),
+            rate_limit: crate::rate_limit::RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }

@@ -20,7 +20,8 @@ pub(crate) async fn health() -> impl IntoResponse {
 #[derive(Clone)]
 pub(crate) struct Readiness {
     pub drain: Arc<Drain>,
-    pub check: Option<ReadyCheck>,
+    /// Every check must pass (the database answers, the JWKS is loaded, ...).
+    pub checks: Vec<ReadyCheck>,
 }
 
 /// 200 when this process should receive traffic; 503 with the reason otherwise.
@@ -36,10 +37,10 @@ pub(crate) async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
     if r.drain.is_draining() {
         return not_ready("draining: the server is shutting down".into());
     }
-    if let Some(check) = &r.check
-        && let Err(reason) = check().await
-    {
-        return not_ready(reason);
+    for check in &r.checks {
+        if let Err(reason) = check().await {
+            return not_ready(reason);
+        }
     }
     (StatusCode::OK, Json(json!({"status": "ready"})))
 }

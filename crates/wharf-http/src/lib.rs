@@ -12,16 +12,22 @@
 
 mod access_log;
 mod action;
+pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod drain;
 mod guard;
 mod health;
+pub mod jwks;
 mod legacy_sse;
 mod mcp;
 pub mod metrics;
+pub mod oauth;
+pub mod rate_limit;
 mod rpc_info;
 mod serve;
 pub mod sessions;
+mod shed;
 
 use std::sync::Arc;
 
@@ -46,6 +52,10 @@ pub enum HttpError {
     BadAllowList(String),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("server.trusted_proxies: {0}")]
+    BadProxies(String),
+    #[error("{0}")]
+    RateLimit(String),
 }
 
 /// The router plus the handles the binary needs to run and stop it.
@@ -53,6 +63,8 @@ pub struct HttpServer {
     pub router: Router,
     pub drain: Arc<Drain>,
     pub sessions: Arc<CappedSessionManager>,
+    /// The token verifier when OAuth is on (its JWKS can be warmed at start-up).
+    pub oauth: Option<Arc<oauth::Verifier>>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -89,7 +101,30 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         sessions.clone(),
         rmcp_config,
     );
+    let metrics = metrics::Metrics::new(sessions.clone())?;
+    let limiter = rate_limit::Limiter::new(
+        config.rate_limit.clone(),
+        metrics.rate_limit_backend_errors.clone(),
+    )
+    .map_err(HttpError::RateLimit)?;
+    let verifier = config
+        .auth
+        .oauth
+        .clone()
+        .map(|c| Arc::new(oauth::Verifier::new(c)));
+    let gate = auth::Gate {
+        keys: Arc::new(config.auth.api_keys.clone()),
+        verifier: verifier.clone(),
+        anonymous: config.auth.anonymous,
+        auth_on: config.auth.is_on(),
+        limiter: limiter.clone(),
+        proxies: client_ip::TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(HttpError::BadProxies)?,
+        metrics: metrics.clone(),
+    };
     let mcp_state = mcp::McpState {
+        limiter: limiter.clone(),
+        metrics: metrics.clone(),
         app: app.clone(),
         rmcp,
         sessions: sessions.clone(),
@@ -114,13 +149,54 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 .route("/messages", post(legacy_sse::post))
                 .with_state(legacy),
         )
-        .layer(middleware::from_fn_with_state(guard, guard::check));
+        .layer(middleware::from_fn_with_state(gate, auth::gate))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    shed::on_overload(metrics.clone()),
+                ))
+                .load_shed()
+                .concurrency_limit(config.max_concurrent_requests.max(1)),
+        )
+        .layer(middleware::from_fn_with_state(guard.clone(), guard::check));
+    let guarded = match &verifier {
+        // RFC 9728: the metadata at the well-known path, and at the path-suffixed
+        // form for the resource `/mcp`.
+        Some(v) => guarded.merge(
+            Router::new()
+                .route(
+                    "/.well-known/oauth-protected-resource",
+                    get(auth::resource_metadata),
+                )
+                .route(
+                    "/.well-known/oauth-protected-resource/mcp",
+                    get(auth::resource_metadata),
+                )
+                .with_state(v.clone())
+                .layer(middleware::from_fn_with_state(guard, guard::check)),
+        ),
+        None => guarded,
+    };
 
+    let mut checks: Vec<ReadyCheck> = config.ready_check.iter().cloned().collect();
+    if let Some(v) = &verifier {
+        let jwks = v.jwks().clone();
+        checks.push(Arc::new(move || {
+            let jwks = jwks.clone();
+            Box::pin(async move {
+                // Not loaded yet: ask for it now (the cache spaces its fetches).
+                if jwks.loaded().await || jwks.key(None).await.is_some() || jwks.loaded().await {
+                    Ok(())
+                } else {
+                    Err("the authorization server's JWKS is not loaded yet".to_owned())
+                }
+            })
+        }));
+    }
     let readiness = health::Readiness {
         drain: drain.clone(),
-        check: config.ready_check.clone(),
+        checks,
     };
-    let metrics = metrics::Metrics::new(sessions.clone())?;
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready).with_state(readiness))
@@ -133,5 +209,6 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         router,
         drain,
         sessions,
+        oauth: verifier,
     })
 }

@@ -39,6 +39,33 @@ pub(crate) struct McpState {
     pub sessions: Arc<CappedSessionManager>,
     pub stateless: bool,
     pub max_body_bytes: usize,
+    pub limiter: Arc<crate::rate_limit::Limiter>,
+    pub metrics: crate::metrics::Metrics,
+}
+
+/// A tool with a limit of its own draws one call from the caller's bucket for
+/// that tool; `Some` is the 429 when it is empty.
+async fn tool_limit(
+    state: &McpState,
+    parts: &http::request::Parts,
+    tool: Option<&str>,
+) -> Option<Response> {
+    let tool = tool.filter(|t| state.limiter.limits_tool(t))?;
+    let key = parts.extensions.get::<crate::auth::ClientKey>()?;
+    match state.limiter.check(key.class, &key.key, Some(tool)).await {
+        crate::rate_limit::Decision::Deny { retry_after } => {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&["tool"])
+                .inc();
+            Some(crate::auth::too_many(
+                retry_after,
+                &format!("`{tool}` tool"),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// `POST /mcp`.
@@ -51,6 +78,9 @@ pub(crate) async fn post(State(state): State<McpState>, request: Request) -> Res
     if let Some(peek) = &peek
         && peek.is_action()
     {
+        if let Some(r) = tool_limit(&state, &parts, peek.name.as_deref()).await {
+            return r;
+        }
         let mut response = action::handle(&state.app, &bytes, parts, Framing::Json).await;
         response.extensions_mut().insert(RpcInfo {
             method: Some("action".into()),
@@ -69,6 +99,12 @@ pub(crate) async fn post(State(state): State<McpState>, request: Request) -> Res
             .filter(|t| state.app.tool(t).is_some())
             .map(str::to_owned),
     };
+    if info.method.as_deref() == Some("tools/call")
+        && let Some(mut r) = tool_limit(&state, &parts, info.tool.as_deref()).await
+    {
+        r.extensions_mut().insert(info);
+        return r;
+    }
     let is_initialize = info.method.as_deref() == Some("initialize");
     if is_initialize && !state.stateless && !state.sessions.has_room().await {
         let mut response = session_cap_reached(state.sessions.max_sessions());

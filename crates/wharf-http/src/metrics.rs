@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use axum::{extract::State, http::header, response::IntoResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::sessions::CappedSessionManager;
@@ -50,6 +51,14 @@ pub struct Metrics {
     latency: HistogramVec,
     sessions: IntGauge,
     sessions_source: Arc<CappedSessionManager>,
+    /// Refused credentials by reason (`missing`, `expired`, `wrong_audience`, ...: a fixed set).
+    pub auth_failures: IntCounterVec,
+    /// Requests refused by a rate limit, by bucket (`ip`, `subject`, `tool`).
+    pub rate_limited: IntCounterVec,
+    /// Rate-limit decisions made without the shared backend (Redis unreachable).
+    pub rate_limit_backend_errors: IntCounter,
+    /// Requests shed because `server.max_concurrent_requests` were in flight.
+    pub shed: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -85,6 +94,32 @@ impl Metrics {
                 .const_label("version", env!("CARGO_PKG_VERSION")),
         )?;
         build.set(1);
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "auth_failures_total",
+                "Requests refused for their credentials, by reason",
+            ),
+            &["reason"],
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests refused by a rate limit, by bucket",
+            ),
+            &["bucket"],
+        )?;
+        let rate_limit_backend_errors = IntCounter::new(
+            "rate_limit_backend_errors_total",
+            "Rate-limit checks the shared backend (Redis) could not answer",
+        )?;
+        let shed = IntCounter::new(
+            "shed_total",
+            "Requests answered 503 because server.max_concurrent_requests were in flight",
+        )?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(rate_limit_backend_errors.clone()))?;
+        registry.register(Box::new(shed.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(sessions.clone()))?;
@@ -95,6 +130,10 @@ impl Metrics {
             latency,
             sessions,
             sessions_source,
+            auth_failures,
+            rate_limited,
+            rate_limit_backend_errors,
+            shed,
         })
     }
 

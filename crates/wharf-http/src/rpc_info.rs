@@ -23,6 +23,8 @@ pub(crate) struct Peek {
     pub jsonrpc: Option<IgnoredAny>,
     pub method: Option<String>,
     pub params: Option<PeekParams>,
+    /// The action API's tool name (`{"action": "call_tool", "name": ...}`).
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

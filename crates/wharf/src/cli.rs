@@ -97,6 +97,12 @@ pub struct ServeFlags {
     /// Origin header value to accept (repeatable) [env: WHARF_ALLOWED_ORIGINS]
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Development mode: accept API keys shorter than 32 characters [env: WHARF_DEV]
+    #[arg(long)]
+    pub dev: bool,
+    /// Listen beyond loopback with no API key and no OAuth [env: WHARF_ALLOW_UNAUTHENTICATED]
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
 }
 
 impl Cli {
@@ -116,6 +122,16 @@ impl Cli {
         push("log.level", &c.log_level, "--log-level");
         if let Command::Serve(s) = &self.command {
             push("server.listen", &s.listen, "--listen");
+            if s.dev {
+                out.push(("server.dev", "true".into(), "--dev"));
+            }
+            if s.allow_unauthenticated {
+                out.push((
+                    "server.allow_unauthenticated",
+                    "true".into(),
+                    "--allow-unauthenticated",
+                ));
+            }
             if s.stateless {
                 out.push(("server.stateless", "true".into(), "--stateless"));
             }

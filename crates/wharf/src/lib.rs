@@ -197,6 +197,45 @@ fn report(problems: &[Problem]) {
     eprintln!("Every key is listed in docs/configuration.md (or run `wharf config-reference`).");
 }
 
+/// `WHARF_X_FILE=/path` (and `MCP_API_KEY_FILE`) stand for `WHARF_X` with the
+/// file's contents, as container platforms mount secrets; one trailing newline
+/// is dropped. Setting both spellings of one variable is a mistake.
+fn secrets_from_files(
+    env: Vec<(String, String)>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, String)> {
+    let direct: std::collections::HashSet<String> = env.iter().map(|(k, _)| k.clone()).collect();
+    let mut out = Vec::with_capacity(env.len());
+    for (name, value) in env {
+        let target = name
+            .strip_suffix("_FILE")
+            .filter(|t| t.starts_with("WHARF_") || *t == "MCP_API_KEY");
+        let Some(target) = target else {
+            out.push((name, value));
+            continue;
+        };
+        if direct.contains(target) {
+            problems.push(Problem {
+                at: name.clone(),
+                message: format!("both {target} and {name} are set; keep one"),
+            });
+            continue;
+        }
+        match std::fs::read_to_string(&value) {
+            Ok(text) => {
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                out.push((target.to_owned(), text.to_owned()));
+            }
+            Err(e) => problems.push(Problem {
+                at: name.clone(),
+                message: format!("cannot read {value}: {e}"),
+            }),
+        }
+    }
+    out
+}
+
 /// Read the file, `.env` and the environment, and apply the flags.
 fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
@@ -238,6 +277,7 @@ fn load_config(cli: &Cli) -> Result<Config, Vec<Problem>> {
         }
     }
     env.extend(std::env::vars());
+    let env = secrets_from_files(env, &mut problems);
     match Config::load(Sources {
         file,
         env,
@@ -320,6 +360,21 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
                 Box::pin(async move { db.ping().await })
             })
         }),
+        auth: wharf_http::auth::AuthConfig {
+            api_keys: config
+                .api_keys
+                .iter()
+                .map(|(name, key)| wharf_http::auth::ApiKey {
+                    name: name.clone(),
+                    key: key.expose().to_owned(),
+                })
+                .collect(),
+            oauth: config.oauth.clone(),
+            anonymous: config.auth_anonymous,
+        },
+        rate_limit: config.rate_limit.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        max_concurrent_requests: config.max_concurrent_requests,
     };
     let mut store = None;
     if let Some(db) =
@@ -330,6 +385,13 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         store = Some(s);
     }
     let server = wharf_http::build(app.clone(), &http)?;
+    if let Some(v) = &server.oauth {
+        // Load the issuer's keys now; if the issuer is down, /ready says so and the
+        // cache tries again (spaced) when tokens or probes arrive.
+        if let Err(e) = v.jwks().refresh().await {
+            tracing::warn!(error = %e, "cannot load the JWKS yet; /ready stays 503 until it loads");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -352,6 +414,9 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         listen = %listener.local_addr()?,
         tools = app.tools().count(),
         stateless = config.stateless,
+        auth = if config.oauth.is_some() { "oauth" } else if config.api_keys.is_empty() { "none" } else { "api_keys" },
+        api_keys = config.api_keys.len(),
+        rate_limit = config.rate_limit.enabled,
         "serving MCP at /mcp"
     );
     wharf_http::serve(

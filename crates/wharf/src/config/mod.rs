@@ -59,6 +59,15 @@ pub struct Config {
     pub tools: Vec<tools::ToolDef>,
     /// `server.public_url`, when set.
     pub public_url: Option<String>,
+    /// `auth.api_keys` plus `MCP_API_KEY` (named `default`).
+    pub api_keys: Vec<(String, Secret)>,
+    pub auth_anonymous: bool,
+    pub oauth: Option<wharf_http::oauth::OAuthConfig>,
+    pub rate_limit: wharf_http::rate_limit::RateLimitConfig,
+    pub trusted_proxies: Vec<String>,
+    pub max_concurrent_requests: usize,
+    pub allow_unauthenticated: bool,
+    pub dev: bool,
 }
 
 /// A value that must never reach a log line: its `Debug` and `Display` hide it.
@@ -105,7 +114,60 @@ pub struct Sources {
     pub flags: Vec<(&'static str, String, &'static str)>,
 }
 
+/// Where a setting came from, for a message about it.
+fn setting_at(layer: &Layer, path: &str) -> String {
+    layer
+        .get(path)
+        .map_or_else(|| path.to_owned(), |s| s.at.clone())
+}
+
 impl Config {
+    /// Whether callers must present credentials (an API key or an OAuth token).
+    pub fn auth_on(&self) -> bool {
+        !self.api_keys.is_empty() || self.oauth.is_some()
+    }
+
+    /// The rules that keep a public server from running open by accident.
+    fn check_security(&self, layer: &Layer, problems: &mut Vec<Problem>) {
+        if !self.dev {
+            for (name, key) in &self.api_keys {
+                let n = key.expose().chars().count();
+                if n < wharf_http::auth::MIN_KEY_LEN {
+                    let at = if name == "default" && layer.get("auth.api_keys").is_none() {
+                        "MCP_API_KEY".to_owned()
+                    } else {
+                        setting_at(layer, "auth.api_keys")
+                    };
+                    problems.push(Problem {
+                        at,
+                        message: format!(
+                            "API key `{name}` is {n} characters; use at least {} (generate one with `openssl rand -base64 32`), or run with --dev",
+                            wharf_http::auth::MIN_KEY_LEN
+                        ),
+                    });
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, _) in &self.api_keys {
+            if !seen.insert(name) {
+                problems.push(Problem {
+                    at: setting_at(layer, "auth.api_keys"),
+                    message: format!("two API keys are named `{name}`; give each key its own name"),
+                });
+            }
+        }
+        if !self.listen.ip().is_loopback() && !self.auth_on() && !self.allow_unauthenticated {
+            problems.push(Problem {
+                at: setting_at(layer, "server.listen"),
+                message: format!(
+                    "listening on {} (beyond loopback) with no API key and no OAuth would let anyone call every tool: set MCP_API_KEY or auth.api_keys (WHARF_API_KEYS), or OAuth (auth.oauth_issuers + auth.jwks_url), or pass --allow-unauthenticated if that is what you want",
+                    self.listen
+                ),
+            });
+        }
+    }
+
     pub fn load(sources: Sources) -> Result<Config, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut merged = Layer::new();
@@ -118,10 +180,20 @@ impl Config {
                 tool_defs = tools::from_table(name, value, &mut problems);
             }
         }
+        let mcp_api_key = sources
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "MCP_API_KEY")
+            .map(|(_, v)| v.clone());
         merged.extend(layers::from_env(sources.env.into_iter(), &mut problems));
         merged.extend(layers::from_flags(sources.flags));
         let mut config = Self::from_layer(&merged, &mut problems);
         config.tools = tool_defs;
+        if let Some(k) = mcp_api_key.filter(|k| !k.is_empty()) {
+            config.api_keys.push(("default".into(), Secret(k)));
+        }
+        config.check_security(&merged, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -189,7 +261,99 @@ impl Config {
             },
             tools: Vec::new(),
             public_url: r.optional_text("server.public_url"),
+            api_keys: Vec::new(),
+            auth_anonymous: r.bool("auth.anonymous"),
+            oauth: None,
+            rate_limit: wharf_http::rate_limit::RateLimitConfig {
+                enabled: r.bool("rate_limit.enabled"),
+                anonymous_per_minute: u32::try_from(r.count("rate_limit.anonymous_per_minute"))
+                    .unwrap_or(u32::MAX),
+                subject_per_minute: u32::try_from(r.count("rate_limit.subject_per_minute"))
+                    .unwrap_or(u32::MAX),
+                tools: Default::default(),
+                backend: match r.optional_text("rate_limit.redis_url") {
+                    Some(url) => wharf_http::rate_limit::Backend::Redis {
+                        url,
+                        prefix: "wharf:rl:".into(),
+                    },
+                    None => wharf_http::rate_limit::Backend::Local,
+                },
+                on_backend_error: match r.word("rate_limit.on_backend_error") {
+                    "closed" => wharf_http::rate_limit::FailMode::Closed,
+                    _ => wharf_http::rate_limit::FailMode::Open,
+                },
+            },
+            trusted_proxies: r.list("server.trusted_proxies", Vec::new),
+            max_concurrent_requests: r.count("server.max_concurrent_requests"),
+            allow_unauthenticated: r.bool("server.allow_unauthenticated"),
+            dev: r.bool("server.dev"),
         };
+        let mut config = config;
+        // name:key pairs; the value is a secret, so messages name the entry, not the key.
+        for (i, entry) in r.list("auth.api_keys", Vec::new).into_iter().enumerate() {
+            match entry.split_once(':') {
+                Some((name, key)) if !name.trim().is_empty() && !key.is_empty() => {
+                    config.api_keys.push((name.trim().to_owned(), Secret(key.to_owned())));
+                }
+                _ => r.problems.push(Problem {
+                    at: setting_at(layer, "auth.api_keys"),
+                    message: format!("entry #{} is not `name:key`; write each key as a name, a colon and the key", i + 1),
+                }),
+            }
+        }
+        for entry in r.list("rate_limit.tools", Vec::new) {
+            match entry
+                .split_once('=')
+                .map(|(t, n)| (t.trim(), n.trim().parse::<u32>()))
+            {
+                Some((tool, Ok(n))) if !tool.is_empty() && n > 0 => {
+                    config.rate_limit.tools.insert(tool.to_owned(), n);
+                }
+                _ => r.problems.push(Problem {
+                    at: setting_at(layer, "rate_limit.tools"),
+                    message: format!(
+                        "`{entry}` is not `tool=N` with N a whole number of at least 1"
+                    ),
+                }),
+            }
+        }
+        let issuers = r.list("auth.oauth_issuers", Vec::new);
+        let jwks_url = r.optional_text("auth.jwks_url");
+        match (issuers.is_empty(), jwks_url) {
+            (true, None) => {}
+            (false, Some(jwks_url)) => {
+                let resource = r.optional_text("auth.resource").or_else(|| config.public_url.clone());
+                match resource {
+                    None => r.problems.push(Problem {
+                        at: setting_at(layer, "auth.oauth_issuers"),
+                        message: "OAuth needs this server's resource identifier: set auth.resource (WHARF_OAUTH_RESOURCE) or server.public_url (WHARF_PUBLIC_URL), such as https://mcp.example.com/mcp".into(),
+                    }),
+                    Some(resource) => {
+                        let required_scopes = r.list("auth.required_scopes", Vec::new);
+                        let scopes_supported = match layer.get("auth.scopes_supported") {
+                            Some(_) => r.list("auth.scopes_supported", Vec::new),
+                            None => required_scopes.clone(),
+                        };
+                        config.oauth = Some(wharf_http::oauth::OAuthConfig {
+                            resource,
+                            issuers,
+                            jwks_url,
+                            required_scopes,
+                            scopes_supported,
+                            leeway: r.duration("auth.leeway"),
+                        });
+                    }
+                }
+            }
+            (true, Some(_)) => r.problems.push(Problem {
+                at: setting_at(layer, "auth.jwks_url"),
+                message: "auth.jwks_url is set but auth.oauth_issuers is empty: name the issuer(s) whose tokens to accept (WHARF_OAUTH_ISSUERS)".into(),
+            }),
+            (false, None) => r.problems.push(Problem {
+                at: setting_at(layer, "auth.oauth_issuers"),
+                message: "OAuth issuers are set but not where their keys are: set auth.jwks_url (WHARF_JWKS_URL) to the issuer's jwks_uri".into(),
+            }),
+        }
         if !config.listen.ip().is_loopback() && !hosts_explicit {
             let at = layer
                 .get("server.listen")
@@ -280,7 +444,7 @@ impl Reader<'_> {
         }
     }
 
-    /// A text setting whose default is "unset".
+    /// A text setting whose default is "unset" (or names another key).
     fn optional_text(&mut self, path: &str) -> Option<String> {
         self.layer.get(path)?;
         Some(self.text(path)).filter(|t| !t.trim().is_empty())
@@ -472,11 +636,137 @@ mod tests {
             &[
                 ("WHARF_LISTEN", "0.0.0.0:8000"),
                 ("WHARF_ALLOWED_HOSTS", "mcp.example.com, localhost"),
+                ("MCP_API_KEY", "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y"),
             ],
             vec![],
         )
         .unwrap();
         assert_eq!(ok.allowed_hosts, vec!["mcp.example.com", "localhost"]);
+    }
+
+    const PUBLIC: (&str, &str) = ("WHARF_LISTEN", "0.0.0.0:8000");
+    const HOSTS: (&str, &str) = ("WHARF_ALLOWED_HOSTS", "mcp.example.com");
+
+    #[test]
+    fn a_public_listener_without_auth_refuses_unless_told() {
+        let problems = load("", &[PUBLIC, HOSTS], vec![]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .message
+                .contains("with no API key and no OAuth would let anyone call every tool"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].message.contains("--allow-unauthenticated"),
+            "{problems:?}"
+        );
+        let open = load(
+            "",
+            &[PUBLIC, HOSTS],
+            vec![(
+                "server.allow_unauthenticated",
+                "true".into(),
+                "--allow-unauthenticated",
+            )],
+        )
+        .unwrap();
+        assert!(!open.auth_on());
+    }
+
+    #[test]
+    fn short_api_keys_are_refused_outside_dev_mode() {
+        let problems = load(
+            "",
+            &[(
+                "WHARF_API_KEYS",
+                "ci:short, ops:0123456789abcdef0123456789abcdef",
+            )],
+            vec![],
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].at, "WHARF_API_KEYS (`auth.api_keys`)");
+        assert!(
+            problems[0]
+                .message
+                .starts_with("API key `ci` is 5 characters; use at least 32"),
+            "{problems:?}"
+        );
+        assert!(
+            !problems[0].message.contains("short"),
+            "the key itself must not appear: {problems:?}"
+        );
+        let problems = load("", &[("MCP_API_KEY", "tiny")], vec![]).unwrap_err();
+        assert_eq!(problems[0].at, "MCP_API_KEY");
+        let dev = load(
+            "",
+            &[("MCP_API_KEY", "tiny")],
+            vec![("server.dev", "true".into(), "--dev")],
+        )
+        .unwrap();
+        assert_eq!(dev.api_keys.len(), 1);
+        assert_eq!(dev.api_keys[0].0, "default");
+        assert_eq!(
+            format!("{:?}", dev.api_keys),
+            "[(\"default\", Secret(***))]"
+        );
+    }
+
+    #[test]
+    fn api_key_entries_and_tool_limits_must_be_well_formed() {
+        let problems = load(
+            "",
+            &[
+                ("WHARF_API_KEYS", "no-colon-here-0123456789abcdef0123456789"),
+                ("WHARF_RATE_LIMIT_TOOLS", "search_items=0, get_item=x"),
+            ],
+            vec![],
+        )
+        .unwrap_err();
+        let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(all[0].contains("entry #1 is not `name:key`"), "{all:?}");
+        assert!(!all[0].contains("0123456789"), "{all:?}");
+        assert!(
+            all[1].contains("`search_items=0` is not `tool=N`"),
+            "{all:?}"
+        );
+        assert!(all[2].contains("`get_item=x` is not `tool=N`"), "{all:?}");
+    }
+
+    #[test]
+    fn oauth_needs_issuer_keys_and_a_resource() {
+        let p = load("", &[("WHARF_OAUTH_ISSUERS", "https://as.example")], vec![]).unwrap_err();
+        assert!(p[0].message.contains("set auth.jwks_url"), "{p:?}");
+        let p = load("", &[("WHARF_JWKS_URL", "https://as.example/jwks")], vec![]).unwrap_err();
+        assert!(
+            p[0].message.contains("auth.oauth_issuers is empty"),
+            "{p:?}"
+        );
+        let p = load(
+            "",
+            &[
+                ("WHARF_OAUTH_ISSUERS", "https://as.example"),
+                ("WHARF_JWKS_URL", "https://as.example/jwks"),
+            ],
+            vec![],
+        )
+        .unwrap_err();
+        assert!(p[0].message.contains("set auth.resource"), "{p:?}");
+        let c = load(
+            "",
+            &[
+                ("WHARF_OAUTH_ISSUERS", "https://as.example"),
+                ("WHARF_JWKS_URL", "https://as.example/jwks"),
+                ("WHARF_PUBLIC_URL", "https://mcp.example.com/mcp"),
+                ("WHARF_OAUTH_REQUIRED_SCOPES", "catalog:read"),
+            ],
+            vec![],
+        )
+        .unwrap();
+        let o = c.oauth.unwrap();
+        assert_eq!(o.resource, "https://mcp.example.com/mcp");
+        assert_eq!(o.scopes_supported, ["catalog:read"]);
     }
 
     #[test]

@@ -1,0 +1,163 @@
+//! The authorization server's signing keys (JWKS), fetched, cached and refreshed.
+//!
+//! Keys are looked up by `kid`. An unknown `kid` triggers one refresh (the
+//! issuer may have rotated its keys), but refreshes are spaced by
+//! [`MIN_REFRESH_INTERVAL`] and, after a failed fetch, by an exponential backoff
+//! up to [`MAX_BACKOFF`]: a flood of tokens with made-up `kid`s costs the issuer
+//! at most one request per interval. Only asymmetric keys (RSA, EC, OKP) are
+//! kept; a JWKS entry with a symmetric key is ignored.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{
+    DecodingKey,
+    jwk::{AlgorithmParameters, JwkSet},
+};
+use tokio::sync::RwLock;
+
+/// The least time between two fetches of the key set.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The longest wait between fetches after failures.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long a fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One usable key.
+#[derive(Clone)]
+pub struct Key {
+    pub decoding: DecodingKey,
+    /// The `alg` the JWK pins, if it names one.
+    pub alg: Option<jsonwebtoken::Algorithm>,
+}
+
+#[derive(Default)]
+struct Fetches {
+    last: Option<Instant>,
+    failures: u32,
+}
+
+/// The key set of one issuer.
+pub struct Jwks {
+    url: String,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, Key>>,
+    fetches: Mutex<Fetches>,
+}
+
+impl std::fmt::Debug for Jwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwks").field("url", &self.url).finish()
+    }
+}
+
+impl Jwks {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            http: reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .build()
+                .expect("a default HTTP client"),
+            keys: RwLock::new(HashMap::new()),
+            fetches: Mutex::new(Fetches::default()),
+        }
+    }
+
+    /// Whether any key is loaded (readiness).
+    pub async fn loaded(&self) -> bool {
+        !self.keys.read().await.is_empty()
+    }
+
+    /// The key named `kid`, fetching the set again if it is unknown and a fetch
+    /// is allowed now. `None` when the token names no `kid` and the set has
+    /// more than one key.
+    pub async fn key(&self, kid: Option<&str>) -> Option<Key> {
+        if let Some(k) = self.lookup(kid).await {
+            return Some(k);
+        }
+        if self.may_fetch() {
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, url = %self.url, "cannot fetch the JWKS");
+            }
+            return self.lookup(kid).await;
+        }
+        None
+    }
+
+    async fn lookup(&self, kid: Option<&str>) -> Option<Key> {
+        let keys = self.keys.read().await;
+        match kid {
+            Some(kid) => keys.get(kid).cloned(),
+            None if keys.len() == 1 => keys.values().next().cloned(),
+            None => None,
+        }
+    }
+
+    /// Whether enough time has passed since the last fetch; claims the slot if so.
+    fn may_fetch(&self) -> bool {
+        let mut f = self.fetches.lock().expect("not poisoned");
+        let wait = if f.failures == 0 {
+            MIN_REFRESH_INTERVAL
+        } else {
+            (MIN_REFRESH_INTERVAL * 2u32.saturating_pow(f.failures - 1)).min(MAX_BACKOFF)
+        };
+        match f.last {
+            Some(t) if t.elapsed() < wait => false,
+            _ => {
+                f.last = Some(Instant::now());
+                true
+            }
+        }
+    }
+
+    /// Fetch the key set now (at start-up, and when `key` finds an unknown `kid`).
+    pub async fn refresh(&self) -> Result<usize, String> {
+        let result = self.fetch().await;
+        let mut f = self.fetches.lock().expect("not poisoned");
+        f.last = Some(Instant::now());
+        match &result {
+            Ok(_) => f.failures = 0,
+            Err(_) => f.failures = f.failures.saturating_add(1),
+        }
+        result
+    }
+
+    async fn fetch(&self) -> Result<usize, String> {
+        let set: JwkSet = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("GET {}: {e}", self.url))?
+            .json()
+            .await
+            .map_err(|e| format!("{} is not a JWKS: {e}", self.url))?;
+        let mut keys = HashMap::new();
+        for (i, jwk) in set.keys.iter().enumerate() {
+            if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+                continue;
+            }
+            let Ok(decoding) = DecodingKey::from_jwk(jwk) else {
+                continue;
+            };
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<jsonwebtoken::Algorithm>().ok());
+            let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
+            keys.insert(kid, Key { decoding, alg });
+        }
+        if keys.is_empty() {
+            return Err(format!("{} holds no usable asymmetric key", self.url));
+        }
+        let n = keys.len();
+        *self.keys.write().await = keys;
+        tracing::info!(keys = n, url = %self.url, "loaded the JWKS");
+        Ok(n)
+    }
+}
