@@ -174,3 +174,73 @@ pub async fn legacy_call(s: &TestServer, session: &str, body: Value) -> reqwest:
         .await
         .unwrap()
 }
+
+/// Serve `app` with `config` (for tests that need tools of their own).
+pub async fn start_app(app: App, config: HttpConfig) -> TestServer {
+    let server = wharf_http::build(Arc::new(app), &config).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let drain = server.drain.clone();
+    let served = tokio::spawn(wharf_http::serve(
+        listener,
+        server.router,
+        server.drain,
+        shutdown.clone(),
+        std::time::Duration::from_secs(5),
+    ));
+    TestServer {
+        addr,
+        shutdown,
+        drain,
+        served,
+        gate: Arc::new(Semaphore::new(0)),
+        gate_entered: Arc::new(Semaphore::new(0)),
+    }
+}
+
+/// A real redis-server on a free loopback port, stopped when dropped.
+pub struct Redis {
+    child: std::process::Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the rate-limit tests need redis-server on PATH (Debian package redis-server; .ci/run installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}/0"),
+            port,
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,8 +2,10 @@
 //! driven with a plain HTTP client so that status codes and headers are visible.
 
 mod action;
+mod auth;
 mod common;
 mod drain;
 mod guard;
+mod limits;
 mod protocol;
 mod sessions;
