@@ -76,6 +76,7 @@ pub struct App {
     pub(crate) subscriptions: bool,
     pub(crate) list_changed: bool,
     default_timeout: Option<Duration>,
+    max_result_bytes: Option<usize>,
     changes: Notifier,
 }
 
@@ -104,6 +105,7 @@ impl App {
             subscriptions: false,
             list_changed: false,
             default_timeout: None,
+            max_result_bytes: Some(DEFAULT_MAX_RESULT_BYTES),
             changes: Notifier(tokio::sync::broadcast::channel(CHANGE_BUFFER).0),
             errors: Vec::new(),
         }
@@ -192,7 +194,10 @@ impl App {
     ) -> Result<CallToolResponse, ToolError> {
         let started = Instant::now();
         let call_id = ctx.call_id().to_owned();
-        let outcome = self.run_tool(name, arguments, ctx).await;
+        let outcome = self
+            .run_tool(name, arguments, ctx)
+            .await
+            .and_then(|r| self.within_size(r));
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &outcome {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
@@ -237,6 +242,27 @@ impl App {
         outcome
     }
 
+    /// A result larger than `max_result_bytes` becomes a tool error the model can
+    /// act on: it never reaches the client, whose context it would flood.
+    fn within_size(&self, response: CallToolResponse) -> Result<CallToolResponse, ToolError> {
+        let (Some(limit), CallToolResponse::Complete(r)) = (self.max_result_bytes, &response)
+        else {
+            return Ok(response);
+        };
+        let content: usize = r
+            .content
+            .iter()
+            .map(|c| serde_json::to_value(c).map_or(0, |v| serialized_len(&v)))
+            .sum();
+        let bytes = content + r.structured_content.as_ref().map_or(0, serialized_len);
+        if bytes > limit {
+            return Err(ToolError::Failed(format!(
+                "the result is {bytes} bytes, above this server's limit of {limit} (server.max_result_bytes); ask for less: a smaller limit, a narrower query, or the next page"
+            )));
+        }
+        Ok(response)
+    }
+
     async fn run_tool(
         &self,
         name: &str,
@@ -277,6 +303,10 @@ impl App {
     }
 }
 
+/// The default cap on one tool result: far above any answer a model can use,
+/// low enough that a runaway handler cannot flood a client.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
+
 /// Collects tools, resources and prompts; `build` checks them.
 pub struct AppBuilder {
     info: Implementation,
@@ -290,6 +320,7 @@ pub struct AppBuilder {
     subscriptions: bool,
     list_changed: bool,
     default_timeout: Option<Duration>,
+    max_result_bytes: Option<usize>,
     changes: Notifier,
     /// Problems found while adding parts; `build` reports the first.
     errors: Vec<AppError>,
@@ -385,6 +416,13 @@ impl AppBuilder {
         self
     }
 
+    /// The largest result (content plus structured content, as JSON) a tool may
+    /// return; a larger one is answered with a tool error instead.
+    pub fn max_result_bytes(mut self, bytes: usize) -> Self {
+        self.max_result_bytes = Some(bytes);
+        self
+    }
+
     pub fn build(mut self) -> Result<App, AppError> {
         if !self.errors.is_empty() {
             return Err(self.errors.swap_remove(0));
@@ -452,6 +490,7 @@ impl AppBuilder {
             subscriptions: self.subscriptions,
             list_changed: self.list_changed,
             default_timeout: self.default_timeout,
+            max_result_bytes: self.max_result_bytes,
             changes: self.changes,
         })
     }
@@ -484,6 +523,39 @@ fn serialized_len(value: &serde_json::Value) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn a_result_over_the_size_cap_becomes_a_tool_error() {
+        let app =
+            App::builder("t", "1")
+                .max_result_bytes(100)
+                .tool(ToolSpec::new("big").handler(|_, _| async {
+                    Ok::<_, ToolError>(crate::text_result("x".repeat(200)))
+                }))
+                .tool(
+                    ToolSpec::new("small")
+                        .handler(|_, _| async { Ok::<_, ToolError>(crate::text_result("ok")) }),
+                )
+                .build()
+                .unwrap();
+        let ctx = || CallContext::detached(Default::default());
+        let err = app
+            .call_tool("big", Default::default(), ctx())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("the result is 2"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("limit of 100 (server.max_result_bytes)"),
+            "{err}"
+        );
+        assert!(
+            app.call_tool("small", Default::default(), ctx())
+                .await
+                .is_ok()
+        );
+    }
+
     use super::*;
     use crate::tool::text_result;
     use rmcp::model::Extensions;

@@ -33,7 +33,7 @@ mod uri_template;
 mod validate;
 mod widget;
 
-pub use app::{App, AppBuilder, CompletionFn, ListChange, Notifier};
+pub use app::{App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier};
 pub use context::{CallContext, CallId};
 pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};

@@ -168,6 +168,9 @@ pub(crate) async fn post(
             "request body is larger than server.max_body_bytes",
         );
     };
+    if let Some(r) = crate::json_depth::check(&bytes) {
+        return r;
+    }
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
         Err(e) => {

@@ -18,6 +18,7 @@ pub mod config;
 pub mod drain;
 mod guard;
 mod health;
+pub mod json_depth;
 pub mod jwks;
 mod legacy_sse;
 mod mcp;

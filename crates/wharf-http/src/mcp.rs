@@ -74,6 +74,9 @@ pub(crate) async fn post(State(state): State<McpState>, request: Request) -> Res
     let Ok(bytes) = to_bytes(body, state.max_body_bytes).await else {
         return too_large(state.max_body_bytes);
     };
+    if let Some(r) = crate::json_depth::check(&bytes) {
+        return r;
+    }
     let peek = Peek::parse(&bytes);
     if let Some(peek) = &peek
         && peek.is_action()
@@ -128,6 +131,9 @@ pub(crate) async fn action_sse(State(state): State<McpState>, request: Request) 
     let Ok(bytes) = to_bytes(body, state.max_body_bytes).await else {
         return too_large(state.max_body_bytes);
     };
+    if let Some(r) = crate::json_depth::check(&bytes) {
+        return r;
+    }
     action::handle(&state.app, &bytes, parts, Framing::Sse).await
 }
 

@@ -365,3 +365,27 @@ async fn past_the_concurrency_cap_requests_are_shed_with_503_and_it_recovers() {
     assert_eq!(list(&s, &[]).await.status(), 200);
     assert_eq!(metric(&s, "wharf_shed_total").await, 6.0);
 }
+
+#[tokio::test]
+async fn json_nested_too_deep_is_refused_before_parsing() {
+    let s = start(HttpConfig::default()).await;
+    let deep = format!(
+        "{{\"action\":\"call_tool\",\"name\":\"echo\",\"arguments\":{{\"text\":{}1{}}}}}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let r = client()
+        .post(s.url("/mcp"))
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700);
+    assert_eq!(
+        body["error"]["message"],
+        "the request's JSON nests deeper than 64 levels; flatten the arguments"
+    );
+}

@@ -47,6 +47,13 @@ impl Wharf {
         Self::spawn_with(data, global, &[], &[("WHARF_LOG", "info")], Stdio::piped()).await
     }
 
+    /// `start_logged` with environment variables of the test's own.
+    pub async fn start_logged_with_env(data: &Path, global: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = vec![("WHARF_LOG", "debug")];
+        all.extend_from_slice(env);
+        Self::spawn_with(data, global, &[], &all, Stdio::piped()).await
+    }
+
     async fn spawn(data: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         Self::spawn_with(data, &[], args, env, stderr).await
     }

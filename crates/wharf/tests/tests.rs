@@ -7,4 +7,5 @@ mod import;
 mod logs;
 mod process;
 mod replicas;
+mod security;
 mod stdio;
