@@ -30,8 +30,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str, env: dict | None = None):
-        self.port = free_port()
+    def __init__(self, *args: str, env: dict | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.data = tempfile.mkdtemp(prefix="wharf-test-")
         self.log = open(os.path.join(self.data, "server.log"), "w+")
         self.proc = subprocess.Popen(

@@ -95,8 +95,17 @@ fn ci() -> Result<()> {
     let tools = tools::ensure()?;
     widget::check(&tools)?;
     let wharf = target_dir().join("debug/wharf");
+    // The real authorization server (oidc-provider) of the OAuth end-to-end tests.
+    run(Command::new("npm").args([
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        "tests/auth-server",
+    ]))?;
     run(Command::new(&tools.python)
         .args(["-m", "pytest", "-q", "tests/clients"])
+        .env("TEST_NODE", &tools.node)
         .env("TEST_WHARF_BIN", &wharf)
         .env(
             "TEST_EXAMPLE_BIN",
