@@ -15,6 +15,7 @@ mod action;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+mod cors;
 pub mod drain;
 mod guard;
 mod health;
@@ -159,7 +160,8 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 .load_shed()
                 .concurrency_limit(config.max_concurrent_requests.max(1)),
         )
-        .layer(middleware::from_fn_with_state(guard.clone(), guard::check));
+        .layer(middleware::from_fn_with_state(guard.clone(), guard::check))
+        .layer(cors::layer(guard.clone()));
     let guarded = match &verifier {
         // RFC 9728: the metadata at the well-known path, and at the path-suffixed
         // form for the resource `/mcp`.

@@ -113,3 +113,73 @@ async fn the_legacy_sse_endpoint_is_guarded() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn browsers_get_cors_for_allowed_origins_and_preflights_skip_auth() {
+    let s = crate::common::start(wharf_http::HttpConfig {
+        auth: wharf_http::auth::AuthConfig {
+            api_keys: vec![wharf_http::auth::ApiKey {
+                name: "a".into(),
+                key: "key-a-0123456789abcdef0123456789abcdef".into(),
+            }],
+            oauth: None,
+            anonymous: false,
+        },
+        ..Default::default()
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        crate::common::client()
+            .request(reqwest::Method::OPTIONS, s.url("/mcp"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-protocol-version",
+            )
+            .send()
+    };
+    let ok = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(
+        ok.status(),
+        200,
+        "a preflight carries no credentials and must not get 401"
+    );
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let allowed = ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("mcp-protocol-version"),
+        "{allowed}"
+    );
+
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // The real request still needs its key; the 401 is readable by the page.
+    let r = crate::common::client()
+        .post(s.url("/mcp"))
+        .header("origin", "http://localhost:5173")
+        .json(&serde_json::json!({"action": "list_tools"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"),
+        "{exposed}"
+    );
+}
