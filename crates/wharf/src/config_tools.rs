@@ -100,14 +100,33 @@ fn build_one(def: ToolDef, catalog: Arc<dyn Catalog>, max_rows: usize) -> ToolSp
         spec.output::<Changed>()
     };
     let def = Arc::new(def);
-    spec.handler(move |_, args| {
+    spec.handler(move |ctx: wharf_core::CallContext, args| {
         let (def, catalog) = (def.clone(), catalog.clone());
         async move {
             let defaults = def.parameters.get("properties").and_then(Value::as_object);
+            let mut claims = std::collections::HashMap::new();
+            for (param, claim) in &def.bind_claims {
+                let value = ctx
+                    .principal()
+                    .and_then(|p| match claim.as_str() {
+                        "sub" => Some(Value::String(p.subject.clone())),
+                        c => p.claim(c).cloned(),
+                    })
+                    .ok_or_else(|| {
+                        ToolError::Failed(format!(
+                            "`{}` answers only for a signed-in caller whose token has the `{claim}` claim",
+                            def.name
+                        ))
+                    })?;
+                claims.insert(param.as_str(), value);
+            }
             let values: Vec<Value> = def
                 .params
                 .iter()
                 .map(|p| {
+                    if let Some(v) = claims.get(p.as_str()) {
+                        return v.clone();
+                    }
                     args.get(p)
                         .cloned()
                         .or_else(|| {

@@ -209,3 +209,61 @@ resource_domains = ["https://cdn.example.com"]
     );
     assert_eq!(c["_meta"]["openai/widgetDescription"], "A list of ids.");
 }
+
+#[tokio::test]
+async fn a_claim_bound_parameter_comes_from_the_caller_not_the_arguments() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[tools]]
+name = "whoami_sql"
+description = "Use this when the user asks who they are signed in as."
+sql = "SELECT ?1 AS me"
+params = ["owner"]
+bind_claims = { owner = "sub" }
+"#,
+    )
+    .unwrap();
+    let keys =
+        "alice:alice-0123456789abcdef0123456789abcdef,bob:bob-0123456789abcdef0123456789abcdef0";
+    let w = Wharf::start_with_config(
+        data.path(),
+        &config,
+        &[("WHARF_PROFILE", "catalog"), ("WHARF_API_KEYS", keys)],
+    )
+    .await;
+    let ask = |key: &'static str, args: Value| {
+        let url = w.url("/mcp");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("authorization", format!("Bearer {key}"))
+                .json(&json!({"action": "call_tool", "name": "whoami_sql", "arguments": args}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let alice = ask("alice-0123456789abcdef0123456789abcdef", json!({})).await;
+    assert_eq!(
+        alice["structuredContent"]["rows"],
+        json!([["key:alice"]]),
+        "{alice}"
+    );
+    // An argument of the same name does not override the token.
+    let bob = ask(
+        "bob-0123456789abcdef0123456789abcdef0",
+        json!({"owner": "key:alice"}),
+    )
+    .await;
+    assert_eq!(
+        bob["structuredContent"]["rows"],
+        json!([["key:bob"]]),
+        "{bob}"
+    );
+}

@@ -53,6 +53,9 @@ pub struct ToolDef {
     pub invoked: Option<String>,
     pub visibility: Visibility,
     pub widget: Option<WidgetDef>,
+    /// Placeholders filled from the caller's token instead of the arguments:
+    /// (name in `params`, claim). The caller cannot supply them.
+    pub bind_claims: Vec<(String, String)>,
 }
 
 /// `[tools.widget]`: the HTML a tool's result renders with.
@@ -215,6 +218,7 @@ const FIELDS: &[&str] = &[
     "invoked",
     "visibility",
     "widget",
+    "bind_claims",
 ];
 
 /// Read the `[[tools]]` array of the file, reporting every problem. Widget
@@ -345,9 +349,40 @@ pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) 
                 Vec::new()
             }
         };
+        let mut bind_claims = Vec::new();
+        match t.get("bind_claims") {
+            None => {}
+            Some(toml::Value::Table(b)) => {
+                for (param, claim) in b {
+                    match claim.as_str() {
+                        Some(c) if params.contains(param) => bind_claims.push((param.clone(), c.to_owned())),
+                        Some(_) => problems.push(Problem {
+                            at: at("bind_claims"),
+                            message: format!("`{param}` is not in `params`: list it there, at the place of its placeholder"),
+                        }),
+                        None => problems.push(Problem {
+                            at: at("bind_claims"),
+                            message: format!("`{param}` must name a claim as a string, such as \"sub\""),
+                        }),
+                    }
+                }
+            }
+            Some(_) => problems.push(Problem {
+                at: at("bind_claims"),
+                message: "must be a table of parameter = \"claim\", such as { owner = \"sub\" }"
+                    .into(),
+            }),
+        }
         let properties = parameters.get("properties").and_then(Value::as_object);
         for p in &params {
-            if !properties.is_some_and(|props| props.contains_key(p)) {
+            let bound = bind_claims.iter().any(|(b, _)| b == p);
+            if bound && properties.is_some_and(|props| props.contains_key(p)) {
+                problems.push(Problem {
+                    at: at("bind_claims"),
+                    message: format!("`{p}` comes from the token, so it must not be a property of `parameters` (the caller could not be allowed to set it)"),
+                });
+            }
+            if !bound && !properties.is_some_and(|props| props.contains_key(p)) {
                 problems.push(Problem {
                     at: at("params"),
                     message: format!("`{p}` is not a property of `parameters`"),
@@ -403,6 +438,7 @@ pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) 
                 invoked,
                 visibility,
                 widget,
+                bind_claims,
             });
         }
     }
@@ -481,5 +517,19 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn claim_bound_parameters_must_be_placeholders_the_caller_cannot_set() {
+        let (tools, problems) = read(
+            "[[tools]]\nname = \"t\"\ndescription = \"d\"\nsql = \"SELECT ?1, ?2\"\nparams = [\"owner\", \"x\"]\nbind_claims = { owner = \"sub\", team = \"org\" }\n[tools.parameters]\ntype = \"object\"\nproperties.owner = { type = \"string\" }\nproperties.x = { type = \"string\" }\n",
+        );
+        assert!(tools.is_empty());
+        let all = problems.join("\n");
+        assert!(all.contains("`team` is not in `params`"), "{all}");
+        assert!(
+            all.contains("`owner` comes from the token, so it must not be a property"),
+            "{all}"
+        );
     }
 }
