@@ -25,6 +25,11 @@ impl TrustedProxies {
             .map(Self)
     }
 
+    /// Whether `peer` is one of the trusted proxies.
+    pub fn trusts_peer(&self, peer: SocketAddr) -> bool {
+        self.trusts(peer.ip().to_canonical())
+    }
+
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|n| n.contains(&ip))
     }

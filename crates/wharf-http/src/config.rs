@@ -42,6 +42,10 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
     /// Requests handled at once; more get 503 at once rather than a queue.
     pub max_concurrent_requests: usize,
+    /// This process serves HTTPS itself (HSTS on every answer).
+    pub native_tls: bool,
+    /// Refuse plain-HTTP requests (403) on MCP routes.
+    pub require_https: bool,
 }
 
 /// Default cap on requests in flight: far above what 2 cores answer at once,
@@ -75,6 +79,8 @@ impl Default for HttpConfig {
             rate_limit: crate::rate_limit::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            native_tls: false,
+            require_https: false,
         }
     }
 }

@@ -19,6 +19,7 @@ mod cors;
 pub mod drain;
 mod guard;
 mod health;
+mod https;
 pub mod json_depth;
 pub mod jwks;
 mod legacy_sse;
@@ -30,6 +31,7 @@ mod rpc_info;
 mod serve;
 pub mod sessions;
 mod shed;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -44,7 +46,7 @@ pub use config::{HttpConfig, ReadyCheck};
 pub use drain::Drain;
 pub use guard::HostGuard;
 pub use rpc_info::RpcInfo;
-pub use serve::serve;
+pub use serve::{serve, serve_tls};
 pub use sessions::CappedSessionManager;
 
 /// A configuration the HTTP side cannot run with.
@@ -114,14 +116,20 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         .oauth
         .clone()
         .map(|c| Arc::new(oauth::Verifier::new(c)));
+    let proxies =
+        client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(HttpError::BadProxies)?;
+    let https_policy = https::HttpsPolicy {
+        native_tls: config.native_tls,
+        require: config.require_https,
+        proxies: proxies.clone(),
+    };
     let gate = auth::Gate {
         keys: Arc::new(config.auth.api_keys.clone()),
         verifier: verifier.clone(),
         anonymous: config.auth.anonymous,
         auth_on: config.auth.is_on(),
         limiter: limiter.clone(),
-        proxies: client_ip::TrustedProxies::parse(&config.trusted_proxies)
-            .map_err(HttpError::BadProxies)?,
+        proxies,
         metrics: metrics.clone(),
     };
     let mcp_state = mcp::McpState {
@@ -161,6 +169,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 .concurrency_limit(config.max_concurrent_requests.max(1)),
         )
         .layer(middleware::from_fn_with_state(guard.clone(), guard::check))
+        .layer(middleware::from_fn_with_state(https_policy, https::enforce))
         .layer(cors::layer(guard.clone()));
     let guarded = match &verifier {
         // RFC 9728: the metadata at the well-known path, and at the path-suffixed

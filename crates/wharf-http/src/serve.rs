@@ -2,7 +2,10 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, serve::ListenerExt};
+use axum::{
+    Router,
+    serve::{Listener, ListenerExt},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +30,32 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    run(listener, router, drain, shutdown, grace).await
+}
+
+/// [`serve`] over HTTPS: `listener`'s connections complete a TLS handshake first
+/// (TCP_NODELAY is set by the TLS listener).
+pub async fn serve_tls(
+    listener: crate::tls::TlsListener,
+    router: Router,
+    drain: Arc<Drain>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    run(listener.tap_io(|_| {}), router, drain, shutdown, grace).await
+}
+
+async fn run<L>(
+    listener: L,
+    router: Router,
+    drain: Arc<Drain>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let signal = {
         let (shutdown, drain) = (shutdown.clone(), drain.clone());
         async move {

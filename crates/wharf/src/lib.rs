@@ -375,6 +375,15 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         rate_limit: config.rate_limit.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         max_concurrent_requests: config.max_concurrent_requests,
+        native_tls: config.tls.is_some(),
+        require_https: config.require_https,
+    };
+    let tls = match &config.tls {
+        Some(files) => Some(
+            wharf_http::tls::TlsConfig::new(files.clone())
+                .map_err(|e| anyhow::anyhow!("HTTPS (server.tls_cert / server.tls_key): {e}"))?,
+        ),
+        None => None,
     };
     let mut store = None;
     if let Some(db) =
@@ -417,16 +426,32 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         auth = if config.oauth.is_some() { "oauth" } else if config.api_keys.is_empty() { "none" } else { "api_keys" },
         api_keys = config.api_keys.len(),
         rate_limit = config.rate_limit.enabled,
+        https = config.tls.is_some(),
         "serving MCP at /mcp"
     );
-    wharf_http::serve(
-        listener,
-        server.router,
-        server.drain,
-        shutdown,
-        config.shutdown_grace,
-    )
-    .await?;
+    match tls {
+        Some(tls) => {
+            tokio::spawn(reload_on_sighup(tls.clone()));
+            wharf_http::serve_tls(
+                wharf_http::tls::TlsListener::new(listener, tls),
+                server.router,
+                server.drain,
+                shutdown,
+                config.shutdown_grace,
+            )
+            .await?;
+        }
+        None => {
+            wharf_http::serve(
+                listener,
+                server.router,
+                server.drain,
+                shutdown,
+                config.shutdown_grace,
+            )
+            .await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -459,6 +484,27 @@ async fn heartbeat(
 }
 
 /// Cancel `shutdown` on SIGTERM or SIGINT.
+/// On SIGHUP, read the certificate and key again (after a renewal); new
+/// connections use them, open ones keep theirs. A bad file keeps the old pair.
+async fn reload_on_sighup(tls: wharf_http::tls::TlsConfig) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; certificate reloads need a restart");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate"),
+                Err(e) => tracing::warn!(error = %e, "SIGHUP: kept the old TLS certificate"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tls);
+}
+
 async fn signals(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

@@ -17,7 +17,7 @@ pub struct Wharf {
     pub port: u16,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -9,3 +9,4 @@ mod process;
 mod replicas;
 mod security;
 mod stdio;
+mod tls;

@@ -113,6 +113,27 @@ pub const KEYS: &[Key] = &[
         doc: "Longest a tool call may run before it answers with a timeout error.",
     },
     Key {
+        path: "server.tls_cert",
+        env: "WHARF_TLS_CERT",
+        kind: Kind::Text,
+        default: "unset",
+        doc: "Serve HTTPS natively: the PEM certificate chain (with server.tls_key). Re-read on SIGHUP, so a renewal needs no restart. HSTS is sent on every answer.",
+    },
+    Key {
+        path: "server.tls_key",
+        env: "WHARF_TLS_KEY",
+        kind: Kind::Text,
+        default: "unset",
+        doc: "The PEM private key of server.tls_cert.",
+    },
+    Key {
+        path: "server.require_https",
+        env: "WHARF_REQUIRE_HTTPS",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Refuse plain-HTTP requests to MCP routes (403). Behind a proxy, a request counts as HTTPS when a trusted proxy (server.trusted_proxies) sends `X-Forwarded-Proto: https`.",
+    },
+    Key {
         path: "server.max_concurrent_requests",
         env: "WHARF_MAX_CONCURRENT_REQUESTS",
         kind: Kind::Count,

@@ -68,6 +68,9 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     pub allow_unauthenticated: bool,
     pub dev: bool,
+    /// `server.tls_cert` and `server.tls_key`, when HTTPS is served natively.
+    pub tls: Option<wharf_http::tls::TlsFiles>,
+    pub require_https: bool,
 }
 
 /// A value that must never reach a log line: its `Debug` and `Display` hide it.
@@ -287,6 +290,8 @@ impl Config {
             max_concurrent_requests: r.count("server.max_concurrent_requests"),
             allow_unauthenticated: r.bool("server.allow_unauthenticated"),
             dev: r.bool("server.dev"),
+            tls: None,
+            require_https: r.bool("server.require_https"),
         };
         let mut config = config;
         // name:key pairs; the value is a secret, so messages name the entry, not the key.
@@ -316,6 +321,27 @@ impl Config {
                     ),
                 }),
             }
+        }
+        match (
+            r.optional_text("server.tls_cert"),
+            r.optional_text("server.tls_key"),
+        ) {
+            (Some(cert), Some(key)) => {
+                config.tls = Some(wharf_http::tls::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                });
+            }
+            (None, None) => {}
+            (Some(_), None) => r.problems.push(Problem {
+                at: setting_at(layer, "server.tls_cert"),
+                message: "HTTPS needs the key too: set server.tls_key (WHARF_TLS_KEY)".into(),
+            }),
+            (None, Some(_)) => r.problems.push(Problem {
+                at: setting_at(layer, "server.tls_key"),
+                message: "HTTPS needs the certificate too: set server.tls_cert (WHARF_TLS_CERT)"
+                    .into(),
+            }),
         }
         let issuers = r.list("auth.oauth_issuers", Vec::new);
         let jwks_url = r.optional_text("auth.jwks_url");

@@ -1,0 +1,158 @@
+//! Native HTTPS: a listener that completes TLS handshakes (rustls) before axum
+//! sees a connection, with a certificate that can be swapped while serving
+//! (`reload`, which the binary calls on SIGHUP after a renewal).
+//!
+//! Handshakes run concurrently, each under [`HANDSHAKE_TIMEOUT`], so one slow
+//! or silent client cannot hold up the accept loop; a failed handshake is
+//! logged at debug level and dropped.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use rustls::{
+    ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+
+/// The longest a client may take to complete its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; more wait in the kernel's accept queue.
+const MAX_PENDING_HANDSHAKES: usize = 1024;
+
+/// Where the certificate chain and its key are, so they can be read again.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The current certificate, swappable while serving.
+#[derive(Clone)]
+pub struct TlsConfig {
+    files: TlsFiles,
+    current: Arc<ArcSwap<ServerConfig>>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+fn load(files: &TlsFiles) -> Result<ServerConfig, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&files.cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            format!(
+                "{} is not a PEM certificate chain: {e}",
+                files.cert.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no certificate", files.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?)
+        .map_err(|e| format!("{} is not a PEM private key: {e}", files.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the certificate and key do not fit together: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+impl TlsConfig {
+    /// Read the files now; an error says which file and why.
+    pub fn new(files: TlsFiles) -> Result<Self, String> {
+        let config = load(&files)?;
+        Ok(Self {
+            files,
+            current: Arc::new(ArcSwap::from_pointee(config)),
+        })
+    }
+
+    /// Read the files again and use them for new connections; on error the
+    /// current certificate stays.
+    pub fn reload(&self) -> Result<(), String> {
+        let config = load(&self.files)?;
+        self.current.store(Arc::new(config));
+        Ok(())
+    }
+}
+
+/// A TCP listener whose connections arrive already decrypted.
+pub struct TlsListener {
+    tcp: TcpListener,
+    tls: TlsConfig,
+    pending: JoinSet<Option<(TlsStream<tokio::net::TcpStream>, SocketAddr)>>,
+}
+
+impl TlsListener {
+    pub fn new(tcp: TcpListener, tls: TlsConfig) -> Self {
+        Self {
+            tcp,
+            tls,
+            pending: JoinSet::new(),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            tokio::select! {
+                accepted = self.tcp.accept(), if self.pending.len() < MAX_PENDING_HANDSHAKES => {
+                    let (tcp, addr) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off briefly.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = tcp.set_nodelay(true);
+                    let acceptor = TlsAcceptor::from(self.tls.current.load_full());
+                    self.pending.spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => Some((stream, addr)),
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, client = %addr, "TLS handshake failed");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::debug!(client = %addr, "TLS handshake timed out");
+                                None
+                            }
+                        }
+                    });
+                }
+                Some(done) = self.pending.join_next() => {
+                    if let Ok(Some(conn)) = done {
+                        return conn;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
