@@ -42,11 +42,17 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
     /// Requests handled at once; more get 503 at once rather than a queue.
     pub max_concurrent_requests: usize,
+    /// SSE streams open at once; one more is answered 503.
+    pub max_sse_streams: usize,
     /// This process serves HTTPS itself (HSTS on every answer).
     pub native_tls: bool,
     /// Refuse plain-HTTP requests (403) on MCP routes.
     pub require_https: bool,
 }
+
+/// Default cap on open SSE streams: each holds a connection and a few KiB of
+/// buffers, so a few thousand fit comfortably in a small container.
+pub const DEFAULT_MAX_SSE_STREAMS: usize = 2048;
 
 /// Default cap on requests in flight: far above what 2 cores answer at once,
 /// low enough that a burst cannot pile up unbounded memory.
@@ -79,6 +85,7 @@ impl Default for HttpConfig {
             rate_limit: crate::rate_limit::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_sse_streams: DEFAULT_MAX_SSE_STREAMS,
             native_tls: false,
             require_https: false,
         }

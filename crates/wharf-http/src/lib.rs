@@ -31,6 +31,7 @@ mod rpc_info;
 mod serve;
 pub mod sessions;
 mod shed;
+pub mod streams;
 pub mod tls;
 
 use std::sync::Arc;
@@ -105,7 +106,8 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         sessions.clone(),
         rmcp_config,
     );
-    let metrics = metrics::Metrics::new(sessions.clone())?;
+    let stream_cap = streams::StreamCap::new(config.max_sse_streams.max(1));
+    let metrics = metrics::Metrics::new(sessions.clone(), stream_cap.clone())?;
     let limiter = rate_limit::Limiter::new(
         config.rate_limit.clone(),
         metrics.rate_limit_backend_errors.clone(),
@@ -159,6 +161,10 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 .route("/messages", post(legacy_sse::post))
                 .with_state(legacy),
         )
+        .layer(middleware::from_fn_with_state(
+            stream_cap.clone(),
+            streams::cap,
+        ))
         .layer(middleware::from_fn_with_state(gate, auth::gate))
         .layer(
             tower::ServiceBuilder::new()

@@ -51,6 +51,8 @@ pub struct Metrics {
     latency: HistogramVec,
     sessions: IntGauge,
     sessions_source: Arc<CappedSessionManager>,
+    streams: IntGauge,
+    streams_source: crate::streams::StreamCap,
     /// Refused credentials by reason (`missing`, `expired`, `wrong_audience`, ...: a fixed set).
     pub auth_failures: IntCounterVec,
     /// Requests refused by a rate limit, by bucket (`ip`, `subject`, `tool`).
@@ -68,7 +70,10 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub fn new(sessions_source: Arc<CappedSessionManager>) -> Result<Self, prometheus::Error> {
+    pub fn new(
+        sessions_source: Arc<CappedSessionManager>,
+        streams_source: crate::streams::StreamCap,
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("wharf".into()), None)?;
         let requests = IntCounterVec::new(
             Opts::new(
@@ -120,6 +125,8 @@ impl Metrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(rate_limit_backend_errors.clone()))?;
         registry.register(Box::new(shed.clone()))?;
+        let streams = IntGauge::new("sse_streams", "SSE streams open now (all transports)")?;
+        registry.register(Box::new(streams.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(sessions.clone()))?;
@@ -130,6 +137,8 @@ impl Metrics {
             latency,
             sessions,
             sessions_source,
+            streams,
+            streams_source,
             auth_failures,
             rate_limited,
             rate_limit_backend_errors,
@@ -157,6 +166,7 @@ impl Metrics {
 /// `GET /metrics`, in the Prometheus text format.
 pub(crate) async fn scrape(State(m): State<Metrics>) -> impl IntoResponse {
     m.sessions.set(m.sessions_source.live().await as i64);
+    m.streams.set(m.streams_source.open() as i64);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
         tracing::error!(error = %e, "cannot encode metrics");

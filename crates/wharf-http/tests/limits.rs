@@ -389,3 +389,44 @@ async fn json_nested_too_deep_is_refused_before_parsing() {
         "the request's JSON nests deeper than 64 levels; flatten the arguments"
     );
 }
+
+#[tokio::test]
+async fn open_sse_streams_are_capped_and_a_closed_one_frees_its_place() {
+    let s = start(HttpConfig {
+        max_sse_streams: 1,
+        ..Default::default()
+    })
+    .await;
+    let open = || {
+        client()
+            .get(s.url("/sse"))
+            .header("accept", "text/event-stream")
+            .send()
+    };
+    let first = open().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(metric(&s, "wharf_sse_streams").await, 1.0);
+    let second = open().await.unwrap();
+    assert_eq!(second.status(), 503);
+    assert!(second.headers().contains_key("retry-after"));
+    let body: Value = second.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server.max_sse_streams")
+    );
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = open().await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed stream never freed its place"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -375,6 +375,7 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         rate_limit: config.rate_limit.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         max_concurrent_requests: config.max_concurrent_requests,
+        max_sse_streams: config.max_sse_streams,
         native_tls: config.tls.is_some(),
         require_https: config.require_https,
     };

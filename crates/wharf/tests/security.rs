@@ -93,3 +93,53 @@ fn a_secret_file_that_cannot_be_read_is_a_configuration_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn two_wharf_processes_sharing_redis_enforce_one_limit() {
+    let port = crate::process::free_port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("this test needs redis-server (Debian package redis-server)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let env = [
+        ("WHARF_REDIS_URL", url.as_str()),
+        ("WHARF_RATE_LIMIT_ANONYMOUS", "5"),
+    ];
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = Wharf::start_with_env(d1.path(), &[], &env).await;
+    let two = Wharf::start_with_env(d2.path(), &[], &env).await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        statuses.push(
+            list(if i % 2 == 0 { &one } else { &two }, None)
+                .await
+                .as_u16(),
+        );
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 429, 429, 429],
+        "one budget of 5 across both processes"
+    );
+}

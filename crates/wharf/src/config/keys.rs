@@ -141,6 +141,13 @@ pub const KEYS: &[Key] = &[
         doc: "MCP requests handled at once; one more is answered 503 with Retry-After at once instead of queueing (open SSE streams do not count).",
     },
     Key {
+        path: "server.max_sse_streams",
+        env: "WHARF_MAX_SSE_STREAMS",
+        kind: Kind::Count,
+        default: "2048",
+        doc: "SSE streams open at once, all transports together; one more is answered 503 with Retry-After. Open streams are in wharf_sse_streams.",
+    },
+    Key {
         path: "server.trusted_proxies",
         env: "WHARF_TRUSTED_PROXIES",
         kind: Kind::List,

@@ -66,6 +66,7 @@ pub struct Config {
     pub rate_limit: wharf_http::rate_limit::RateLimitConfig,
     pub trusted_proxies: Vec<String>,
     pub max_concurrent_requests: usize,
+    pub max_sse_streams: usize,
     pub allow_unauthenticated: bool,
     pub dev: bool,
     /// `server.tls_cert` and `server.tls_key`, when HTTPS is served natively.
@@ -288,6 +289,7 @@ impl Config {
             },
             trusted_proxies: r.list("server.trusted_proxies", Vec::new),
             max_concurrent_requests: r.count("server.max_concurrent_requests"),
+            max_sse_streams: r.count("server.max_sse_streams"),
             allow_unauthenticated: r.bool("server.allow_unauthenticated"),
             dev: r.bool("server.dev"),
             tls: None,
