@@ -19,6 +19,10 @@ use std::{
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use tokio::sync::OnceCell;
 
+/// Every this many in-process checks, buckets that have refilled completely are
+/// forgotten, so a flood from many addresses cannot grow the table without bound.
+const RETAIN_EVERY: u64 = 10_000;
+
 /// How often a Redis failure is logged while it lasts.
 pub const BACKEND_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How long one Redis round trip may take before it counts as a failure.
@@ -136,6 +140,7 @@ pub struct Limiter {
     redis: Option<RedisBackend>,
     last_error_log: Mutex<Option<Instant>>,
     backend_errors: prometheus::IntCounter,
+    checks: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -186,6 +191,7 @@ impl Limiter {
             redis,
             last_error_log: Mutex::new(None),
             backend_errors,
+            checks: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -232,6 +238,15 @@ impl Limiter {
     }
 
     fn check_local(&self, bucket: &str, key: &str) -> Decision {
+        let n = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % RETAIN_EVERY == RETAIN_EVERY - 1 {
+            for limiter in self.local.values() {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
         let Some(limiter) = self.local.get(bucket) else {
             return Decision::Allow;
         };
