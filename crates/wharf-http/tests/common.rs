@@ -63,8 +63,19 @@ pub async fn start(config: HttpConfig) -> TestServer {
 pub async fn start_with_grace(config: HttpConfig, grace: std::time::Duration) -> TestServer {
     let gate = Arc::new(Semaphore::new(0));
     let gate_entered = Arc::new(Semaphore::new(0));
-    let app = Arc::new(app(gate.clone(), gate_entered.clone()));
-    let server = wharf_http::build(app, &config).expect("valid config");
+    let app = app(gate.clone(), gate_entered.clone());
+    let mut server = serve_app(app, config, grace).await;
+    (server.gate, server.gate_entered) = (gate, gate_entered);
+    server
+}
+
+/// Serve `app` with `config` (for tests that need tools of their own).
+pub async fn start_app(app: App, config: HttpConfig) -> TestServer {
+    serve_app(app, config, std::time::Duration::from_secs(5)).await
+}
+
+async fn serve_app(app: App, config: HttpConfig, grace: std::time::Duration) -> TestServer {
+    let server = wharf_http::build(Arc::new(app), &config).expect("valid config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -81,8 +92,8 @@ pub async fn start_with_grace(config: HttpConfig, grace: std::time::Duration) ->
         shutdown,
         drain,
         served,
-        gate,
-        gate_entered,
+        gate: Arc::new(Semaphore::new(0)),
+        gate_entered: Arc::new(Semaphore::new(0)),
     }
 }
 
@@ -173,30 +184,6 @@ pub async fn legacy_call(s: &TestServer, session: &str, body: Value) -> reqwest:
         .send()
         .await
         .unwrap()
-}
-
-/// Serve `app` with `config` (for tests that need tools of their own).
-pub async fn start_app(app: App, config: HttpConfig) -> TestServer {
-    let server = wharf_http::build(Arc::new(app), &config).expect("valid config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let drain = server.drain.clone();
-    let served = tokio::spawn(wharf_http::serve(
-        listener,
-        server.router,
-        server.drain,
-        shutdown.clone(),
-        std::time::Duration::from_secs(5),
-    ));
-    TestServer {
-        addr,
-        shutdown,
-        drain,
-        served,
-        gate: Arc::new(Semaphore::new(0)),
-        gate_entered: Arc::new(Semaphore::new(0)),
-    }
 }
 
 /// A real redis-server on a free loopback port, stopped when dropped.
