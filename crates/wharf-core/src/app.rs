@@ -194,6 +194,9 @@ impl App {
     ) -> Result<CallToolResponse, ToolError> {
         let started = Instant::now();
         let call_id = ctx.call_id().to_owned();
+        // Who called (the subject, never a credential), for the one log line.
+        let subject = ctx.principal().map(|p| p.subject.clone());
+        let subject = subject.as_deref().unwrap_or("-");
         let outcome = self
             .run_tool(name, arguments, ctx)
             .await
@@ -204,6 +207,7 @@ impl App {
                 tracing::info!(
                     call_id,
                     tool = name,
+                    subject,
                     outcome = "tool_error",
                     elapsed_ms,
                     "tool call"
@@ -213,6 +217,7 @@ impl App {
                 tracing::info!(
                     call_id,
                     tool = name,
+                    subject,
                     outcome = "ok",
                     elapsed_ms,
                     "tool call"
@@ -233,10 +238,10 @@ impl App {
                 }
             }
             Err(ToolError::Internal(e)) => {
-                tracing::error!(call_id, tool = name, outcome = "internal", elapsed_ms, error = %e, "tool call failed")
+                tracing::error!(call_id, tool = name, subject, outcome = "internal", elapsed_ms, error = %e, "tool call failed")
             }
             Err(e) => {
-                tracing::info!(call_id, tool = name, outcome = e.class(), elapsed_ms, error = %e, "tool call")
+                tracing::info!(call_id, tool = name, subject, outcome = e.class(), elapsed_ms, error = %e, "tool call")
             }
         }
         outcome

@@ -68,6 +68,14 @@ async fn no_secret_reaches_the_logs_or_the_metrics() {
         "the Redis path ran: {logs}"
     );
     assert!(logs.contains("credentials refused"), "{logs}");
+    // The tool call's log line names the caller by subject.
+    let call = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "tool call")
+        .unwrap_or_else(|| panic!("no tool call line in {logs}"));
+    assert_eq!(call["subject"], "key:default", "{call}");
+    assert_eq!(call["tool"], "echo");
     for (what, secret) in [
         ("the API key", KEY),
         ("a refused token", BAD_TOKEN),

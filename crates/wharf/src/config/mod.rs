@@ -228,7 +228,7 @@ impl Config {
                 }
             },
         };
-        let config = Config {
+        let mut config = Config {
             listen,
             stateless: r.bool("server.stateless"),
             allowed_hosts: r.list("server.allowed_hosts", wharf_http::config::loopback_hosts),
@@ -295,7 +295,6 @@ impl Config {
             tls: None,
             require_https: r.bool("server.require_https"),
         };
-        let mut config = config;
         // name:key pairs; the value is a secret, so messages name the entry, not the key.
         for (i, entry) in r.list("auth.api_keys", Vec::new).into_iter().enumerate() {
             match entry.split_once(':') {
