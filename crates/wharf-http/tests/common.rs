@@ -97,6 +97,18 @@ async fn serve_app(app: App, config: HttpConfig, grace: std::time::Duration) -> 
     }
 }
 
+/// The `/metrics` page as text.
+pub async fn metrics_text(s: &TestServer) -> String {
+    client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }

@@ -66,15 +66,9 @@ async fn assert_429(r: reqwest::Response, bucket: &str) {
 }
 
 async fn metric(s: &TestServer, series: &str) -> f64 {
-    let text = client()
-        .get(s.url("/metrics"))
-        .send()
+    crate::common::metrics_text(s)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find(|l| l.starts_with(series))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())

@@ -150,14 +150,7 @@ async fn metrics_count_requests_with_bounded_labels() {
     post_modern(&s, call("no-such-tool", json!({})), &[]).await;
     let invented = json!({"jsonrpc": "2.0", "id": 1, "method": "x/made-up-by-the-client", "params": {"_meta": modern_meta()}});
     post_modern(&s, invented, &[]).await;
-    let text = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::common::metrics_text(&s).await;
     assert!(
         text.contains(r#"wharf_requests_total{method="tools/call",status="200",tool="echo"} 1"#),
         "{text}"
