@@ -83,6 +83,17 @@ async fn get(port: u16, ca: &Path, path: &str) -> std::io::Result<(String, Strin
     Ok((status.to_owned(), headers.to_ascii_lowercase(), peer))
 }
 
+/// Send SIGHUP (the certificate-reload signal) to `pid`.
+fn hup(pid: &str) {
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 struct Child(std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
@@ -140,13 +151,7 @@ async fn https_with_hsts_and_a_certificate_reloaded_on_sighup() {
     // A bad renewal is refused and the old certificate stays.
     std::fs::write(&live_crt, "not a certificate").unwrap();
     let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    hup(&pid);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         get(port, &crt_a, "/health").await.unwrap().2,
@@ -156,13 +161,7 @@ async fn https_with_hsts_and_a_certificate_reloaded_on_sighup() {
     // A good renewal is picked up by new connections, without a restart.
     std::fs::copy(&crt_b, &live_crt).unwrap();
     std::fs::copy(&key_b, &live_key).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    hup(&pid);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok((status, _, peer)) = get(port, &crt_b, "/health").await
