@@ -166,6 +166,25 @@ impl Database {
         on_blocking_pool(self.readonly.clone(), f).await
     }
 
+    /// The pools' use now: `main` (the catalog, sessions) and `readonly` (SQL tools).
+    pub fn pool_use(&self) -> Vec<(&'static str, crate::PoolUse)> {
+        [("main", &self.pool), ("readonly", &self.readonly)]
+            .map(|(name, pool)| {
+                let state = pool.state();
+                let idle = state.idle_connections as usize;
+                let open = state.connections as usize;
+                (
+                    name,
+                    crate::PoolUse {
+                        in_use: open.saturating_sub(idle),
+                        idle,
+                        max: pool.max_size() as usize,
+                    },
+                )
+            })
+            .to_vec()
+    }
+
     /// Whether the database answers (for readiness).
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))

@@ -15,6 +15,7 @@ mod cursor;
 mod db;
 mod error;
 pub mod import;
+pub mod instrumented;
 mod item;
 mod postgres;
 mod sample;
@@ -29,6 +30,7 @@ pub use catalog::{
 };
 pub use db::Database;
 pub use error::DbError;
+pub use instrumented::{DbMetrics, PoolUse};
 pub use item::Item;
 pub use postgres::{PgCatalog, PgDatabase, PgSessionStore};
 pub use sample::sample_items;

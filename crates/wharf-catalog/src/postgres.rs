@@ -77,6 +77,19 @@ impl std::fmt::Debug for PgDatabase {
 }
 
 impl PgDatabase {
+    /// The pool's use now.
+    pub fn pool_use(&self) -> Vec<(&'static str, crate::PoolUse)> {
+        let status = self.pool.status();
+        vec![(
+            "main",
+            crate::PoolUse {
+                in_use: status.size.saturating_sub(status.available),
+                idle: status.available,
+                max: status.max_size,
+            },
+        )]
+    }
+
     /// Connect, migrate, and set up the read-only role. The URL's password never
     /// appears in an error.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, CatalogError> {

@@ -13,6 +13,7 @@ use std::{
 use rmcp::model::{
     CallToolResponse, CompleteRequestParams, Implementation, JsonObject, ServerCapabilities,
 };
+use tracing::Instrument;
 
 use crate::{
     context::CallContext,
@@ -78,6 +79,8 @@ pub struct App {
     default_timeout: Option<Duration>,
     max_result_bytes: Option<usize>,
     changes: Notifier,
+    registry: prometheus::Registry,
+    metrics: crate::metrics::ToolMetrics,
 }
 
 impl std::fmt::Debug for App {
@@ -108,7 +111,14 @@ impl App {
             max_result_bytes: Some(DEFAULT_MAX_RESULT_BYTES),
             changes: Notifier(tokio::sync::broadcast::channel(CHANGE_BUFFER).0),
             errors: Vec::new(),
+            collectors: Vec::new(),
         }
+    }
+
+    /// The app's metrics (tool calls, and what was added with
+    /// [`AppBuilder::collector`]), named `wharf_*`; the HTTP side serves them.
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
     }
 
     /// Tell every listening client (2026-07-28 `subscriptions/listen` streams and
@@ -194,34 +204,64 @@ impl App {
     ) -> Result<CallToolResponse, ToolError> {
         let started = Instant::now();
         let call_id = ctx.call_id().to_owned();
-        // Who called (the subject, never a credential), for the one log line.
+        // Who called (the subject, never a credential) and from where, for the log line.
         let subject = ctx.principal().map(|p| p.subject.clone());
-        let subject = subject.as_deref().unwrap_or("-");
+        let client = ctx.client();
+        let rpc_id = ctx.rpc_id().map(ToString::to_string);
+        let arg_bytes = serialized_len(&arguments);
+        // Metric labels and span names only ever carry a registered tool's name.
+        let tool = if self.tool_index.contains_key(name) {
+            name
+        } else {
+            "-"
+        };
+        // A span only when the transport traces this request: none is made otherwise.
+        let span = match ctx.trace_parent() {
+            Some(parent) => tracing::info_span!(
+                parent: parent,
+                "tool call",
+                otel.name = format!("tools/call {tool}"),
+                mcp.tool.name = tool,
+                mcp.call_id = call_id.as_str(),
+                otel.status_code = tracing::field::Empty,
+            ),
+            None => tracing::Span::none(),
+        };
         let outcome = self
             .run_tool(name, arguments, ctx)
+            .instrument(span.clone())
             .await
             .and_then(|r| self.within_size(r));
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let label = match &outcome {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(e) => e.class(),
+        };
+        self.metrics.observe(tool, label, elapsed.as_secs_f64());
+        if label != "ok" {
+            span.record("otel.status_code", "ERROR");
+        }
+        let subject = subject.as_deref().unwrap_or("-");
+        let client = client.map(|c| c.to_string());
+        let client = client.as_deref().unwrap_or("-");
+        let rpc_id = rpc_id.as_deref().unwrap_or("-");
+        macro_rules! line {
+            ($level:ident, $($extra:tt)*) => {
+                tracing::$level!(
+                    parent: &span,
+                    call_id, rpc_id, tool = name, subject, client, arg_bytes,
+                    outcome = label, elapsed_ms, $($extra)*
+                )
+            };
+        }
         match &outcome {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                tracing::info!(
-                    call_id,
-                    tool = name,
-                    subject,
-                    outcome = "tool_error",
-                    elapsed_ms,
-                    "tool call"
-                )
+                line!(warn, error = error_text(r), "tool call")
             }
             Ok(r) => {
-                tracing::info!(
-                    call_id,
-                    tool = name,
-                    subject,
-                    outcome = "ok",
-                    elapsed_ms,
-                    "tool call"
-                );
+                line!(info, "tool call");
                 if let CallToolResponse::Complete(r) = r
                     && let Some(sc) = &r.structured_content
                 {
@@ -237,12 +277,8 @@ impl App {
                     }
                 }
             }
-            Err(ToolError::Internal(e)) => {
-                tracing::error!(call_id, tool = name, subject, outcome = "internal", elapsed_ms, error = %e, "tool call failed")
-            }
-            Err(e) => {
-                tracing::info!(call_id, tool = name, subject, outcome = e.class(), elapsed_ms, error = %e, "tool call")
-            }
+            Err(ToolError::Internal(e)) => line!(error, error = %e, "tool call failed"),
+            Err(e) => line!(warn, error = %e, "tool call"),
         }
         outcome
     }
@@ -329,6 +365,7 @@ pub struct AppBuilder {
     changes: Notifier,
     /// Problems found while adding parts; `build` reports the first.
     errors: Vec<AppError>,
+    collectors: Vec<Box<dyn prometheus::core::Collector>>,
 }
 
 impl std::fmt::Debug for AppBuilder {
@@ -428,9 +465,21 @@ impl AppBuilder {
         self
     }
 
+    /// Serve `collector`'s metrics with the app's (a database pool's gauges, say);
+    /// names get the `wharf_` prefix.
+    pub fn collector(mut self, collector: Box<dyn prometheus::core::Collector>) -> Self {
+        self.collectors.push(collector);
+        self
+    }
+
     pub fn build(mut self) -> Result<App, AppError> {
         if !self.errors.is_empty() {
             return Err(self.errors.swap_remove(0));
+        }
+        let registry = prometheus::Registry::new_custom(Some("wharf".into()), None)?;
+        let metrics = crate::metrics::ToolMetrics::register(&registry)?;
+        for c in self.collectors {
+            registry.register(c)?;
         }
         let mut tool_index = HashMap::new();
         let mut tools = Vec::with_capacity(self.tools.len());
@@ -497,7 +546,23 @@ impl AppBuilder {
             default_timeout: self.default_timeout,
             max_result_bytes: self.max_result_bytes,
             changes: self.changes,
+            registry,
+            metrics,
         })
+    }
+}
+
+/// The first text of an error result, cut to a log line's worth.
+fn error_text(r: &rmcp::model::CallToolResult) -> String {
+    const MAX: usize = 512;
+    let text = r
+        .content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.as_str()))
+        .unwrap_or("");
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
     }
 }
 
@@ -510,7 +575,7 @@ fn valid_tool_name(name: &str) -> bool {
 }
 
 /// The length of `value` as JSON, counted without building the string.
-fn serialized_len(value: &serde_json::Value) -> usize {
+fn serialized_len(value: &impl serde::Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -36,10 +36,7 @@ impl CallContext {
     pub fn from_mcp(mut request: RequestContext<RoleServer>) -> Self {
         let extensions = std::mem::take(&mut request.extensions);
         let cancel = request.ct.clone();
-        let call_id = extensions
-            .get::<CallId>()
-            .map(|c| c.0.clone())
-            .unwrap_or_else(new_call_id);
+        let call_id = call_id_of(&extensions);
         Self {
             call_id,
             request: Some(request),
@@ -54,10 +51,7 @@ impl CallContext {
     /// tests, the gateway's own probes). `extensions` carries what the transport
     /// knows, such as the HTTP request parts.
     pub fn detached(extensions: Extensions) -> Self {
-        let call_id = extensions
-            .get::<CallId>()
-            .map(|c| c.0.clone())
-            .unwrap_or_else(new_call_id);
+        let call_id = call_id_of(&extensions);
         Self {
             call_id,
             request: None,
@@ -129,12 +123,25 @@ impl CallContext {
         self.transport_extension::<crate::AuthChallenge>()
     }
 
+    /// The client's address as the transport saw it (behind trusted proxies, the
+    /// forwarded one); `None` over stdio.
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        self.transport_extension::<ClientAddr>().map(|c| c.0)
+    }
+
+    /// The JSON-RPC id of the request, when the call came over MCP.
+    pub fn rpc_id(&self) -> Option<&rmcp::model::RequestId> {
+        self.request.as_ref().map(|r| &r.id)
+    }
+
+    /// The span the transport opened for this request, when it traces requests
+    /// (a tool call's span then joins the caller's trace).
+    pub fn trace_parent(&self) -> Option<&tracing::Span> {
+        self.transport_extension::<ParentSpan>().map(|s| &s.0)
+    }
+
     fn transport_extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.extensions.get::<T>().or_else(|| {
-            self.extensions
-                .get::<http::request::Parts>()
-                .and_then(|p| p.extensions.get::<T>())
-        })
+        transport_extension(&self.extensions)
     }
 
     pub fn extensions(&self) -> &Extensions {
@@ -151,6 +158,29 @@ impl CallContext {
 /// header and log it); when absent, the context mints one.
 #[derive(Debug, Clone)]
 pub struct CallId(pub String);
+
+/// The client's IP address, as the transport determined it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// The transport's span for the request carrying a call (its trace context came
+/// from the HTTP headers or the request `_meta`).
+#[derive(Debug, Clone)]
+pub struct ParentSpan(pub tracing::Span);
+
+/// `T` from the extensions, or from the HTTP request parts inside them (rmcp
+/// hands handlers the parts, with whatever the HTTP layers inserted).
+fn transport_extension<T: Send + Sync + 'static>(extensions: &Extensions) -> Option<&T> {
+    extensions.get::<T>().or_else(|| {
+        extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<T>())
+    })
+}
+
+fn call_id_of(extensions: &Extensions) -> String {
+    transport_extension::<CallId>(extensions).map_or_else(new_call_id, |c| c.0.clone())
+}
 
 fn new_call_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -63,6 +63,10 @@ pub enum ToolError {
     Failed(String),
     #[error("the tool did not finish within {}", humanize(.0))]
     Timeout(Duration),
+    /// A service the tool depends on (an upstream MCP server, an API) failed or
+    /// is unavailable; the message says which and whether to retry.
+    #[error("{0}")]
+    Upstream(String),
     /// The request cannot be served at the protocol level (a client capability the
     /// tool needs was not declared, say); answered as a JSON-RPC error.
     #[error("{}", .0.message)]
@@ -122,6 +126,7 @@ impl ToolError {
             Self::NotFound(_) => "not_found",
             Self::Failed(_) => "handler",
             Self::Timeout(_) => "timeout",
+            Self::Upstream(_) => "upstream",
             Self::Protocol(_) => "protocol",
             Self::AuthRequired { .. } => "auth",
             Self::Internal(_) => "internal",
@@ -222,6 +227,10 @@ pub enum AppError {
         "tool `{tool}` renders with widget `{uri}`, which is not registered: add it with AppBuilder::widget"
     )]
     UnknownWidget { tool: String, uri: String },
+    #[error(
+        "metric collector cannot be registered: {0} (two collectors with the same metric name?)"
+    )]
+    Metrics(#[from] prometheus::Error),
 }
 
 #[cfg(test)]

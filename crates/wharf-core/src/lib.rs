@@ -23,6 +23,7 @@
 mod app;
 mod context;
 mod error;
+pub mod metrics;
 mod principal;
 mod prompt;
 mod resource;
@@ -34,12 +35,12 @@ mod validate;
 mod widget;
 
 pub use app::{App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier};
-pub use context::{CallContext, CallId};
+pub use context::{CallContext, CallId, ClientAddr, ParentSpan};
 pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
 pub use prompt::PromptSpec;
 pub use resource::{ResourceSpec, TemplateSpec};
-pub use server::WharfServer;
+pub use server::{CALL_ID_META, WharfServer};
 pub use tool::{ToolSpec, schema_of, structured_result, text_result};
 pub use validate::ArgumentValidator;
 pub use widget::{

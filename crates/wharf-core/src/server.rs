@@ -144,14 +144,15 @@ impl ServerHandler for WharfServer {
         let ctx =
             CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
         let call_id = ctx.call_id().to_owned();
-        match self
+        let response = match self
             .app
             .call_tool(&request.name, request.arguments.unwrap_or_default(), ctx)
             .await
         {
-            Ok(response) => Ok(response),
-            Err(e) => e.into_mcp(&call_id).map(Into::into),
-        }
+            Ok(response) => response,
+            Err(e) => e.into_mcp(&call_id)?.into(),
+        };
+        Ok(with_call_id(response, call_id))
     }
 
     async fn list_resources(
@@ -393,5 +394,22 @@ impl ServerHandler for WharfServer {
                 }
             }
         });
+    }
+}
+
+/// Where a result names its call id, so a user's report can be matched to the
+/// server's log line (the HTTP response also carries it as `X-Request-Id`).
+pub const CALL_ID_META: &str = "wharf/callId";
+
+fn with_call_id(response: CallToolResponse, call_id: String) -> CallToolResponse {
+    match response {
+        CallToolResponse::Complete(mut r) => {
+            r.meta
+                .get_or_insert_with(Default::default)
+                .0
+                .insert(CALL_ID_META.into(), call_id.into());
+            CallToolResponse::Complete(r)
+        }
+        other => other,
     }
 }

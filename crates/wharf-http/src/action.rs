@@ -107,7 +107,14 @@ async fn run(app: &Arc<App>, body: &[u8], parts: http::request::Parts) -> (Statu
             let ctx = CallContext::detached(extensions);
             let call_id = ctx.call_id().to_owned();
             match app.call_tool(&name, arguments, ctx).await {
-                Ok(CallToolResponse::Complete(result)) => (StatusCode::OK, to_value(&result)),
+                Ok(CallToolResponse::Complete(mut result)) => {
+                    result
+                        .meta
+                        .get_or_insert_with(Default::default)
+                        .0
+                        .insert(wharf_core::CALL_ID_META.into(), call_id.into());
+                    (StatusCode::OK, to_value(&result))
+                }
                 Ok(CallToolResponse::InputRequired(_)) => error(
                     StatusCode::CONFLICT,
                     "input_required",

@@ -149,7 +149,11 @@ pub(crate) async fn gate(State(gate): State<Gate>, mut request: Request, next: N
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-    let ip = gate.proxies.client(peer, request.headers()).to_string();
+    let client = gate.proxies.client(peer, request.headers());
+    request
+        .extensions_mut()
+        .insert(wharf_core::ClientAddr(client));
+    let ip = client.to_string();
 
     let authorization = request
         .headers()

@@ -48,6 +48,15 @@ pub struct HttpConfig {
     pub native_tls: bool,
     /// Refuse plain-HTTP requests (403) on MCP routes.
     pub require_https: bool,
+    /// Open spans for requests and tool calls (traces are being exported).
+    pub tracing: bool,
+    /// Serve `/metrics` on the main listener; `false` when an admin listener
+    /// serves it ([`HttpServer::admin`](crate::HttpServer::admin)).
+    pub metrics_on_main: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <key>`.
+    pub metrics_key: Option<String>,
+    /// On shutdown, how long `/ready` fails while connections are still accepted.
+    pub drain_delay: Duration,
 }
 
 /// Default cap on open SSE streams: each holds a connection and a few KiB of
@@ -88,6 +97,10 @@ impl Default for HttpConfig {
             max_sse_streams: DEFAULT_MAX_SSE_STREAMS,
             native_tls: false,
             require_https: false,
+            tracing: false,
+            metrics_on_main: true,
+            metrics_key: None,
+            drain_delay: Duration::ZERO,
         }
     }
 }

@@ -1,14 +1,17 @@
 //! Graceful drain: count requests in flight, and close streams only after them.
 //!
-//! On SIGTERM the listener stops accepting at once, but a request already
-//! accepted must finish: its response body is still being written (a tool
-//! result on an SSE stream, say). Long-lived streams (the legacy `GET /sse`, the
+//! On SIGTERM `/ready` turns 503 at once; after `delay` (zero by default) the
+//! listener stops accepting, but a request already accepted must finish: its
+//! response body is still being written (a tool result on an SSE stream, say). Long-lived streams (the legacy `GET /sse`, the
 //! session GET stream) never finish by themselves, so they are closed through
 //! `streams` once every ordinary request is done, or when the grace period ends.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use axum::{
@@ -30,11 +33,21 @@ pub struct Drain {
     draining: AtomicBool,
     /// Cancelled to end every long-lived stream (rmcp sessions, legacy SSE).
     pub streams: CancellationToken,
+    /// How long `/ready` answers 503 before the listener stops accepting.
+    pub delay: Duration,
 }
 
 impl Drain {
     pub fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// A drain that keeps accepting for `delay` after readiness turns false.
+    pub fn with_delay(delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            delay,
+            ..Self::default()
+        })
     }
 
     pub fn inflight(&self) -> usize {

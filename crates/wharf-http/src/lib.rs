@@ -33,6 +33,7 @@ pub mod sessions;
 mod shed;
 pub mod streams;
 pub mod tls;
+mod trace;
 
 use std::sync::Arc;
 
@@ -66,6 +67,9 @@ pub enum HttpError {
 /// The router plus the handles the binary needs to run and stop it.
 pub struct HttpServer {
     pub router: Router,
+    /// `/health`, `/ready` and `/metrics` alone, for a separate admin listener
+    /// (`server.admin_listen`) that the outside world cannot reach.
+    pub admin: Router,
     pub drain: Arc<Drain>,
     pub sessions: Arc<CappedSessionManager>,
     /// The token verifier when OAuth is on (its JWKS can be warmed at start-up).
@@ -84,7 +88,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         HostGuard::new(&config.allowed_hosts, &config.allowed_origins)
             .map_err(HttpError::BadAllowList)?,
     );
-    let drain = Drain::new();
+    let drain = Drain::with_delay(config.drain_delay);
     let sessions = Arc::new(CappedSessionManager::new(
         config.session_idle_timeout,
         config.max_sessions,
@@ -107,7 +111,12 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         rmcp_config,
     );
     let stream_cap = streams::StreamCap::new(config.max_sse_streams.max(1));
-    let metrics = metrics::Metrics::new(sessions.clone(), stream_cap.clone())?;
+    let metrics = metrics::Metrics::new(
+        sessions.clone(),
+        stream_cap.clone(),
+        app.registry().clone(),
+        config.metrics_key.clone(),
+    )?;
     let limiter = rate_limit::Limiter::new(
         config.rate_limit.clone(),
         metrics.rate_limit_backend_errors.clone(),
@@ -215,16 +224,34 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         drain: drain.clone(),
         checks,
     };
-    let router = Router::new()
+    // Probes and metrics: on the main listener, and on the admin listener when
+    // the binary runs one (then /metrics is only there).
+    let admin = Router::new()
         .route("/health", get(health::health))
-        .route("/ready", get(health::ready).with_state(readiness))
-        .route("/metrics", get(metrics::scrape).with_state(metrics.clone()))
+        .route("/ready", get(health::ready).with_state(readiness.clone()))
+        .route("/metrics", get(metrics::scrape).with_state(metrics.clone()));
+    let probes = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready).with_state(readiness));
+    let probes = if config.metrics_on_main {
+        probes.route("/metrics", get(metrics::scrape).with_state(metrics.clone()))
+    } else {
+        probes
+    };
+    let router = probes
         .merge(guarded)
         .layer(middleware::from_fn_with_state(drain.clone(), drain::track))
-        .layer(middleware::from_fn_with_state(metrics, access_log::log));
+        .layer(middleware::from_fn_with_state(
+            access_log::AccessLog {
+                metrics,
+                tracing: config.tracing,
+            },
+            access_log::log,
+        ));
 
     Ok(HttpServer {
         router,
+        admin,
         drain,
         sessions,
         oauth: verifier,

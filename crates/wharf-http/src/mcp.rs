@@ -78,6 +78,8 @@ pub(crate) async fn post(State(state): State<McpState>, request: Request) -> Res
         return r;
     }
     let peek = Peek::parse(&bytes);
+    let mut parts = parts;
+    join_meta_trace(&mut parts, peek.as_ref());
     if let Some(peek) = &peek
         && peek.is_action()
     {
@@ -135,6 +137,24 @@ pub(crate) async fn action_sse(State(state): State<McpState>, request: Request) 
         return r;
     }
     action::handle(&state.app, &bytes, parts, Framing::Sse).await
+}
+
+/// When tracing is on and the body's `_meta` carries a trace context, the call's
+/// spans join that trace (see `trace`).
+fn join_meta_trace(parts: &mut http::request::Parts, peek: Option<&Peek>) {
+    if parts.extensions.get::<wharf_core::ParentSpan>().is_none() {
+        return;
+    }
+    let Some((peek, meta)) = peek.and_then(|p| Some((p, p.trace_context()?))) else {
+        return;
+    };
+    let method = peek
+        .method
+        .as_deref()
+        .filter(|m| m.len() <= 64)
+        .unwrap_or("-");
+    let span = crate::trace::mcp_span(method, meta);
+    parts.extensions.insert(wharf_core::ParentSpan(span));
 }
 
 async fn forward(mut service: RmcpService, request: Request) -> Response {

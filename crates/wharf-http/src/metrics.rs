@@ -7,11 +7,16 @@
 
 use std::sync::Arc;
 
-use axum::{extract::State, http::header, response::IntoResponse};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use subtle::ConstantTimeEq;
 
 use crate::sessions::CappedSessionManager;
 
@@ -61,6 +66,10 @@ pub struct Metrics {
     pub rate_limit_backend_errors: IntCounter,
     /// Requests shed because `server.max_concurrent_requests` were in flight.
     pub shed: IntCounter,
+    /// The app's own series (tool calls, database), served alongside.
+    app_registry: Registry,
+    /// When set, a scrape must present `Authorization: Bearer <key>`.
+    key: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,6 +82,8 @@ impl Metrics {
     pub fn new(
         sessions_source: Arc<CappedSessionManager>,
         streams_source: crate::streams::StreamCap,
+        app_registry: Registry,
+        key: Option<String>,
     ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("wharf".into()), None)?;
         let requests = IntCounterVec::new(
@@ -143,6 +154,8 @@ impl Metrics {
             rate_limited,
             rate_limit_backend_errors,
             shed,
+            app_registry,
+            key: key.map(Into::into),
         })
     }
 
@@ -164,12 +177,29 @@ impl Metrics {
 }
 
 /// `GET /metrics`, in the Prometheus text format.
-pub(crate) async fn scrape(State(m): State<Metrics>) -> impl IntoResponse {
+pub(crate) async fn scrape(State(m): State<Metrics>, headers: HeaderMap) -> Response {
+    if let Some(key) = &m.key {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(presented.as_bytes().ct_eq(key.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                "metrics need `Authorization: Bearer <server.metrics_key>`\n",
+            )
+                .into_response();
+        }
+    }
     m.sessions.set(m.sessions_source.live().await as i64);
     m.streams.set(m.streams_source.open() as i64);
+    let mut families = m.registry.gather();
+    families.extend(m.app_registry.gather());
     let mut out = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
+    if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::error!(error = %e, "cannot encode metrics");
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -30,6 +30,16 @@ pub(crate) struct Peek {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PeekParams {
     pub name: Option<String>,
+    /// Only the trace context is read from `_meta`.
+    #[serde(rename = "_meta", default, deserialize_with = "lenient")]
+    pub meta: Option<crate::trace::MetaContext>,
+}
+
+/// A `_meta` of the wrong shape is rmcp's to refuse, not a reason to lose the peek.
+fn lenient<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::trace::MetaContext>, D::Error> {
+    Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).ok())
 }
 
 impl Peek {
@@ -42,6 +52,15 @@ impl Peek {
     /// A JSON object without `"jsonrpc"` is a call to the simple action API.
     pub fn is_action(&self) -> bool {
         self.jsonrpc.is_none()
+    }
+
+    /// The trace context in `params._meta`, when there is a `traceparent`.
+    pub fn trace_context(&self) -> Option<&crate::trace::MetaContext> {
+        self.params
+            .as_ref()?
+            .meta
+            .as_ref()
+            .filter(|m| m.traceparent.is_some())
     }
 
     pub fn tool_name(&self) -> Option<&str> {

@@ -56,24 +56,30 @@ where
     L: Listener<Addr = SocketAddr>,
     for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
-    let signal = {
-        let (shutdown, drain) = (shutdown.clone(), drain.clone());
-        async move {
-            shutdown.cancelled().await;
-            drain.start();
-        }
-    };
+    // On shutdown, readiness turns false at once; the listener keeps accepting
+    // for `drain.delay` (so load balancers see /ready fail and stop routing here
+    // before connections are refused), then stops.
+    let stop_accepting = CancellationToken::new();
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(signal);
+    .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
     let mut server = tokio::spawn(async move { server.await });
 
     tokio::select! {
         result = &mut server => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
         () = shutdown.cancelled() => {}
     }
+    drain.start();
+    if !drain.delay.is_zero() {
+        tracing::info!(
+            delay_ms = drain.delay.as_millis() as u64,
+            "not ready; still accepting until load balancers notice"
+        );
+        tokio::time::sleep(drain.delay).await;
+    }
+    stop_accepting.cancel();
     tracing::info!(
         inflight = drain.inflight(),
         grace_ms = grace.as_millis() as u64,

@@ -7,5 +7,6 @@ mod common;
 mod drain;
 mod guard;
 mod limits;
+mod observability;
 mod protocol;
 mod sessions;

@@ -10,6 +10,7 @@ use wharf_core::App;
 
 pub async fn app(
     catalog: Arc<dyn Catalog>,
+    metrics: wharf_catalog::DbMetrics,
     defined: &[crate::config::tools::ToolDef],
     tool_timeout: Duration,
     max_rows: usize,
@@ -34,6 +35,7 @@ pub async fn app(
              details, and list_tables, describe_table and execute_sql_query for questions that need counting or filtering."
         ))
         .default_tool_timeout(tool_timeout)
+        .collector(Box::new(metrics))
         .tools(defined_tools)
         .widget(&wharf_catalog::widget())
         .tools(wharf_catalog::tools::catalog_tools(catalog));

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use rmcp::transport::streamable_http_server::session::SessionStore;
 use wharf_catalog::{
-    Catalog, Database, PgCatalog, PgDatabase, PgSessionStore, SqlLimits, SqliteCatalog,
+    Catalog, Database, DbMetrics, PgCatalog, PgDatabase, PgSessionStore, SqlLimits, SqliteCatalog,
     SqliteSessionStore,
 };
 
@@ -52,6 +52,25 @@ impl Db {
             Self::Sqlite(db) => Arc::new(SqliteCatalog::new(db.clone(), limits)),
             Self::Postgres(db) => Arc::new(PgCatalog::new(db.clone(), limits)),
         }
+    }
+
+    /// The catalog, measured: its metrics (query latency, errors, pool use) go
+    /// to the app's registry through the returned collector.
+    pub fn measured_catalog(&self, limits: SqlLimits) -> (Arc<dyn Catalog>, DbMetrics) {
+        let (system, probe): (_, wharf_catalog::instrumented::PoolProbe) = match self {
+            Self::Sqlite(db) => {
+                let db = db.clone();
+                ("sqlite", Arc::new(move || db.pool_use()))
+            }
+            Self::Postgres(db) => {
+                let db = db.clone();
+                ("postgresql", Arc::new(move || db.pool_use()))
+            }
+        };
+        let metrics = DbMetrics::new(probe);
+        let catalog =
+            wharf_catalog::instrumented::instrument(self.catalog(limits), system, &metrics);
+        (catalog, metrics)
     }
 
     pub fn session_store(&self, idle: Duration) -> Store {

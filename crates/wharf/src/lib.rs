@@ -78,7 +78,13 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
-    telemetry::init(config.log_format, &config.log_level);
+    let _telemetry = match telemetry::init(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -207,8 +213,10 @@ fn secrets_from_files(
     let direct: std::collections::HashSet<String> = env.iter().map(|(k, _)| k.clone()).collect();
     let mut out = Vec::with_capacity(env.len());
     for (name, value) in env {
+        // A key's own variable (WHARF_LOG_FILE is log.file) is never an indirection.
         let target = name
             .strip_suffix("_FILE")
+            .filter(|_| config::keys::by_env(&name).is_none())
             .filter(|t| t.starts_with("WHARF_") || *t == "MCP_API_KEY");
         let Some(target) = target else {
             out.push((name, value));
@@ -312,10 +320,13 @@ async fn build_app(
     }
     let app = match config.profile {
         Profile::Catalog => {
+            let (catalog, metrics) = db
+                .as_ref()
+                .expect("opened above")
+                .measured_catalog(config.sql_limits);
             catalog_app::app(
-                db.as_ref()
-                    .expect("opened above")
-                    .catalog(config.sql_limits),
+                catalog,
+                metrics,
                 &config.tools,
                 config.tool_timeout,
                 config.sql_limits.max_rows,
@@ -378,6 +389,10 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         max_sse_streams: config.max_sse_streams,
         native_tls: config.tls.is_some(),
         require_https: config.require_https,
+        tracing: config.otlp.is_some(),
+        metrics_on_main: config.admin_listen.is_none(),
+        metrics_key: config.metrics_key.as_ref().map(|k| k.expose().to_owned()),
+        drain_delay: config.drain_delay,
     };
     let tls = match &config.tls {
         Some(files) => Some(
@@ -420,6 +435,20 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         ));
     }
     tokio::spawn(signals(shutdown.clone()));
+    if let Some(addr) = config.admin_listen {
+        let admin = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (server.admin_listen / WHARF_ADMIN_LISTEN)")
+        })?;
+        tracing::info!(listen = %addr, "serving /health, /ready and /metrics on the admin listener");
+        let router = server.admin.clone();
+        // Probes must keep answering while the main listener drains, so the admin
+        // listener stops only when the process exits.
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin, router).await {
+                tracing::error!(error = %e, "the admin listener failed");
+            }
+        });
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         tools = app.tools().count(),

@@ -9,4 +9,5 @@ mod process;
 mod replicas;
 mod security;
 mod stdio;
+mod telemetry;
 mod tls;

@@ -72,6 +72,37 @@ pub struct Config {
     /// `server.tls_cert` and `server.tls_key`, when HTTPS is served natively.
     pub tls: Option<wharf_http::tls::TlsFiles>,
     pub require_https: bool,
+    /// `server.drain_delay`: readiness fails this long before the listener closes.
+    pub drain_delay: Duration,
+    /// `server.admin_listen`: a second listener for probes and metrics.
+    pub admin_listen: Option<SocketAddr>,
+    pub metrics_key: Option<Secret>,
+    pub log_file: Option<LogFile>,
+    pub otlp: Option<Otlp>,
+}
+
+/// `log.file` and its rotation.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub rotation: Rotation,
+    pub max_files: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Daily,
+    Hourly,
+    Never,
+}
+
+/// Where and how traces are exported.
+#[derive(Debug, Clone)]
+pub struct Otlp {
+    /// The collector's base URL; `/v1/traces` is appended.
+    pub endpoint: String,
+    pub json: bool,
+    pub service_name: String,
 }
 
 /// A value that must never reach a log line: its `Debug` and `Display` hide it.
@@ -294,7 +325,37 @@ impl Config {
             dev: r.bool("server.dev"),
             tls: None,
             require_https: r.bool("server.require_https"),
+            drain_delay: r.duration_or_zero("server.drain_delay"),
+            admin_listen: layer
+                .contains_key("server.admin_listen")
+                .then(|| r.addr("server.admin_listen")),
+            metrics_key: r.optional_text("server.metrics_key").map(Secret),
+            log_file: r.optional_text("log.file").map(|path| LogFile {
+                path: PathBuf::from(path),
+                rotation: match r.word("log.rotation") {
+                    "hourly" => Rotation::Hourly,
+                    "never" => Rotation::Never,
+                    _ => Rotation::Daily,
+                },
+                max_files: r.count("log.max_files"),
+            }),
+            otlp: None,
         };
+        if let Some(endpoint) = r.optional_text("telemetry.otlp_endpoint") {
+            let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
+            if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+                config.otlp = Some(Otlp {
+                    endpoint,
+                    json: r.word("telemetry.otlp_protocol") == "http/json",
+                    service_name: r.text("telemetry.service_name"),
+                });
+            } else {
+                r.problems.push(Problem {
+                    at: setting_at(layer, "telemetry.otlp_endpoint"),
+                    message: format!("`{endpoint}` is not an http:// or https:// URL; write the collector's OTLP/HTTP address, such as http://localhost:4318"),
+                });
+            }
+        }
         // name:key pairs; the value is a secret, so messages name the entry, not the key.
         for (i, entry) in r.list("auth.api_keys", Vec::new).into_iter().enumerate() {
             match entry.split_once(':') {
@@ -541,6 +602,21 @@ impl Reader<'_> {
             _ => self.fail(&s, key, ""),
         }
         humantime::parse_duration(key.default).unwrap_or(Duration::from_secs(30))
+    }
+
+    /// A duration that may be zero (`0s` turns the behaviour off).
+    fn duration_or_zero(&mut self, path: &str) -> Duration {
+        let (s, key) = self.setting(path);
+        match &s.value {
+            RawValue::Text(t) => match humantime::parse_duration(t.trim()) {
+                Ok(d) => return d,
+                Err(e) => self.fail(&s, key, &format!("`{t}`: {e}")),
+            },
+            RawValue::Int(0) => return Duration::ZERO,
+            RawValue::Int(_) => self.fail(&s, key, "write the unit, for example \"5s\""),
+            _ => self.fail(&s, key, ""),
+        }
+        Duration::ZERO
     }
 
     fn addr(&mut self, path: &str) -> SocketAddr {
