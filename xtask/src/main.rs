@@ -104,7 +104,7 @@ fn ci() -> Result<()> {
         "tests/auth-server",
     ]))?;
     run(Command::new(&tools.python)
-        .args(["-m", "pytest", "-q", "tests/clients"])
+        .args(["-m", "pytest", "-q", "tests/clients", "tests/deploy"])
         .env("TEST_NODE", &tools.node)
         .env("TEST_WHARF_BIN", &wharf)
         .env(

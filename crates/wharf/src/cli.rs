@@ -38,6 +38,15 @@ pub enum Command {
     },
     /// Print the configuration reference (the table in docs/configuration.md)
     ConfigReference,
+    /// Probe a running server, for a container HEALTHCHECK: exit 0 when it answers 200
+    Health {
+        /// What to ask [default: http://127.0.0.1:<port of server.listen>/ready]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Ask /health (the process is alive) instead of /ready (it should get traffic)
+        #[arg(long)]
+        live: bool,
+    },
     /// Manage the catalog: import and export items
     #[command(subcommand)]
     Catalog(CatalogCommand),

@@ -70,6 +70,9 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Command::Health { url, live } = &cli.command {
+        return health(&config, url.as_deref(), *live);
+    }
     if let Command::Check { submission: false } = cli.command {
         if let Err(problems) = check_files(&config) {
             report(&problems);
@@ -128,7 +131,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 )
                 .await
             }
-            Command::Check { .. } | Command::ConfigReference => Ok(()),
+            Command::Check { .. } | Command::ConfigReference | Command::Health { .. } => Ok(()),
         }
     });
     match result {
@@ -136,6 +139,51 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "wharf stopped");
             eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wharf health`: GET the probe (on loopback, at server.listen's port) and
+/// exit 0 on 200, 1 otherwise, saying why; a container image has no curl.
+fn health(config: &Config, url: Option<&str>, live: bool) -> ExitCode {
+    const TIMEOUT: Duration = Duration::from_secs(3);
+    let url = url.map_or_else(
+        || {
+            format!(
+                "http://127.0.0.1:{}/{}",
+                config.listen.port(),
+                if live { "health" } else { "ready" }
+            )
+        },
+        str::to_owned,
+    );
+    let probe = async {
+        let r = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()?
+            .get(&url)
+            .send()
+            .await?;
+        let status = r.status();
+        Ok::<_, reqwest::Error>((status, r.text().await.unwrap_or_default()))
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(probe).map_err(|e| e.to_string()));
+    match result {
+        Ok((status, _)) if status == reqwest::StatusCode::OK => {
+            println!("{url}: 200");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("{url}: {status} {}", body.trim());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{url}: {e}");
             ExitCode::FAILURE
         }
     }
