@@ -9,6 +9,10 @@
 //! widget: its committed build is current, and it works in headless Chromium
 //! under an MCP Apps host and a `window.openai` host.
 //!
+//! `scale-out` (also part of `ci`) runs three replicas behind nginx on
+//! PostgreSQL and Redis, kills one under load, and runs the conformance suite
+//! through nginx.
+//!
 //! `widget` rebuilds `web/dist/` from `web/src/` (esbuild).
 //!
 //! Tools that are not Rust (Node 22, the conformance suite, the Python SDK) are
@@ -17,6 +21,7 @@
 
 mod conformance;
 mod postgres;
+mod scale_out;
 mod tools;
 mod widget;
 
@@ -30,8 +35,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("conformance") => tools::ensure().and_then(|t| conformance::run(&t).map(|_| ())),
         Some("widget") => tools::ensure().and_then(|t| widget::build(&t)),
+        Some("scale-out") => tools::ensure().and_then(|t| scale_out::run(&t)),
         _ => {
-            eprintln!("usage: cargo xtask <ci | conformance | widget>");
+            eprintln!("usage: cargo xtask <ci | conformance | scale-out | widget>");
             return ExitCode::from(2);
         }
     };
@@ -114,5 +120,6 @@ fn ci() -> Result<()> {
     widget::test(&tools, &wharf)?;
     let (passed, failed) = conformance::run(&tools)?;
     println!("conformance: {passed} passed, {failed} failed");
+    scale_out::run(&tools)?;
     Ok(())
 }

@@ -25,7 +25,13 @@ impl Drop for Postgres {
         if let Some(dir) = &self.dir {
             let _ = as_postgres(
                 &self.bin.join("pg_ctl"),
-                &["-D", &dir.display().to_string(), "-m", "immediate", "stop"],
+                &[
+                    "-D",
+                    &dir.join("data").display().to_string(),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
             )
             .status();
             let _ = std::fs::remove_dir_all(dir);

@@ -76,15 +76,22 @@ fn peer(ctx: &CallContext) -> Result<&rmcp::service::Peer<rmcp::RoleServer>, Too
         .ok_or_else(|| ToolError::Failed("this tool needs an MCP client connection".into()))
 }
 
-/// `requestState` sealed with a per-process key, so a tampered state is detected.
+/// `requestState` sealed with `server.state_key` (shared by replicas) or a
+/// per-process key, so a tampered state is detected.
 struct Seal(rmcp::model::RequestStateCodec);
 
 impl Seal {
-    fn new() -> Self {
-        let key: Vec<u8> = (0..4)
-            .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
-            .collect();
-        Self(rmcp::model::RequestStateCodec::try_new(key).expect("a 64-byte key is long enough"))
+    fn new(key: Option<&str>) -> Self {
+        let key: Vec<u8> = match key {
+            Some(k) => k.as_bytes().to_vec(),
+            None => (0..4)
+                .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
+                .collect(),
+        };
+        Self(
+            rmcp::model::RequestStateCodec::try_new(key)
+                .expect("the config loader requires 32 bytes or more"),
+        )
     }
 
     fn seal(&self, v: Value) -> Result<String, ToolError> {
@@ -104,8 +111,9 @@ impl Seal {
     }
 }
 
-pub fn app() -> Result<App, AppError> {
-    let seal = Arc::new(Seal::new());
+/// `state_key`: `server.state_key`, so every replica opens what another sealed.
+pub fn app(state_key: Option<&str>) -> Result<App, AppError> {
+    let seal = Arc::new(Seal::new(state_key));
     let builder = App::builder("wharf-conformance", env!("CARGO_PKG_VERSION"))
         .instructions("Fixtures of the MCP conformance suite, served by Wharf.")
         .logging()

@@ -385,7 +385,8 @@ async fn build_app(
         Profile::Builtin => {
             builtin::app(config.tool_timeout).context("the app's tools are not valid")?
         }
-        Profile::Conformance => conformance::app().context("the app's tools are not valid")?,
+        Profile::Conformance => conformance::app(config.state_key.as_ref().map(|k| k.expose()))
+            .context("the app's tools are not valid")?,
     };
     Ok((Arc::new(app), db))
 }

@@ -221,3 +221,37 @@ async fn tool_call_lines_name_the_call_and_the_log_file_gets_them_too() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wharf_health_probes_a_running_server() {
+    let data = tempfile::tempdir().unwrap();
+    let w = Wharf::start(data.path(), &[]).await;
+    let probe = |args: &[&str], env: &[(&str, String)]| {
+        std::process::Command::new(crate::process::BIN)
+            .arg("health")
+            .args(args)
+            .env_remove("WHARF_LISTEN")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(data.path())
+            .output()
+            .unwrap()
+    };
+    // The default URL: /ready on loopback at server.listen's port.
+    let listen = [
+        ("WHARF_LISTEN", format!("0.0.0.0:{}", w.port)),
+        ("WHARF_ALLOW_UNAUTHENTICATED", "true".into()),
+        ("WHARF_ALLOWED_HOSTS", "localhost".into()),
+    ];
+    let out = probe(&[], &listen);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/ready: 200"));
+    let out = probe(&["--live", "--url", &w.url("/health")], &[]);
+    assert!(out.status.success(), "{out:?}");
+    w.terminate();
+    let out = probe(&[], &listen);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/ready"),
+        "{out:?}"
+    );
+}

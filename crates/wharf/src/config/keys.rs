@@ -113,6 +113,13 @@ pub const KEYS: &[Key] = &[
         doc: "A second address serving only `/health`, `/ready` and `/metrics` (say 127.0.0.1:9090, or a port the outside cannot reach); `/metrics` then leaves the main listener. Unset: everything on server.listen.",
     },
     Key {
+        path: "server.state_key",
+        env: "WHARF_STATE_KEY",
+        kind: Kind::Text,
+        default: "",
+        doc: "Key (at least 32 characters) sealing the `requestState` that 2026-07-28 multi-round-trip tools hand to clients; replicas must share it so a round trip may continue on any of them. Unset: a random key per process. Secret: also read from `WHARF_STATE_KEY_FILE`.",
+    },
+    Key {
         path: "server.metrics_key",
         env: "WHARF_METRICS_KEY",
         kind: Kind::Text,

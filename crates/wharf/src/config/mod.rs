@@ -77,6 +77,8 @@ pub struct Config {
     /// `server.admin_listen`: a second listener for probes and metrics.
     pub admin_listen: Option<SocketAddr>,
     pub metrics_key: Option<Secret>,
+    /// `server.state_key`: seals `requestState` the same way on every replica.
+    pub state_key: Option<Secret>,
     pub log_file: Option<LogFile>,
     pub otlp: Option<Otlp>,
 }
@@ -330,24 +332,43 @@ impl Config {
                 .contains_key("server.admin_listen")
                 .then(|| r.addr("server.admin_listen")),
             metrics_key: r.optional_text("server.metrics_key").map(Secret),
-            log_file: r.optional_text("log.file").map(|path| LogFile {
-                path: PathBuf::from(path),
-                rotation: match r.word("log.rotation") {
+            state_key: r.optional_text("server.state_key").map(Secret),
+            log_file: {
+                // Read even without a file, so a wrong value is reported.
+                let rotation = match r.word("log.rotation") {
                     "hourly" => Rotation::Hourly,
                     "never" => Rotation::Never,
                     _ => Rotation::Daily,
-                },
-                max_files: r.count("log.max_files"),
-            }),
+                };
+                let max_files = r.count("log.max_files");
+                r.optional_text("log.file").map(|path| LogFile {
+                    path: PathBuf::from(path),
+                    rotation,
+                    max_files,
+                })
+            },
             otlp: None,
         };
+        if let Some(key) = &config.state_key
+            && key.expose().len() < 32
+        {
+            r.problems.push(Problem {
+                at: setting_at(layer, "server.state_key"),
+                message: format!(
+                    "is {} bytes; use at least 32 (openssl rand -hex 32)",
+                    key.expose().len()
+                ),
+            });
+        }
+        let json = r.word("telemetry.otlp_protocol") == "http/json";
+        let service_name = r.text("telemetry.service_name");
         if let Some(endpoint) = r.optional_text("telemetry.otlp_endpoint") {
             let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
             if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
                 config.otlp = Some(Otlp {
                     endpoint,
-                    json: r.word("telemetry.otlp_protocol") == "http/json",
-                    service_name: r.text("telemetry.service_name"),
+                    json,
+                    service_name,
                 });
             } else {
                 r.problems.push(Problem {
@@ -667,6 +688,53 @@ mod tests {
                 .collect(),
             flags,
         })
+    }
+
+    #[test]
+    fn operations_settings_are_checked() {
+        let problems = load(
+            "",
+            &[
+                ("WHARF_STATE_KEY", "short"),
+                ("WHARF_OTLP_ENDPOINT", "collector:4318"),
+                ("WHARF_DRAIN_DELAY", "soon"),
+                ("WHARF_LOG_ROTATION", "weekly"),
+            ],
+            vec![],
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("WHARF_STATE_KEY") && t.contains("at least 32")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("WHARF_OTLP_ENDPOINT") && t.contains("http://localhost:4318")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("WHARF_DRAIN_DELAY")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("WHARF_LOG_ROTATION") && t.contains("daily, hourly, never")),
+            "{text:?}"
+        );
+        let c = load(
+            "[server]\ndrain_delay = \"5s\"\nadmin_listen = \"127.0.0.1:9090\"\n[log]\nfile = \"logs/mcp.log\"\n[telemetry]\notlp_endpoint = \"http://localhost:4318/\"\n",
+            &[],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.drain_delay, Duration::from_secs(5));
+        assert_eq!(c.admin_listen.unwrap().to_string(), "127.0.0.1:9090");
+        assert_eq!(c.log_file.unwrap().max_files, 7);
+        assert_eq!(c.otlp.unwrap().endpoint, "http://localhost:4318");
+        assert_eq!(load("", &[], vec![]).unwrap().drain_delay, Duration::ZERO);
     }
 
     #[test]
