@@ -144,7 +144,11 @@ impl Gate {
 }
 
 /// The middleware.
-pub(crate) async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn gate(
+    State(gate): State<Arc<Gate>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

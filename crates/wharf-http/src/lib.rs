@@ -163,7 +163,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
     let guarded = Router::new()
         .route("/mcp", post(mcp::post).get(mcp::other).delete(mcp::other))
         .route("/mcp/sse", post(mcp::action_sse))
-        .with_state(mcp_state)
+        .with_state(Arc::new(mcp_state))
         .merge(
             Router::new()
                 .route("/sse", get(legacy_sse::connect))
@@ -174,7 +174,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
             stream_cap.clone(),
             streams::cap,
         ))
-        .layer(middleware::from_fn_with_state(gate, auth::gate))
+        .layer(middleware::from_fn_with_state(Arc::new(gate), auth::gate))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(

@@ -69,7 +69,7 @@ async fn tool_limit(
 }
 
 /// `POST /mcp`.
-pub(crate) async fn post(State(state): State<McpState>, request: Request) -> Response {
+pub(crate) async fn post(State(state): State<Arc<McpState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, state.max_body_bytes).await else {
         return too_large(state.max_body_bytes);
@@ -116,19 +116,23 @@ pub(crate) async fn post(State(state): State<McpState>, request: Request) -> Res
         response.extensions_mut().insert(info);
         return response;
     }
-    let mut response = forward(state.rmcp, Request::from_parts(parts, Body::from(bytes))).await;
+    let mut response = forward(
+        state.rmcp.clone(),
+        Request::from_parts(parts, Body::from(bytes)),
+    )
+    .await;
     response.extensions_mut().insert(info);
     response
 }
 
 /// `GET` and `DELETE /mcp`: straight to rmcp (session streams and session end;
 /// 405 for 2026-07-28 clients).
-pub(crate) async fn other(State(state): State<McpState>, request: Request) -> Response {
-    forward(state.rmcp, request).await
+pub(crate) async fn other(State(state): State<Arc<McpState>>, request: Request) -> Response {
+    forward(state.rmcp.clone(), request).await
 }
 
 /// `POST /mcp/sse`: the action API answered as a server-sent event.
-pub(crate) async fn action_sse(State(state): State<McpState>, request: Request) -> Response {
+pub(crate) async fn action_sse(State(state): State<Arc<McpState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, state.max_body_bytes).await else {
         return too_large(state.max_body_bytes);

@@ -48,9 +48,21 @@ const KNOWN_METHODS: &[&str] = &[
     "action",
 ];
 
-/// The registry and the series Wharf records.
+/// The registry and the series Wharf records; cloning it (as axum does for
+/// each request's state) is one reference count.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Series>);
+
+impl std::ops::Deref for Metrics {
+    type Target = Series;
+
+    fn deref(&self) -> &Series {
+        &self.0
+    }
+}
+
+/// The series behind [`Metrics`].
+pub struct Series {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -142,7 +154,7 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(sessions.clone()))?;
         registry.register(Box::new(build))?;
-        Ok(Self {
+        Ok(Self(Arc::new(Series {
             registry,
             requests,
             latency,
@@ -156,7 +168,7 @@ impl Metrics {
             shed,
             app_registry,
             key: key.map(Into::into),
-        })
+        })))
     }
 
     /// Record one answered request.

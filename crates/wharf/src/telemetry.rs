@@ -22,7 +22,7 @@ use crate::config::{Config, LogFormat, Rotation};
 const QUIET_DEPENDENCIES: &str = "rmcp=warn,hyper=warn,h2=warn,tower=warn,reqwest=warn";
 
 /// Lines buffered for each writer before new ones are dropped.
-const BUFFERED_LINES: usize = 128_000;
+const BUFFERED_LINES: usize = 16_384;
 
 /// Keeps the writers and the exporter running; dropping it flushes them.
 pub struct Telemetry {
