@@ -255,3 +255,87 @@ async fn wharf_health_probes_a_running_server() {
         "{out:?}"
     );
 }
+
+/// The value of `name{labels}` on a Prometheus page.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn the_catalog_reports_tool_and_database_series() {
+    let data = tempfile::tempdir().unwrap();
+    let w = Wharf::start_with_env(data.path(), &[], &[("WHARF_PROFILE", "catalog")]).await;
+    let r = post(
+        &w,
+        &modern_call(1, "search_items", json!({"query": "tea"}), json!({})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let bad = "SELECT * FROM no_such_table";
+    let r = post(
+        &w,
+        &modern_call(2, "execute_sql_query", json!({"sql": bad}), json!({})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let text = reqwest::get(w.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tool = ("tool", "search_items");
+    assert_eq!(
+        sample(&text, "wharf_tool_calls_total", &[tool, ("outcome", "ok")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "wharf_db_query_duration_seconds_count",
+            &[("op", "search")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "wharf_db_pool_connections",
+            &[("pool", "main"), ("state", "max")]
+        ),
+        Some(8.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "wharf_db_pool_connections",
+            &[("pool", "readonly"), ("state", "max")]
+        ),
+        Some(4.0),
+        "{text}"
+    );
+    // A bad statement is the caller's mistake: a tool error, not a database error.
+    let sql = ("tool", "execute_sql_query");
+    assert!(
+        sample(&text, "wharf_tool_calls_total", &[sql]).is_some(),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "wharf_db_errors_total", &[("op", "query")]),
+        None,
+        "{text}"
+    );
+    w.terminate();
+}
