@@ -79,7 +79,7 @@ pub(crate) async fn post(State(state): State<Arc<McpState>>, request: Request) -
     }
     let peek = Peek::parse(&bytes);
     let mut parts = parts;
-    join_meta_trace(&mut parts, peek.as_ref());
+    join_meta_trace(&mut parts, peek.as_ref(), &bytes);
     if let Some(peek) = &peek
         && peek.is_action()
     {
@@ -145,19 +145,18 @@ pub(crate) async fn action_sse(State(state): State<Arc<McpState>>, request: Requ
 
 /// When tracing is on and the body's `_meta` carries a trace context, the call's
 /// spans join that trace (see `trace`).
-fn join_meta_trace(parts: &mut http::request::Parts, peek: Option<&Peek>) {
+fn join_meta_trace(parts: &mut http::request::Parts, peek: Option<&Peek>, body: &[u8]) {
     if parts.extensions.get::<wharf_core::ParentSpan>().is_none() {
         return;
     }
-    let Some((peek, meta)) = peek.and_then(|p| Some((p, p.trace_context()?))) else {
+    let Some(meta) = crate::rpc_info::TracePeek::parse(body) else {
         return;
     };
     let method = peek
-        .method
-        .as_deref()
+        .and_then(|p| p.method.as_deref())
         .filter(|m| m.len() <= 64)
         .unwrap_or("-");
-    let span = crate::trace::mcp_span(method, meta);
+    let span = crate::trace::mcp_span(method, &meta);
     parts.extensions.insert(wharf_core::ParentSpan(span));
 }
 

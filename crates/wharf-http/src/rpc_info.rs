@@ -30,7 +30,17 @@ pub(crate) struct Peek {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PeekParams {
     pub name: Option<String>,
-    /// Only the trace context is read from `_meta`.
+}
+
+/// `params._meta`'s trace context: read (a second, small parse) only when
+/// tracing is on, so the common request never builds its `_meta`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TracePeek {
+    pub params: Option<TraceParams>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TraceParams {
     #[serde(rename = "_meta", default, deserialize_with = "lenient")]
     pub meta: Option<crate::trace::MetaContext>,
 }
@@ -40,6 +50,14 @@ fn lenient<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<crate::trace::MetaContext>, D::Error> {
     Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).ok())
+}
+
+impl TracePeek {
+    /// The trace context in `params._meta`, when there is a `traceparent`.
+    pub fn parse(body: &[u8]) -> Option<crate::trace::MetaContext> {
+        let peek: Self = serde_json::from_slice(body).ok()?;
+        peek.params?.meta.filter(|m| m.traceparent.is_some())
+    }
 }
 
 impl Peek {
@@ -52,15 +70,6 @@ impl Peek {
     /// A JSON object without `"jsonrpc"` is a call to the simple action API.
     pub fn is_action(&self) -> bool {
         self.jsonrpc.is_none()
-    }
-
-    /// The trace context in `params._meta`, when there is a `traceparent`.
-    pub fn trace_context(&self) -> Option<&crate::trace::MetaContext> {
-        self.params
-            .as_ref()?
-            .meta
-            .as_ref()
-            .filter(|m| m.traceparent.is_some())
     }
 
     pub fn tool_name(&self) -> Option<&str> {
