@@ -5,10 +5,11 @@
 //! writes one log line with the call id, tool, outcome and latency.
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use arc_swap::ArcSwap;
 
 use rmcp::model::{
     CallToolResponse, CompleteRequestParams, Implementation, JsonObject, ServerCapabilities,
@@ -18,11 +19,10 @@ use tracing::Instrument;
 use crate::{
     context::CallContext,
     error::{AppError, ToolError},
+    offer::{Changed, Offer, Offering},
     prompt::PromptSpec,
     resource::{ResourceSpec, TemplateSpec},
     tool::ToolSpec,
-    uri_template::UriTemplate,
-    validate::ArgumentValidator,
 };
 
 /// Suggests values for a prompt or resource-template argument (`completion/complete`).
@@ -53,25 +53,11 @@ impl Notifier {
 /// list change only means the client lists again a little later.
 const CHANGE_BUFFER: usize = 64;
 
-/// Tool names: the characters MCP 2025-11-25 allows, and its length bound.
-const MAX_TOOL_NAME_LEN: usize = 128;
-
-pub(crate) struct RegisteredTool {
-    pub(crate) spec: ToolSpec,
-    validator: ArgumentValidator,
-}
-
 /// Everything a server offers. Cheap to share: wrap it in an `Arc`.
 pub struct App {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
-    pub(crate) tools: Vec<RegisteredTool>,
-    tool_index: HashMap<String, usize>,
-    pub(crate) resources: Vec<ResourceSpec>,
-    resource_index: HashMap<String, usize>,
-    pub(crate) templates: Vec<(TemplateSpec, UriTemplate)>,
-    pub(crate) prompts: Vec<PromptSpec>,
-    prompt_index: HashMap<String, usize>,
+    offer: ArcSwap<Offer>,
     pub(crate) completion: Option<CompletionFn>,
     pub(crate) logging: bool,
     pub(crate) subscriptions: bool,
@@ -87,9 +73,7 @@ impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
             .field("name", &self.info.name)
-            .field("tools", &self.tools.len())
-            .field("resources", &self.resources.len())
-            .field("prompts", &self.prompts.len())
+            .field("offer", &*self.offer.load())
             .finish()
     }
 }
@@ -136,44 +120,43 @@ impl App {
         &self.info
     }
 
-    pub fn tools(&self) -> impl Iterator<Item = &ToolSpec> {
-        self.tools.iter().map(|t| &t.spec)
+    /// What the app offers now. Hold it for the span of one request: a later
+    /// [`App::replace_offer`] does not change it under you.
+    pub fn offer(&self) -> Arc<Offer> {
+        self.offer.load_full()
     }
 
-    pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
-        self.tool_index.get(name).map(|&i| &self.tools[i].spec)
-    }
-
-    pub fn resources(&self) -> impl Iterator<Item = &ResourceSpec> {
-        self.resources.iter()
-    }
-
-    pub(crate) fn resource(&self, uri: &str) -> Option<&ResourceSpec> {
-        self.resource_index.get(uri).map(|&i| &self.resources[i])
-    }
-
-    pub fn templates(&self) -> impl Iterator<Item = &TemplateSpec> {
-        self.templates.iter().map(|(t, _)| t)
-    }
-
-    pub fn prompts(&self) -> impl Iterator<Item = &PromptSpec> {
-        self.prompts.iter()
-    }
-
-    pub(crate) fn prompt(&self, name: &str) -> Option<&PromptSpec> {
-        self.prompt_index.get(name).map(|&i| &self.prompts[i])
+    /// Swap in a new offer (a gateway whose upstreams changed) and announce the
+    /// lists that differ. Calls in flight finish on the offer they started with.
+    /// The app must have been built with [`AppBuilder::list_changed`] for clients
+    /// to hear about it.
+    pub fn replace_offer(&self, parts: Offering) -> Result<Changed, AppError> {
+        let next = Arc::new(Offer::check(parts, false)?);
+        let before = self.offer.swap(next.clone());
+        let changed = next.changed_from(&before);
+        if changed.tools {
+            self.notify(ListChange::Tools);
+        }
+        if changed.resources {
+            self.notify(ListChange::Resources);
+        }
+        if changed.prompts {
+            self.notify(ListChange::Prompts);
+        }
+        Ok(changed)
     }
 
     /// The capabilities this app's contents call for.
     pub fn capabilities(&self) -> ServerCapabilities {
         let mut caps = ServerCapabilities::default();
+        let offer = self.offer.load();
         let list_changed = self.list_changed.then_some(true);
-        if !self.tools.is_empty() || self.list_changed {
+        if !offer.tools.is_empty() || self.list_changed {
             let mut t: rmcp::model::ToolsCapability = Default::default();
             t.list_changed = list_changed;
             caps.tools = Some(t);
         }
-        if !self.resources.is_empty() || !self.templates.is_empty() {
+        if !offer.is_empty_of_resources() || self.list_changed {
             let mut r: rmcp::model::ResourcesCapability = Default::default();
             if self.subscriptions {
                 r.subscribe = Some(true);
@@ -181,7 +164,7 @@ impl App {
             r.list_changed = list_changed;
             caps.resources = Some(r);
         }
-        if !self.prompts.is_empty() || self.list_changed {
+        if offer.prompts().next().is_some() || self.list_changed {
             let mut p: rmcp::model::PromptsCapability = Default::default();
             p.list_changed = list_changed;
             caps.prompts = Some(p);
@@ -210,7 +193,8 @@ impl App {
         let rpc_id = ctx.rpc_id().map(ToString::to_string);
         let arg_bytes = serialized_len(&arguments);
         // Metric labels and span names only ever carry a registered tool's name.
-        let tool = if self.tool_index.contains_key(name) {
+        let offer = self.offer.load_full();
+        let tool = if offer.tool(name).is_some() {
             name
         } else {
             "-"
@@ -228,7 +212,7 @@ impl App {
             None => tracing::Span::none(),
         };
         let outcome = self
-            .run_tool(name, arguments, ctx)
+            .run_tool(&offer, name, arguments, ctx)
             .instrument(span.clone())
             .await
             .and_then(|r| self.within_size(r));
@@ -306,14 +290,14 @@ impl App {
 
     async fn run_tool(
         &self,
+        offer: &Offer,
         name: &str,
         arguments: JsonObject,
         ctx: CallContext,
     ) -> Result<CallToolResponse, ToolError> {
-        let Some(&index) = self.tool_index.get(name) else {
+        let Some(tool) = offer.registered(name) else {
             return Err(ToolError::UnknownTool(name.to_owned()));
         };
-        let tool = &self.tools[index];
         if let Err(scopes) = crate::principal::check(&tool.spec.security, ctx.principal()) {
             let who = ctx.principal();
             return Err(ToolError::AuthRequired {
@@ -481,64 +465,19 @@ impl AppBuilder {
         for c in self.collectors {
             registry.register(c)?;
         }
-        let mut tool_index = HashMap::new();
-        let mut tools = Vec::with_capacity(self.tools.len());
-        for spec in self.tools {
-            let name = spec.name().to_owned();
-            if !valid_tool_name(&name) {
-                return Err(AppError::BadToolName(name));
-            }
-            let validator = ArgumentValidator::new(&spec.tool.input_schema).map_err(|message| {
-                AppError::BadSchema {
-                    tool: name.clone(),
-                    message,
-                }
-            })?;
-            if tool_index.insert(name.clone(), tools.len()).is_some() {
-                return Err(AppError::DuplicateTool(name));
-            }
-            tools.push(RegisteredTool { spec, validator });
-        }
-        let mut resource_index = HashMap::new();
-        for (i, r) in self.resources.iter().enumerate() {
-            if resource_index.insert(r.uri().to_owned(), i).is_some() {
-                return Err(AppError::DuplicateResource(r.uri().to_owned()));
-            }
-        }
-        for t in &tools {
-            if let Some(uri) = t.spec.widget_uri()
-                && !resource_index.contains_key(uri)
-            {
-                return Err(AppError::UnknownWidget {
-                    tool: t.spec.name().to_owned(),
-                    uri: uri.to_owned(),
-                });
-            }
-        }
-        let mut templates = Vec::with_capacity(self.templates.len());
-        for t in self.templates {
-            let compiled = t.compile().map_err(|message| AppError::BadTemplate {
-                template: t.template.uri_template.clone(),
-                message,
-            })?;
-            templates.push((t, compiled));
-        }
-        let mut prompt_index = HashMap::new();
-        for (i, p) in self.prompts.iter().enumerate() {
-            if prompt_index.insert(p.name().to_owned(), i).is_some() {
-                return Err(AppError::DuplicatePrompt(p.name().to_owned()));
-            }
-        }
+        let offer = Offer::check(
+            Offering {
+                tools: self.tools,
+                resources: self.resources,
+                templates: self.templates,
+                prompts: self.prompts,
+            },
+            true,
+        )?;
         Ok(App {
             info: self.info,
             instructions: self.instructions,
-            tools,
-            tool_index,
-            resources: self.resources,
-            resource_index,
-            templates,
-            prompts: self.prompts,
-            prompt_index,
+            offer: ArcSwap::from_pointee(offer),
             completion: self.completion,
             logging: self.logging,
             subscriptions: self.subscriptions,
@@ -564,14 +503,6 @@ fn error_text(r: &rmcp::model::CallToolResult) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_owned(),
     }
-}
-
-fn valid_tool_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_TOOL_NAME_LEN
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// The length of `value` as JSON, counted without building the string.
@@ -698,5 +629,55 @@ mod tests {
             .tool(ToolSpec::new("a"))
             .build();
         assert!(matches!(dup, Err(AppError::DuplicateTool(_))));
+    }
+
+    #[tokio::test]
+    async fn replacing_the_offer_announces_only_what_changed() {
+        let app = App::builder("t", "1").list_changed().build().unwrap();
+        let mut changes = app.subscribe_changes();
+        let echo = || {
+            ToolSpec::new("echo").handler(|_, _| async { Ok::<_, ToolError>(text_result("hi")) })
+        };
+        let changed = app
+            .replace_offer(Offering {
+                tools: vec![echo()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            changed,
+            Changed {
+                tools: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(changes.try_recv().unwrap(), ListChange::Tools);
+        assert!(
+            changes.try_recv().is_err(),
+            "resources and prompts did not change"
+        );
+        assert!(
+            app.call_tool("echo", JsonObject::new(), ctx())
+                .await
+                .is_ok()
+        );
+
+        // The same definitions again: nothing to announce.
+        let same = app
+            .replace_offer(Offering {
+                tools: vec![echo()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(same, Changed::default());
+        assert!(changes.try_recv().is_err());
+
+        // A bad offering is refused and the current one stays.
+        let bad = app.replace_offer(Offering {
+            tools: vec![echo(), echo()],
+            ..Default::default()
+        });
+        assert!(matches!(bad, Err(AppError::DuplicateTool(_))));
+        assert!(app.offer().tool("echo").is_some());
     }
 }

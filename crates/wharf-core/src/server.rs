@@ -124,7 +124,7 @@ impl ServerHandler for WharfServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (tools, next) = page(
-            self.app.tools().map(|t| t.definition().clone()),
+            self.app.offer().tools().map(|t| t.definition().clone()),
             cursor_of(&request),
         )?;
         let mut result = ListToolsResult::with_all_items(tools);
@@ -133,7 +133,7 @@ impl ServerHandler for WharfServer {
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.app.tool(name).map(|t| t.definition().clone())
+        self.app.offer().tool(name).map(|t| t.definition().clone())
     }
 
     async fn call_tool(
@@ -161,7 +161,7 @@ impl ServerHandler for WharfServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let (resources, next) = page(
-            self.app.resources().map(|r| r.definition().clone()),
+            self.app.offer().resources().map(|r| r.definition().clone()),
             cursor_of(&request),
         )?;
         let mut result = ListResourcesResult::with_all_items(resources);
@@ -175,7 +175,7 @@ impl ServerHandler for WharfServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let (templates, next) = page(
-            self.app.templates().map(|t| t.definition().clone()),
+            self.app.offer().templates().map(|t| t.definition().clone()),
             cursor_of(&request),
         )?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
@@ -191,10 +191,10 @@ impl ServerHandler for WharfServer {
         let uri = request.uri.clone();
         let ctx =
             CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
-        let outcome = if let Some(resource) = self.app.resource(&uri) {
+        let offer = self.app.offer();
+        let outcome = if let Some(resource) = offer.resource(&uri) {
             (resource.read)(ctx, uri.clone(), Default::default()).await
-        } else if let Some((template, vars)) = self
-            .app
+        } else if let Some((template, vars)) = offer
             .templates
             .iter()
             .find_map(|(t, compiled)| compiled.matches(&uri).map(|vars| (t, vars)))
@@ -217,7 +217,7 @@ impl ServerHandler for WharfServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let (prompts, next) = page(
-            self.app.prompts().map(|p| p.definition().clone()),
+            self.app.offer().prompts().map(|p| p.definition().clone()),
             cursor_of(&request),
         )?;
         let mut result = ListPromptsResult::with_all_items(prompts);
@@ -230,7 +230,8 @@ impl ServerHandler for WharfServer {
         request: GetPromptRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let Some(prompt) = self.app.prompt(&request.name) else {
+        let offer = self.app.offer();
+        let Some(prompt) = offer.prompt(&request.name) else {
             return Err(PromptError::UnknownPrompt(request.name).into_mcp());
         };
         let args = request.arguments.unwrap_or_default();

@@ -38,10 +38,11 @@ impl fmt::Display for Finding {
 pub fn lint(app: &App, public_url: Option<&str>) -> Vec<Finding> {
     let mut out = Vec::new();
     lint_public_url(public_url, &mut out);
-    for t in app.tools() {
+    let offer = app.offer();
+    for t in offer.tools() {
         lint_tool(t.definition(), &mut out);
     }
-    for r in app.resources() {
+    for r in offer.resources() {
         let def = r.definition();
         let is_widget = def.uri.starts_with("ui://")
             || def

@@ -91,6 +91,15 @@ impl ToolSpec {
             })
     }
 
+    /// A tool with a complete MCP definition given as is: annotations, output
+    /// schema and `_meta` included (a gateway republishing an upstream's tool).
+    /// Its handler must be set with [`ToolSpec::handler`].
+    pub fn from_definition(tool: Tool) -> Self {
+        let mut spec = Self::new(tool.name.to_string());
+        spec.tool = tool;
+        spec
+    }
+
     /// Set the handler, which receives the validated JSON arguments.
     pub fn handler<F, Fut, R>(mut self, handler: F) -> Self
     where

@@ -426,7 +426,7 @@ mod tests {
             .tool(ToolSpec::new("show").widget(&card()))
             .build()
             .unwrap();
-        assert_eq!(ok.resources().count(), 2);
+        assert_eq!(ok.offer().resources().count(), 2);
     }
 
     #[test]

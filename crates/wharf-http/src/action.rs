@@ -78,7 +78,11 @@ async fn run(app: &Arc<App>, body: &[u8], parts: http::request::Parts) -> (Statu
     };
     match request.action.as_str() {
         "list_tools" => {
-            let tools: Vec<_> = app.tools().map(|t| t.definition().clone()).collect();
+            let tools: Vec<_> = app
+                .offer()
+                .tools()
+                .map(|t| t.definition().clone())
+                .collect();
             (StatusCode::OK, json!({ "tools": tools }))
         }
         "call_tool" => {
@@ -128,7 +132,8 @@ async fn run(app: &Arc<App>, body: &[u8], parts: http::request::Parts) -> (Statu
                     None,
                 ),
                 Err(ToolError::UnknownTool(name)) => {
-                    let known: Vec<&str> = app.tools().map(|t| t.name()).collect();
+                    let offer = app.offer();
+                    let known: Vec<&str> = offer.tools().map(|t| t.name()).collect();
                     error(
                         StatusCode::NOT_FOUND,
                         "unknown_tool",

@@ -101,7 +101,7 @@ pub(crate) async fn post(State(state): State<Arc<McpState>>, request: Request) -
         tool: peek
             .as_ref()
             .and_then(Peek::tool_name)
-            .filter(|t| state.app.tool(t).is_some())
+            .filter(|t| state.app.offer().tool(t).is_some())
             .map(str::to_owned),
     };
     if info.method.as_deref() == Some("tools/call")

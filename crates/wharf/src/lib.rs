@@ -223,13 +223,14 @@ async fn check_submission(config: &Config, app: Option<Arc<App>>) -> anyhow::Res
     let (app, _db) = build_app(config, app, false).await?;
     let findings = wharf_core::submission::lint(&app, config.public_url.as_deref());
     let widgets = app
+        .offer()
         .resources()
         .filter(|r| r.uri().starts_with("ui://"))
         .count();
     if findings.is_empty() {
         println!(
             "submission check: no findings ({} tools, {widgets} widget resources)",
-            app.tools().count()
+            app.offer().tools().count()
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -395,7 +396,7 @@ async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> 
     // stdio has no HTTP sessions to store.
     config.session_store = SessionStoreKind::Memory;
     let (app, _db) = build_app(&config, app, true).await?;
-    tracing::info!(tools = app.tools().count(), "serving MCP on stdio");
+    tracing::info!(tools = app.offer().tools().count(), "serving MCP on stdio");
     let running = rmcp::service::serve_server(WharfServer::new(app), rmcp::transport::stdio())
         .await
         .context("the client did not complete the MCP handshake on stdio")?;
@@ -500,7 +501,7 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
     }
     tracing::info!(
         listen = %listener.local_addr()?,
-        tools = app.tools().count(),
+        tools = app.offer().tools().count(),
         stateless = config.stateless,
         auth = if config.oauth.is_some() { "oauth" } else if config.api_keys.is_empty() { "none" } else { "api_keys" },
         api_keys = config.api_keys.len(),
