@@ -170,6 +170,9 @@ impl ToolError {
 pub enum ResourceError {
     #[error("resource not found: {0}")]
     NotFound(String),
+    /// An MCP error passed through as is (a gateway relaying its upstream's).
+    #[error("{}", .0.message)]
+    Protocol(ErrorData),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -181,6 +184,7 @@ impl ResourceError {
                 format!("Resource not found: {uri}"),
                 Some(serde_json::json!({ "uri": uri })),
             ),
+            Self::Protocol(error) => error,
             Self::Internal(_) => ErrorData::internal_error("internal error", None),
         }
     }
@@ -193,6 +197,9 @@ pub enum PromptError {
     UnknownPrompt(String),
     #[error("missing required argument `{0}`")]
     MissingArgument(String),
+    /// An MCP error passed through as is (a gateway relaying its upstream's).
+    #[error("{}", .0.message)]
+    Protocol(ErrorData),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -201,6 +208,7 @@ impl PromptError {
     pub fn into_mcp(self) -> ErrorData {
         match self {
             Self::Internal(_) => ErrorData::internal_error("internal error", None),
+            Self::Protocol(error) => error,
             other => ErrorData::invalid_params(other.to_string(), None),
         }
     }

@@ -11,6 +11,7 @@ pub mod config;
 mod config_tools;
 mod conformance;
 mod database;
+mod gateway;
 mod telemetry;
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
@@ -388,6 +389,7 @@ async fn build_app(
         }
         Profile::Conformance => conformance::app(config.state_key.as_ref().map(|k| k.expose()))
             .context("the app's tools are not valid")?,
+        Profile::Gateway => return Ok((gateway::app(config).await?, db)),
     };
     Ok((Arc::new(app), db))
 }

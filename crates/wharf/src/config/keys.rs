@@ -46,7 +46,7 @@ pub struct Key {
     pub doc: &'static str,
 }
 
-pub const PROFILES: &[&str] = &["catalog", "builtin", "conformance"];
+pub const PROFILES: &[&str] = &["catalog", "builtin", "conformance", "gateway"];
 
 pub const KEYS: &[Key] = &[
     Key {
@@ -397,7 +397,14 @@ pub const KEYS: &[Key] = &[
         env: "WHARF_PROFILE",
         kind: Kind::OneOf(PROFILES),
         default: "catalog",
-        doc: "What `serve` and `stdio` offer: `catalog` (search and SQL tools over the database, loaded with the sample catalog when empty), `builtin` (small test tools: echo, add) or `conformance` (the fixtures of the MCP conformance suite).",
+        doc: "What `serve` and `stdio` offer: `catalog` (search and SQL tools over the database, loaded with the sample catalog when empty), `builtin` (small test tools: echo, add) `conformance` (the fixtures of the MCP conformance suite) or `gateway` (the upstream servers of gateway.upstreams, federated; `wharf gateway` is a shortcut).",
+    },
+    Key {
+        path: "gateway.upstreams",
+        env: "WHARF_GATEWAY_UPSTREAMS",
+        kind: Kind::Text,
+        default: "config/mcp.json",
+        doc: "The gateway's upstream servers: a `config/mcp.json`-style file (JSON, or the same fields in a `.toml` file); see docs/gateway.md.",
     },
     Key {
         path: "catalog.sql_timeout",

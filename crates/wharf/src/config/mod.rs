@@ -32,6 +32,7 @@ pub enum Profile {
     Catalog,
     Builtin,
     Conformance,
+    Gateway,
 }
 
 /// The validated configuration.
@@ -54,6 +55,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub profile: Profile,
+    /// `gateway.upstreams`: the gateway's upstream file.
+    pub gateway_upstreams: std::path::PathBuf,
     pub sql_limits: wharf_catalog::SqlLimits,
     /// Tools defined in the file's `[[tools]]`.
     pub tools: Vec<tools::ToolDef>,
@@ -286,9 +289,11 @@ impl Config {
                 _ => LogFormat::Text,
             },
             log_level: r.text("log.level"),
+            gateway_upstreams: r.text("gateway.upstreams").into(),
             profile: match r.word("app.profile") {
                 "conformance" => Profile::Conformance,
                 "builtin" => Profile::Builtin,
+                "gateway" => Profile::Gateway,
                 _ => Profile::Catalog,
             },
             sql_limits: wharf_catalog::SqlLimits {

@@ -1,0 +1,127 @@
+//! Opening one connection to an upstream, whatever its transport, with rmcp's
+//! client: the protocol era is detected as 2026-07-28 says (`server/discover`
+//! first, `initialize` when the server turns out to be older).
+
+use std::{process::Stdio, sync::Arc};
+
+use rmcp::{
+    ClientHandler, RoleClient,
+    model::{ClientConfig, Implementation, ProtocolVersion},
+    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService},
+    transport::{
+        StreamableHttpClientTransport, TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::sync::Notify;
+
+use crate::config::Transport;
+
+/// One live connection.
+pub type Connection = RunningService<RoleClient, UpstreamHandler>;
+
+/// The client side of a connection: who we say we are, and where list-changed
+/// notifications go.
+#[derive(Clone)]
+pub struct UpstreamHandler {
+    info: Implementation,
+    changed: Arc<Notify>,
+}
+
+impl UpstreamHandler {
+    pub fn new(client_name: &str, changed: Arc<Notify>) -> Self {
+        Self {
+            info: Implementation::new(client_name.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+            changed,
+        }
+    }
+}
+
+impl ClientHandler for UpstreamHandler {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(Default::default(), self.info.clone())
+    }
+
+    async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.changed.notify_one();
+    }
+
+    async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.changed.notify_one();
+    }
+
+    async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.changed.notify_one();
+    }
+}
+
+/// Newest first; the `initialize` fallback asks for the newest legacy version.
+fn lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(ProtocolVersion::V_2025_11_25),
+    }
+}
+
+/// Connect and complete the handshake. `http` is the upstream's own client, so
+/// its keep-alive pool is reused across reconnections.
+pub async fn connect(
+    transport: &Transport,
+    headers: &http::HeaderMap,
+    http: &reqwest::Client,
+    handler: UpstreamHandler,
+) -> Result<Connection, String> {
+    match transport {
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).envs(env).kill_on_drop(true);
+            if let Some(dir) = cwd {
+                cmd.current_dir(dir);
+            }
+            let (child, _) = TokioChildProcess::builder(cmd)
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+            handler
+                .serve_with_lifecycle(child, lifecycle())
+                .await
+                .map_err(|e| format!("`{command}` did not complete the MCP handshake: {e}"))
+        }
+        Transport::Http { url } => {
+            let mut custom = std::collections::HashMap::new();
+            for (k, v) in headers {
+                if k == http::header::AUTHORIZATION {
+                    continue;
+                }
+                custom.insert(k.clone(), v.clone());
+            }
+            let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                .custom_headers(custom)
+                .reinit_on_expired_session(true);
+            if let Some(auth) = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+            {
+                config = config.auth_header(auth.strip_prefix("Bearer ").unwrap_or(auth));
+            }
+            let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+            handler
+                .serve_with_lifecycle(transport, lifecycle())
+                .await
+                .map_err(|e| format!("{url}: {e}"))
+        }
+        Transport::Sse { url } => {
+            let (tx, rx) = crate::sse_client::connect(http, url, headers).await?;
+            // HTTP+SSE servers predate `server/discover`: go straight to initialize.
+            handler
+                .serve_with_lifecycle((tx, rx), ClientLifecycleMode::Initialize)
+                .await
+                .map_err(|e| format!("{url}: {e}"))
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! What can go wrong talking to an upstream, classified once: the class decides
+//! whether a call may be retried, whether it counts against the circuit breaker,
+//! and which metric label it gets.
+
+use std::time::Duration;
+
+use rmcp::{ErrorData, service::ServiceError};
+
+/// A failed call to an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Nothing was sent: the server could not be reached or started. Safe to retry.
+    #[error("cannot connect to upstream `{upstream}`: {message}")]
+    Connect { upstream: String, message: String },
+    /// The request was sent and no answer came in time. It may have run.
+    #[error("upstream `{upstream}` did not answer within {}", humantime::format_duration(*.after))]
+    Timeout { upstream: String, after: Duration },
+    /// The connection broke after the request was sent. It may have run.
+    #[error("upstream `{upstream}` failed mid-request: {message}")]
+    Transport { upstream: String, message: String },
+    /// The upstream answered with a JSON-RPC error: it is up, the request was refused.
+    #[error("upstream `{upstream}` refused the request: {}", .error.message)]
+    Remote { upstream: String, error: ErrorData },
+    /// The circuit breaker is open: the call was not attempted.
+    #[error(
+        "upstream `{upstream}` is unavailable (circuit open after repeated failures; next try in {}s)",
+        .retry_in.as_secs().max(1)
+    )]
+    CircuitOpen {
+        upstream: String,
+        retry_in: Duration,
+    },
+    /// The upstream is disabled in the configuration or not connected yet.
+    #[error("upstream `{upstream}` is unavailable: {reason}")]
+    Unavailable { upstream: String, reason: String },
+}
+
+impl UpstreamError {
+    /// The metric label of the error.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "connect",
+            Self::Timeout { .. } => "timeout",
+            Self::Transport { .. } => "transport",
+            Self::Remote { .. } => "remote",
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    /// May the call be sent again? Only when it certainly did not run, or when
+    /// running it twice is harmless (`idempotent`: the tool says it is read-only
+    /// or idempotent, or the method is a read).
+    pub fn retryable(&self, idempotent: bool) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::Timeout { .. } | Self::Transport { .. } => idempotent,
+            Self::Remote { .. } | Self::CircuitOpen { .. } | Self::Unavailable { .. } => false,
+        }
+    }
+
+    /// Does the failure say the upstream is unwell (and so count against its
+    /// breaker)? A JSON-RPC error is the upstream working as designed.
+    pub fn is_upstream_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Transport { .. }
+        )
+    }
+
+    /// Has the connection to be thrown away and made again?
+    pub(crate) fn breaks_connection(&self) -> bool {
+        matches!(self, Self::Connect { .. } | Self::Transport { .. })
+    }
+
+    pub(crate) fn from_service(upstream: &str, error: ServiceError) -> Self {
+        let upstream = upstream.to_owned();
+        match error {
+            ServiceError::McpError(error) => Self::Remote { upstream, error },
+            ServiceError::Timeout { timeout } => Self::Timeout {
+                upstream,
+                after: timeout,
+            },
+            // A request rmcp could not hand to the transport was not sent.
+            ServiceError::TransportSend(e) => Self::Connect {
+                upstream,
+                message: e.to_string(),
+            },
+            other => Self::Transport {
+                upstream,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// A gateway configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct ConfigError {
+    /// Where: `servers[2] (weather).timeout`.
+    pub at: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}

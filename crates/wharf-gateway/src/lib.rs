@@ -1,0 +1,31 @@
+//! The outbound side of Wharf: MCP clients that survive their servers' failures,
+//! and a gateway that federates many servers into one [`wharf_core::App`].
+//!
+//! Every call to an upstream goes through one stack, in this order: the
+//! circuit breaker (fail fast while the upstream is sick), the concurrency
+//! limit, the connection (made, or remade after a crash, with backoff), the
+//! per-attempt timeout, and retries with full-jitter backoff for calls that are
+//! safe to repeat. [`Upstream::call`] is that stack; nothing else talks to an
+//! upstream.
+
+mod backoff;
+mod breaker;
+mod config;
+mod connect;
+mod error;
+mod federation;
+mod metrics;
+mod sse_client;
+mod upstream;
+
+pub use backoff::Backoff;
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use config::{
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT,
+    GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
+};
+pub use connect::{Connection, UpstreamHandler, connect};
+pub use error::{ConfigError, UpstreamError};
+pub use federation::Gateway;
+pub use metrics::UpstreamMetrics;
+pub use upstream::{Health, Upstream};

@@ -1,0 +1,569 @@
+//! One upstream server behind the gateway, and the one stack every call to it
+//! takes: breaker → concurrency limit → connection (made again after a crash,
+//! with backoff) → per-attempt timeout → retries with full jitter, only for
+//! calls that are safe to repeat.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use rmcp::{
+    model::{ClientRequest, ListToolsRequest, Prompt, Resource, ResourceTemplate, Tool},
+    service::ServiceError,
+};
+use tokio::{
+    sync::{Mutex, Notify, Semaphore},
+    time::Instant,
+};
+
+use crate::{
+    backoff::Backoff,
+    breaker::{Breaker, BreakerConfig, BreakerState},
+    config::UpstreamConfig,
+    connect::{Connection, UpstreamHandler, connect},
+    error::UpstreamError,
+    metrics::UpstreamMetrics,
+};
+
+/// What the last health check (or call) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Not checked yet.
+    Starting,
+    Healthy,
+    Unhealthy(String),
+    /// `enabled: false` in the configuration.
+    Disabled,
+}
+
+impl Health {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Healthy => "healthy",
+            Self::Unhealthy(_) => "unhealthy",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// What an upstream offers, as last listed.
+#[derive(Debug, Default, Clone)]
+pub struct Lists {
+    pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+}
+
+struct Slot {
+    current: Option<Arc<Connection>>,
+    /// Failed connection attempts in a row, for the reconnection backoff.
+    failures: u32,
+    not_before: Option<Instant>,
+    last_error: Option<String>,
+    ever_connected: bool,
+}
+
+/// One upstream. Share it in an `Arc`.
+pub struct Upstream {
+    config: UpstreamConfig,
+    headers: http::HeaderMap,
+    http: reqwest::Client,
+    breaker: Breaker,
+    retry: Backoff,
+    reconnect: Backoff,
+    permits: Semaphore,
+    slot: Mutex<Slot>,
+    changed: Arc<Notify>,
+    health: std::sync::Mutex<Health>,
+    lists: ArcSwap<Lists>,
+    metrics: UpstreamMetrics,
+    client_name: String,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.config.name)
+            .field("transport", &self.config.transport.kind())
+            .finish()
+    }
+}
+
+/// Upper bound on a connection handshake, whatever the call timeout: a server
+/// that takes longer than this to start is reported, not waited for.
+const MAX_CONNECT_TIME: Duration = Duration::from_secs(30);
+
+impl Upstream {
+    pub fn new(
+        config: UpstreamConfig,
+        breaker: BreakerConfig,
+        retry: Backoff,
+        reconnect: Backoff,
+        metrics: UpstreamMetrics,
+    ) -> Self {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &config.headers {
+            // Checked when the configuration was parsed.
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .build()
+            .unwrap_or_default();
+        let name = config.name.clone();
+        metrics.breaker.with_label_values(&[&name]).set(0);
+        metrics.healthy.with_label_values(&[&name]).set(0);
+        let health = if config.enabled {
+            Health::Starting
+        } else {
+            Health::Disabled
+        };
+        Self {
+            permits: Semaphore::new(config.max_concurrency),
+            config,
+            headers,
+            http,
+            breaker: Breaker::new(breaker),
+            retry,
+            reconnect,
+            slot: Mutex::new(Slot {
+                current: None,
+                failures: 0,
+                not_before: None,
+                last_error: None,
+                ever_connected: false,
+            }),
+            changed: Arc::new(Notify::new()),
+            health: std::sync::Mutex::new(health),
+            lists: ArcSwap::from_pointee(Lists::default()),
+            metrics,
+            client_name: "wharf-gateway".into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// What the upstream offered when last listed.
+    pub fn lists(&self) -> Arc<Lists> {
+        self.lists.load_full()
+    }
+
+    /// Notified when the upstream announces a list change.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    fn set_health(&self, health: Health) {
+        let mut current = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != health {
+            match &health {
+                Health::Healthy => tracing::info!(upstream = self.name(), "upstream healthy"),
+                Health::Unhealthy(why) => {
+                    tracing::warn!(
+                        upstream = self.name(),
+                        error = why.as_str(),
+                        "upstream unhealthy"
+                    )
+                }
+                _ => {}
+            }
+        }
+        self.metrics
+            .healthy
+            .with_label_values(&[self.name()])
+            .set(i64::from(health == Health::Healthy));
+        *current = health;
+    }
+
+    /// The live connection, made now if there is none (or it died): a crashed
+    /// stdio server is started again, an HTTP upstream reconnected. Attempts
+    /// after a failure wait out a growing, jittered backoff.
+    async fn connection(&self) -> Result<Arc<Connection>, UpstreamError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(c) = &slot.current {
+            if !c.is_closed() && !c.is_transport_closed() {
+                return Ok(c.clone());
+            }
+            tracing::warn!(
+                upstream = self.name(),
+                "upstream connection closed; reconnecting"
+            );
+            slot.current = None;
+        }
+        if let Some(at) = slot.not_before
+            && Instant::now() < at
+        {
+            return Err(UpstreamError::Connect {
+                upstream: self.name().to_owned(),
+                message: format!(
+                    "{} (next attempt in {} ms)",
+                    slot.last_error.as_deref().unwrap_or("not connected"),
+                    (at - Instant::now()).as_millis()
+                ),
+            });
+        }
+        let handler = UpstreamHandler::new(&self.client_name, self.changed.clone());
+        let made = tokio::time::timeout(
+            MAX_CONNECT_TIME,
+            connect(&self.config.transport, &self.headers, &self.http, handler),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no handshake within {}s",
+                MAX_CONNECT_TIME.as_secs()
+            ))
+        });
+        match made {
+            Ok(c) => {
+                let c = Arc::new(c);
+                if slot.ever_connected {
+                    self.metrics
+                        .reconnects
+                        .with_label_values(&[self.name()])
+                        .inc();
+                }
+                tracing::info!(
+                    upstream = self.name(),
+                    transport = self.config.transport.kind(),
+                    protocol = c.peer_info().map(|i| i.protocol_version.to_string()),
+                    "upstream connected"
+                );
+                slot.ever_connected = true;
+                slot.failures = 0;
+                slot.not_before = None;
+                slot.last_error = None;
+                slot.current = Some(c.clone());
+                self.listen_for_changes(&c);
+                // The lists may have changed while it was away.
+                self.changed.notify_one();
+                Ok(c)
+            }
+            Err(message) => {
+                let wait = self.reconnect.delay(slot.failures);
+                slot.failures = slot.failures.saturating_add(1);
+                slot.not_before = Some(Instant::now() + wait);
+                slot.last_error = Some(message.clone());
+                Err(UpstreamError::Connect {
+                    upstream: self.name().to_owned(),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// A 2026-07-28 server sends list changes only on a `subscriptions/listen`
+    /// stream; older ones send them on the session and reach [`UpstreamHandler`].
+    fn listen_for_changes(&self, c: &Arc<Connection>) {
+        let Some(info) = c.peer_info() else { return };
+        if info.protocol_version < rmcp::model::ProtocolVersion::V_2026_07_28 {
+            return;
+        }
+        let caps = &info.capabilities;
+        let wants = caps
+            .tools
+            .as_ref()
+            .is_some_and(|t| t.list_changed == Some(true))
+            || caps
+                .prompts
+                .as_ref()
+                .is_some_and(|p| p.list_changed == Some(true))
+            || caps
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.list_changed == Some(true));
+        if !wants {
+            return;
+        }
+        let peer = c.peer().clone();
+        let changed = self.changed.clone();
+        let name = self.name().to_owned();
+        tokio::spawn(async move {
+            let filter = rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
+                .build();
+            let mut sub = match peer.listen(filter).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(upstream = name, error = %e, "no list-change subscription");
+                    return;
+                }
+            };
+            while let Ok(Some(_)) = sub.next().await {
+                changed.notify_one();
+            }
+        });
+    }
+
+    async fn drop_connection(&self, broken: &Arc<Connection>) {
+        let mut slot = self.slot.lock().await;
+        if slot
+            .current
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, broken))
+        {
+            slot.current = None;
+        }
+    }
+
+    /// Run `op` on the upstream through the whole stack. `idempotent` says a
+    /// repeat is harmless (a read, or a tool annotated read-only/idempotent):
+    /// only then is a call that may have run retried.
+    pub async fn call<T, F, Fut>(
+        &self,
+        method: &'static str,
+        idempotent: bool,
+        op: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: Fn(Arc<Connection>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let name = self.name();
+        let started = Instant::now();
+        let outcome = self.call_inner(idempotent, op).await;
+        self.metrics
+            .duration
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(e) => e.class(),
+        };
+        self.metrics
+            .calls
+            .with_label_values(&[name, method, label])
+            .inc();
+        outcome
+    }
+
+    async fn call_inner<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T, UpstreamError>
+    where
+        F: Fn(Arc<Connection>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let name = self.name();
+        if !self.config.enabled {
+            return Err(UpstreamError::Unavailable {
+                upstream: name.to_owned(),
+                reason: "disabled in the gateway configuration (`enabled: false`)".into(),
+            });
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            let permit = match self.breaker.acquire() {
+                Ok(p) => p,
+                Err(retry_in) => {
+                    let e = UpstreamError::CircuitOpen {
+                        upstream: name.to_owned(),
+                        retry_in,
+                    };
+                    self.metrics
+                        .errors
+                        .with_label_values(&[name, e.class()])
+                        .inc();
+                    return Err(e);
+                }
+            };
+            let outcome = self.attempt(&op).await;
+            let fault = matches!(&outcome, Err(e) if e.is_upstream_fault());
+            if let Some(state) = self.breaker.record(permit, !fault) {
+                self.metrics
+                    .breaker
+                    .with_label_values(&[name])
+                    .set(state as i64);
+                match state {
+                    BreakerState::Open => {
+                        tracing::warn!(upstream = name, "circuit breaker opened")
+                    }
+                    _ => tracing::info!(upstream = name, state = state.as_str(), "circuit breaker"),
+                }
+            }
+            let error = match outcome {
+                Ok(v) => {
+                    if !matches!(self.health(), Health::Healthy) {
+                        self.set_health(Health::Healthy);
+                    }
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            self.metrics
+                .errors
+                .with_label_values(&[name, error.class()])
+                .inc();
+            if attempt >= self.config.max_retries || !error.retryable(idempotent) {
+                tracing::warn!(upstream = name, attempt, class = error.class(), error = %error, "upstream call failed");
+                return Err(error);
+            }
+            let wait = self.retry.delay(attempt);
+            tracing::info!(
+                upstream = name,
+                attempt,
+                class = error.class(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying upstream call"
+            );
+            self.metrics.retries.with_label_values(&[name]).inc();
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt: a concurrency slot, the connection, the timeout.
+    async fn attempt<T, F, Fut>(&self, op: &F) -> Result<T, UpstreamError>
+    where
+        F: Fn(Arc<Connection>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let name = self.name();
+        let timeout = self.config.timeout;
+        // The wait for a slot counts against the timeout: a caller is not left
+        // queueing behind a hung upstream.
+        let deadline = Instant::now() + timeout;
+        let _slot = tokio::time::timeout_at(deadline, self.permits.acquire())
+            .await
+            .map_err(|_| UpstreamError::Timeout {
+                upstream: name.to_owned(),
+                after: timeout,
+            })?
+            .expect("the semaphore is never closed");
+        let conn = self.connection().await?;
+        match tokio::time::timeout_at(deadline, op(conn.clone())).await {
+            Err(_) => Err(UpstreamError::Timeout {
+                upstream: name.to_owned(),
+                after: timeout,
+            }),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let e = UpstreamError::from_service(name, e);
+                if e.breaks_connection() {
+                    self.drop_connection(&conn).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The active health check: reconnect if needed, then an uncached
+    /// `tools/list` within the timeout. Not retried and not counted by the
+    /// breaker: it measures the upstream, it is not a caller's request.
+    pub async fn check_health(&self) -> Health {
+        if !self.config.enabled {
+            return Health::Disabled;
+        }
+        let probe = async {
+            let conn = self.connection().await?;
+            let request = ClientRequest::ListToolsRequest(ListToolsRequest {
+                method: Default::default(),
+                params: None,
+                extensions: Default::default(),
+            });
+            match tokio::time::timeout(self.config.timeout, conn.send_request(request)).await {
+                Err(_) => Err(UpstreamError::Timeout {
+                    upstream: self.name().to_owned(),
+                    after: self.config.timeout,
+                }),
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => {
+                    let e = UpstreamError::from_service(self.name(), e);
+                    if e.breaks_connection() {
+                        self.drop_connection(&conn).await;
+                    }
+                    Err(e)
+                }
+            }
+        };
+        let health = match probe.await {
+            Ok(()) => Health::Healthy,
+            Err(UpstreamError::Remote { .. }) => Health::Healthy,
+            Err(e) => Health::Unhealthy(e.to_string()),
+        };
+        self.set_health(health.clone());
+        health
+    }
+
+    /// List everything the upstream offers (through the stack: lists are reads).
+    pub async fn refresh_lists(&self) -> Result<Arc<Lists>, UpstreamError> {
+        let tools = self
+            .call(
+                "tools/list",
+                true,
+                |c| async move { c.list_all_tools().await },
+            )
+            .await?;
+        let caps = self
+            .connection()
+            .await?
+            .peer_info()
+            .map(|i| i.capabilities.clone())
+            .unwrap_or_default();
+        let prompts = if caps.prompts.is_some() {
+            self.call("prompts/list", true, |c| async move {
+                c.list_all_prompts().await
+            })
+            .await?
+        } else {
+            Vec::new()
+        };
+        let (resources, templates) = if caps.resources.is_some() {
+            let r = self
+                .call("resources/list", true, |c| async move {
+                    c.list_all_resources().await
+                })
+                .await?;
+            let t = self
+                .call("resources/templates/list", true, |c| async move {
+                    c.list_all_resource_templates().await
+                })
+                .await?;
+            (r, t)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let lists = Arc::new(Lists {
+            tools,
+            prompts,
+            resources,
+            templates,
+        });
+        self.lists.store(lists.clone());
+        Ok(lists)
+    }
+
+    /// Close the connection (a stdio child is asked to exit, then killed).
+    pub async fn shutdown(&self) {
+        let current = self.slot.lock().await.current.take();
+        if let Some(c) = current
+            && let Ok(c) = Arc::try_unwrap(c)
+        {
+            let _ = c.cancel().await;
+        }
+    }
+}
