@@ -45,6 +45,29 @@ impl Transport {
     }
 }
 
+/// Which protocol era to speak to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Era {
+    /// Detect it as 2026-07-28 says: `server/discover`, then `initialize` when
+    /// the server turns out to be older.
+    #[default]
+    Auto,
+    /// 2026-07-28 only (no fallback round trip).
+    Modern,
+    /// `initialize` straight away (2025-11-25 and older servers).
+    Legacy,
+}
+
+impl Era {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Modern => "2026-07-28",
+            Self::Legacy => "legacy",
+        }
+    }
+}
+
 /// What to do with the tools of an upstream that is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhenUnhealthy {
@@ -59,9 +82,11 @@ pub enum WhenUnhealthy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub name: String,
-    /// Prefix of its tools' and prompts' names (`{namespace}{separator}{name}`).
+    /// Prefix of its tools' and prompts' names (`{namespace}{separator}{name}`);
+    /// empty publishes them unchanged.
     pub namespace: String,
     pub transport: Transport,
+    pub era: Era,
     pub headers: BTreeMap<String, String>,
     pub enabled: bool,
     /// Per attempt, for every call.
@@ -71,6 +96,26 @@ pub struct UpstreamConfig {
     pub health_check_interval: Duration,
     pub max_concurrency: usize,
     pub metadata: Value,
+}
+
+impl UpstreamConfig {
+    /// An upstream with the classic defaults (`wharf client` builds one from flags).
+    pub fn new(name: impl Into<String>, transport: Transport) -> Self {
+        let name = name.into();
+        Self {
+            namespace: name.clone(),
+            name,
+            transport,
+            era: Era::Auto,
+            headers: BTreeMap::new(),
+            enabled: true,
+            timeout: DEFAULT_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            metadata: Value::Null,
+        }
+    }
 }
 
 /// Everything `wharf gateway` needs to know about its upstreams.
@@ -141,6 +186,9 @@ struct RawServer {
     /// `streamable-http` (default) or `sse`.
     #[serde(default)]
     transport: Option<String>,
+    /// `auto` (default), `2026-07-28` or `legacy`.
+    #[serde(default)]
+    protocol: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
@@ -288,7 +336,7 @@ impl GatewayConfig {
         }
         let mut seen = std::collections::HashSet::new();
         for u in &upstreams {
-            if !seen.insert(u.namespace.clone()) {
+            if !u.namespace.is_empty() && !seen.insert(u.namespace.clone()) {
                 return Err(ConfigError {
                     at: format!("servers ({})", u.name),
                     message: format!(
@@ -448,8 +496,10 @@ fn upstream(
             message: "headers and bearer apply to a `url` server only".into(),
         });
     }
+    // An empty namespace publishes names unchanged (one upstream, or a gateway
+    // that must look exactly like its server).
     let namespace = s.namespace.clone().unwrap_or_else(|| s.name.clone());
-    if !valid_namespace(&namespace) {
+    if !namespace.is_empty() && !valid_namespace(&namespace) {
         return Err(ConfigError {
             at: at(if s.namespace.is_some() {
                 "namespace"
@@ -476,9 +526,21 @@ fn upstream(
             message: "must be at least 1".into(),
         });
     }
+    let era = match s.protocol.as_deref() {
+        None | Some("auto") => Era::Auto,
+        Some("2026-07-28" | "modern") => Era::Modern,
+        Some("legacy" | "2025-11-25" | "2025-06-18" | "2025-03-26" | "2024-11-05") => Era::Legacy,
+        Some(other) => {
+            return Err(ConfigError {
+                at: at("protocol"),
+                message: format!("`{other}` is not one of: auto, 2026-07-28, legacy"),
+            });
+        }
+    };
     Ok(UpstreamConfig {
         name: s.name,
         namespace,
+        era,
         transport,
         headers,
         enabled: s.enabled,

@@ -15,7 +15,7 @@ use rmcp::{
 };
 use tokio::sync::Notify;
 
-use crate::config::Transport;
+use crate::config::{Era, Transport};
 
 /// One live connection.
 pub type Connection = RunningService<RoleClient, UpstreamHandler>;
@@ -56,10 +56,16 @@ impl ClientHandler for UpstreamHandler {
 }
 
 /// Newest first; the `initialize` fallback asks for the newest legacy version.
-fn lifecycle() -> ClientLifecycleMode {
-    ClientLifecycleMode::Auto {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        legacy_version: Some(ProtocolVersion::V_2025_11_25),
+fn lifecycle(era: Era) -> ClientLifecycleMode {
+    match era {
+        Era::Auto => ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: Some(ProtocolVersion::V_2025_11_25),
+        },
+        Era::Modern => ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+        Era::Legacy => ClientLifecycleMode::Initialize,
     }
 }
 
@@ -67,6 +73,7 @@ fn lifecycle() -> ClientLifecycleMode {
 /// its keep-alive pool is reused across reconnections.
 pub async fn connect(
     transport: &Transport,
+    era: Era,
     headers: &http::HeaderMap,
     http: &reqwest::Client,
     handler: UpstreamHandler,
@@ -88,7 +95,7 @@ pub async fn connect(
                 .spawn()
                 .map_err(|e| format!("cannot start `{command}`: {e}"))?;
             handler
-                .serve_with_lifecycle(child, lifecycle())
+                .serve_with_lifecycle(child, lifecycle(era))
                 .await
                 .map_err(|e| format!("`{command}` did not complete the MCP handshake: {e}"))
         }
@@ -111,7 +118,7 @@ pub async fn connect(
             }
             let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
             handler
-                .serve_with_lifecycle(transport, lifecycle())
+                .serve_with_lifecycle(transport, lifecycle(era))
                 .await
                 .map_err(|e| format!("{url}: {e}"))
         }

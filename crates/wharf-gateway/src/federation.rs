@@ -173,8 +173,15 @@ impl Gateway {
             }
             let lists = u.lists();
             let ns = &u.config().namespace;
+            let rename = |name: &str| {
+                if ns.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{ns}{}{name}", self.separator)
+                }
+            };
             for tool in &lists.tools {
-                let name = format!("{ns}{}{}", self.separator, tool.name);
+                let name = rename(&tool.name);
                 if !names.insert(name.clone()) {
                     tracing::warn!(
                         upstream = u.name(),
@@ -192,7 +199,7 @@ impl Gateway {
                 }
             }
             for prompt in &lists.prompts {
-                let name = format!("{ns}{}{}", self.separator, prompt.name);
+                let name = rename(&prompt.name);
                 let mut renamed = prompt.clone();
                 renamed.name = name;
                 let original = prompt.name.clone();

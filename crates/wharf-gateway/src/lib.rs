@@ -21,11 +21,11 @@ mod upstream;
 pub use backoff::Backoff;
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use config::{
-    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT,
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT, Era,
     GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
 };
 pub use connect::{Connection, UpstreamHandler, connect};
 pub use error::{ConfigError, UpstreamError};
 pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
-pub use upstream::{Health, Upstream};
+pub use upstream::{Health, Lists, Upstream};

@@ -229,7 +229,13 @@ impl Upstream {
         let handler = UpstreamHandler::new(&self.client_name, self.changed.clone());
         let made = tokio::time::timeout(
             MAX_CONNECT_TIME,
-            connect(&self.config.transport, &self.headers, &self.http, handler),
+            connect(
+                &self.config.transport,
+                self.config.era,
+                &self.headers,
+                &self.http,
+                handler,
+            ),
         )
         .await
         .unwrap_or_else(|_| {
@@ -555,6 +561,14 @@ impl Upstream {
         });
         self.lists.store(lists.clone());
         Ok(lists)
+    }
+
+    /// What the server said about itself when the connection was made: the
+    /// protocol version it speaks, its name, capabilities and instructions.
+    pub async fn server_info(
+        &self,
+    ) -> Result<Option<Arc<rmcp::model::ServerPeerInfo>>, UpstreamError> {
+        Ok(self.connection().await?.peer_info())
     }
 
     /// Close the connection (a stdio child is asked to exit, then killed).

@@ -50,6 +50,102 @@ pub enum Command {
     /// Manage the catalog: import and export items
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Talk to any MCP server: list and call its tools, read resources, get prompts
+    Client(ClientArgs),
+    /// Serve many MCP servers as one (the upstreams of config/mcp.json), with retries, breakers and health checks
+    Gateway(GatewayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// A Streamable HTTP server (2026-07-28 or 2025-x, detected)
+    #[arg(long, value_name = "URL", global = true)]
+    pub url: Option<String>,
+    /// A stdio server to start, as one string: "python3 server.py --flag"
+    #[arg(long, value_name = "COMMAND", global = true)]
+    pub stdio: Option<String>,
+    /// A 2024-11-05 HTTP+SSE server (its GET /sse URL)
+    #[arg(long, value_name = "URL", global = true)]
+    pub sse: Option<String>,
+    /// An HTTP header for every request, "Name: value" (repeatable)
+    #[arg(long, value_name = "HEADER", global = true)]
+    pub header: Vec<String>,
+    /// A bearer token for the Authorization header
+    #[arg(long, value_name = "TOKEN", global = true)]
+    pub bearer: Option<String>,
+    /// Longest wait for each attempt, e.g. 10s [default: 30s]
+    #[arg(long, value_name = "DURATION", global = true)]
+    pub timeout: Option<humantime::Duration>,
+    /// Retries of calls that are safe to repeat (connection errors; reads and idempotent tools)
+    #[arg(long, value_name = "N", default_value_t = 2, global = true)]
+    pub retries: u32,
+    /// auto (detect, remembered per origin), 2026-07-28 or legacy
+    #[arg(long, value_name = "ERA", global = true)]
+    pub protocol: Option<String>,
+    /// Print the results as JSON
+    #[arg(long, global = true)]
+    pub json_output: bool,
+    #[command(subcommand)]
+    pub action: ClientAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientAction {
+    /// The server's name, protocol version, capabilities and instructions
+    Discover,
+    /// List the tools and their arguments
+    Tools,
+    /// Call a tool: call search_items --arg query=tea --arg limit=3
+    Call {
+        name: String,
+        /// name=value (repeatable); the value is typed by the tool's schema
+        #[arg(long, value_name = "NAME=VALUE")]
+        arg: Vec<String>,
+        /// All the arguments as one JSON object
+        #[arg(long, value_name = "OBJECT")]
+        json: Option<String>,
+    },
+    /// List resources and resource templates
+    Resources,
+    /// Read a resource
+    Read { uri: String },
+    /// List prompts
+    Prompts,
+    /// Render a prompt
+    GetPrompt {
+        name: String,
+        /// name=value (repeatable)
+        #[arg(long, value_name = "NAME=VALUE")]
+        arg: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    /// The upstream file (config/mcp.json shape, or .toml) [env: WHARF_GATEWAY_UPSTREAMS]
+    #[arg(long, value_name = "FILE")]
+    pub upstreams: Option<String>,
+    /// Serve the gateway on stdin/stdout instead of HTTP
+    #[arg(long)]
+    pub stdio: bool,
+    #[command(flatten)]
+    pub serve: ServeFlags,
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Print a running gateway's upstreams: health, breaker, calls, failures, retries, latency
+    Status {
+        /// The gateway's metrics [default: http://127.0.0.1:<port of server.listen>/metrics]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json_output: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,7 +225,16 @@ impl Cli {
         push("database.data_dir", &c.data_dir, "--data-dir");
         push("log.format", &c.log_format, "--log-format");
         push("log.level", &c.log_level, "--log-level");
-        if let Command::Serve(s) = &self.command {
+        let serve = match &self.command {
+            Command::Serve(s) => Some(s),
+            Command::Gateway(g) if g.command.is_none() => {
+                push("app.profile", &Some("gateway".into()), "gateway");
+                push("gateway.upstreams", &g.upstreams, "--upstreams");
+                Some(&g.serve)
+            }
+            _ => None,
+        };
+        if let Some(s) = serve {
             push("server.listen", &s.listen, "--listen");
             if s.dev {
                 out.push(("server.dev", "true".into(), "--dev"));

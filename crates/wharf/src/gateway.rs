@@ -100,7 +100,9 @@ pub fn rows(metrics: &str) -> Vec<Row> {
             }
             "wharf_upstream_retries_total" => row.retries += value as u64,
             "wharf_upstream_reconnects_total" => row.reconnects += value as u64,
-            "wharf_upstream_call_duration_seconds_sum" => sums.entry(upstream).or_default().0 = value,
+            "wharf_upstream_call_duration_seconds_sum" => {
+                sums.entry(upstream).or_default().0 = value
+            }
             "wharf_upstream_call_duration_seconds_count" => {
                 sums.entry(upstream).or_default().1 = value
             }

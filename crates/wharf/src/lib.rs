@@ -7,6 +7,7 @@ mod builtin;
 mod catalog_app;
 mod catalog_cli;
 mod cli;
+mod client;
 pub mod config;
 mod config_tools;
 mod conformance;
@@ -108,6 +109,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             }
         };
     }
+    let mut code = ExitCode::SUCCESS;
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(_) => serve(config, app).await,
@@ -132,11 +134,31 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 )
                 .await
             }
+            Command::Client(args) => {
+                code = client::run(args).await?;
+                Ok(())
+            }
+            Command::Gateway(cli::GatewayArgs {
+                command: Some(cli::GatewayCommand::Status { url, json_output }),
+                ..
+            }) => {
+                let url = url.unwrap_or_else(|| {
+                    format!("http://127.0.0.1:{}/metrics", config.listen.port())
+                });
+                gateway::status(
+                    &url,
+                    config.metrics_key.as_ref().map(|k| k.expose()),
+                    json_output,
+                )
+                .await
+            }
+            Command::Gateway(g) if g.stdio => stdio(config, app).await,
+            Command::Gateway(_) => serve(config, app).await,
             Command::Check { .. } | Command::ConfigReference | Command::Health { .. } => Ok(()),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "wharf stopped");
             eprintln!("error: {e:#}");

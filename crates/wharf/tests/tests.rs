@@ -3,6 +3,7 @@
 mod catalog;
 mod check;
 mod config_tools;
+mod gateway;
 mod import;
 mod logs;
 mod process;

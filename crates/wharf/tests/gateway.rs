@@ -1,0 +1,580 @@
+//! The gateway against real upstreams that misbehave: HTTP servers that hang,
+//! answer 503 and recover, lose their sessions; stdio servers that are killed.
+//! Each test builds a `wharf_gateway::Gateway` in process, as `wharf gateway`
+//! does, and calls through its app exactly as a client's request would.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use rmcp::model::{CallToolResponse, JsonObject};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use wharf_core::{
+    App, CallContext, ListChange, Offering, ResourceSpec, ToolError, ToolSpec, text_result,
+};
+use wharf_gateway::{
+    Backoff, BreakerConfig, BreakerState, Era, Gateway, GatewayConfig, Health, Transport,
+    UpstreamConfig, WhenUnhealthy,
+};
+
+use crate::process::BIN;
+
+/// Upper bound on any wait for a condition (never a fixed sleep).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// What the test upstream is told to do wrong.
+#[derive(Default)]
+struct Faults {
+    /// Answer this many HTTP requests with 503 before serving again.
+    fail_next: AtomicU32,
+    /// Calls that reached `once_slow` / `count`.
+    slow_calls: AtomicU32,
+    counted: AtomicU32,
+}
+
+fn args(v: Value) -> JsonObject {
+    v.as_object().cloned().unwrap()
+}
+
+/// The upstream's tools: `echo` (read-only), `hang` (never answers, read-only),
+/// `once_slow` and `once_slow_write` (the first call hangs, later ones answer;
+/// only the first is annotated as safe to repeat), `count` (a write).
+fn upstream_app(faults: Arc<Faults>) -> App {
+    let f1 = faults.clone();
+    let f2 = faults.clone();
+    let f3 = faults;
+    let once_slow = move |f: Arc<Faults>| async move {
+        if f.slow_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok::<_, ToolError>(text_result("answered"))
+    };
+    App::builder("upstream", "1.0.0")
+        .list_changed()
+        .tool(
+            ToolSpec::new("echo")
+                .read_only()
+                .handler(|_, a: JsonObject| async move {
+                    Ok::<_, ToolError>(text_result(
+                        a.get("text")
+                            .map_or(String::new(), |t| t.as_str().unwrap_or_default().to_owned()),
+                    ))
+                }),
+        )
+        .tool(ToolSpec::new("hang").read_only().handler(|_, _| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, ToolError>(text_result("late"))
+        }))
+        .tool(
+            ToolSpec::new("once_slow")
+                .read_only()
+                .handler(move |_, _| once_slow(f1.clone())),
+        )
+        .tool(ToolSpec::new("once_slow_write").handler(move |_, _| once_slow(f2.clone())))
+        .tool(ToolSpec::new("count").handler(move |_, _| {
+            let n = f3.counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok::<_, ToolError>(text_result(n.to_string())) }
+        }))
+        .resource(ResourceSpec::text(
+            "ui://upstream/card.html",
+            "card",
+            "text/html;profile=mcp-app",
+            "<p>card</p>",
+        ))
+        .build()
+        .unwrap()
+}
+
+async fn fail_when_told(
+    axum::extract::State(faults): axum::extract::State<Arc<Faults>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let failing = faults
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    next.run(request).await
+}
+
+use axum::response::IntoResponse;
+
+/// A real HTTP upstream (Wharf's own server) on `addr` (port 0: any).
+struct HttpUpstream {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl HttpUpstream {
+    async fn start(app: Arc<App>, faults: Arc<Faults>, addr: SocketAddr) -> Self {
+        let server = wharf_http::build(app, &wharf_http::HttpConfig::default()).unwrap();
+        let router = server
+            .router
+            .layer(axum::middleware::from_fn_with_state(faults, fail_when_told));
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let served = tokio::spawn(async move {
+            let _ = wharf_http::serve(
+                listener,
+                router,
+                server.drain,
+                token,
+                Duration::from_millis(100),
+            )
+            .await;
+        });
+        Self { addr, stop, served }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// Stop serving and close every connection (sessions die with it).
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.served.await;
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn gateway_config(upstreams: Vec<UpstreamConfig>) -> GatewayConfig {
+    let quick = Backoff {
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    GatewayConfig {
+        upstreams,
+        separator: "_".into(),
+        when_unhealthy: WhenUnhealthy::Error,
+        breaker: BreakerConfig {
+            consecutive_failures: 2,
+            open_for: Duration::from_secs(60),
+            ..Default::default()
+        },
+        retry_backoff: quick,
+        reconnect_backoff: quick,
+        log_level: None,
+    }
+}
+
+fn http_upstream(name: &str, url: String) -> UpstreamConfig {
+    let mut u = UpstreamConfig::new(name, Transport::Http { url });
+    u.timeout = Duration::from_millis(500);
+    u.max_retries = 0;
+    u
+}
+
+fn stdio_upstream(name: &str, shell: String) -> UpstreamConfig {
+    let mut u = UpstreamConfig::new(
+        name,
+        Transport::Stdio {
+            command: "sh".into(),
+            args: vec!["-c".into(), shell],
+            env: [("WHARF_LOG".to_owned(), "warn".to_owned())].into(),
+            cwd: None,
+        },
+    );
+    u.timeout = Duration::from_secs(5);
+    u
+}
+
+async fn start(config: GatewayConfig) -> Arc<Gateway> {
+    let g = Arc::new(Gateway::new(config, "test-gateway", "1").unwrap());
+    g.start().await;
+    g
+}
+
+async fn call(g: &Gateway, tool: &str, a: Value) -> Result<String, ToolError> {
+    let response = g
+        .app()
+        .call_tool(tool, args(a), CallContext::detached(Default::default()))
+        .await?;
+    let CallToolResponse::Complete(r) = response else {
+        panic!("not complete")
+    };
+    let text = r.content[0].as_text().unwrap().text.clone();
+    if r.is_error == Some(true) {
+        return Err(ToolError::Failed(text));
+    }
+    Ok(text)
+}
+
+/// Poll `check` until it holds or the deadline passes.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while tokio::time::Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within {DEADLINE:?}: {what}");
+}
+
+fn metric(g: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let families = g.app().registry().gather();
+    let family = families
+        .iter()
+        .find(|f| f.name() == name)
+        .unwrap_or_else(|| panic!("no {name}"));
+    family
+        .get_metric()
+        .iter()
+        .filter(|m| {
+            labels.iter().all(|(k, v)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == *k && l.value() == *v)
+            })
+        })
+        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_upstream_times_out_opens_its_breaker_and_leaves_the_others_alone() {
+    let faults = Arc::new(Faults::default());
+    let http =
+        HttpUpstream::start(Arc::new(upstream_app(faults.clone())), faults, any_port()).await;
+    let g = start(gateway_config(vec![
+        http_upstream("slow", http.url()),
+        stdio_upstream("local", format!("exec {BIN} stdio --profile builtin")),
+    ]))
+    .await;
+    assert_eq!(
+        call(&g, "local_echo", json!({"text": "hi"})).await.unwrap(),
+        "hi"
+    );
+
+    for _ in 0..2 {
+        let e = call(&g, "slow_hang", json!({})).await.unwrap_err();
+        assert!(e.to_string().contains("did not answer within 500ms"), "{e}");
+    }
+    let upstream = &g.upstreams()[0];
+    assert_eq!(upstream.breaker_state(), BreakerState::Open);
+    // Open: refused at once, without reaching the upstream, even for its healthy tools.
+    let started = std::time::Instant::now();
+    let e = call(&g, "slow_echo", json!({"text": "x"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("circuit open"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "failed fast"
+    );
+    // The other upstream is untouched.
+    assert_eq!(
+        call(&g, "local_echo", json!({"text": "still"}))
+            .await
+            .unwrap(),
+        "still"
+    );
+    assert_eq!(
+        metric(&g, "wharf_upstream_breaker_state", &[("upstream", "slow")]),
+        2.0
+    );
+    assert_eq!(
+        metric(&g, "wharf_upstream_breaker_state", &[("upstream", "local")]),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "wharf_upstream_errors_total",
+            &[("upstream", "slow"), ("class", "timeout")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "wharf_upstream_errors_total",
+            &[("upstream", "slow"), ("class", "circuit_open")]
+        ),
+        1.0
+    );
+    // The tool error is counted under the gateway's own tool series as `upstream`.
+    assert_eq!(
+        metric(
+            &g,
+            "wharf_tool_errors_total",
+            &[("tool", "slow_hang"), ("class", "upstream")]
+        ),
+        2.0
+    );
+    g.shutdown().await;
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_open_the_breaker_and_a_half_open_probe_closes_it() {
+    let faults = Arc::new(Faults::default());
+    let http = HttpUpstream::start(
+        Arc::new(upstream_app(faults.clone())),
+        faults.clone(),
+        any_port(),
+    )
+    .await;
+    let mut config = gateway_config(vec![http_upstream("flaky", http.url())]);
+    config.breaker.open_for = Duration::from_millis(300);
+    let g = start(config).await;
+    assert_eq!(
+        call(&g, "flaky_echo", json!({"text": "a"})).await.unwrap(),
+        "a"
+    );
+
+    faults.fail_next.store(1000, Ordering::SeqCst);
+    for _ in 0..2 {
+        assert!(call(&g, "flaky_echo", json!({"text": "b"})).await.is_err());
+    }
+    let upstream = &g.upstreams()[0];
+    assert_eq!(upstream.breaker_state(), BreakerState::Open);
+
+    // Still failing when the probe goes: open again.
+    eventually("half-open", async || {
+        upstream.breaker_state() == BreakerState::HalfOpen
+    })
+    .await;
+    assert!(call(&g, "flaky_echo", json!({"text": "c"})).await.is_err());
+    assert_eq!(upstream.breaker_state(), BreakerState::Open);
+
+    // Recovered: the next probe closes it and calls flow again.
+    faults.fail_next.store(0, Ordering::SeqCst);
+    eventually("half-open again", async || {
+        upstream.breaker_state() == BreakerState::HalfOpen
+    })
+    .await;
+    assert_eq!(
+        call(&g, "flaky_echo", json!({"text": "d"})).await.unwrap(),
+        "d"
+    );
+    assert_eq!(upstream.breaker_state(), BreakerState::Closed);
+    assert_eq!(
+        call(&g, "flaky_echo", json!({"text": "e"})).await.unwrap(),
+        "e"
+    );
+    g.shutdown().await;
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_calls_that_are_safe_to_repeat_are_retried() {
+    let faults = Arc::new(Faults::default());
+    let http = HttpUpstream::start(
+        Arc::new(upstream_app(faults.clone())),
+        faults.clone(),
+        any_port(),
+    )
+    .await;
+    let mut up = http_upstream("u", http.url());
+    up.max_retries = 2;
+    let mut config = gateway_config(vec![up]);
+    config.breaker.consecutive_failures = 10;
+    let g = start(config).await;
+
+    // Read-only: the first attempt times out, the retry answers.
+    assert_eq!(
+        call(&g, "u_once_slow", json!({})).await.unwrap(),
+        "answered"
+    );
+    assert_eq!(faults.slow_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        metric(&g, "wharf_upstream_retries_total", &[("upstream", "u")]),
+        1.0
+    );
+
+    // Not annotated as safe: a timeout may have run it, so it is not sent again.
+    faults.slow_calls.store(0, Ordering::SeqCst);
+    let e = call(&g, "u_once_slow_write", json!({})).await.unwrap_err();
+    assert!(e.to_string().contains("did not answer"), "{e}");
+    assert_eq!(faults.slow_calls.load(Ordering::SeqCst), 1, "sent once");
+    assert_eq!(
+        metric(&g, "wharf_upstream_retries_total", &[("upstream", "u")]),
+        1.0
+    );
+
+    // Refused before it was sent (503): safe to retry even for a write.
+    faults.fail_next.store(1, Ordering::SeqCst);
+    let before = faults.counted.load(Ordering::SeqCst);
+    let outcome = call(&g, "u_count", json!({})).await;
+    let after = faults.counted.load(Ordering::SeqCst);
+    assert!(after - before <= 1, "a write never runs twice");
+    if outcome.is_ok() {
+        assert_eq!(after - before, 1);
+    }
+    g.shutdown().await;
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_stdio_server_is_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let shell = format!(
+        "echo $$ > {}; exec {BIN} stdio --profile builtin",
+        pid_file.display()
+    );
+    let mut up = stdio_upstream("local", shell);
+    up.health_check_interval = Duration::from_millis(200);
+    let g = start(gateway_config(vec![up])).await;
+    assert_eq!(
+        call(&g, "local_echo", json!({"text": "1"})).await.unwrap(),
+        "1"
+    );
+    let first = std::fs::read_to_string(&pid_file).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", first.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    // The health check notices and starts a new process; calls work again.
+    let upstream = g.upstreams()[0].clone();
+    eventually("a new process", async || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| p != first)
+            && upstream.health() == Health::Healthy
+    })
+    .await;
+    assert_eq!(
+        call(&g, "local_echo", json!({"text": "2"})).await.unwrap(),
+        "2"
+    );
+    assert!(
+        metric(
+            &g,
+            "wharf_upstream_reconnects_total",
+            &[("upstream", "local")]
+        ) >= 1.0
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_session_lost_by_the_upstream_is_initialized_again() {
+    let faults = Arc::new(Faults::default());
+    let app = Arc::new(upstream_app(faults.clone()));
+    let http = HttpUpstream::start(app.clone(), faults.clone(), any_port()).await;
+    let addr = http.addr;
+    let mut up = http_upstream("old", http.url());
+    up.era = Era::Legacy;
+    up.timeout = Duration::from_secs(5);
+    let g = start(gateway_config(vec![up])).await;
+    let info = g.upstreams()[0].server_info().await.unwrap().unwrap();
+    assert_eq!(info.protocol_version.to_string(), "2025-11-25");
+    assert_eq!(
+        call(&g, "old_echo", json!({"text": "before"}))
+            .await
+            .unwrap(),
+        "before"
+    );
+
+    // The upstream restarts: its sessions are gone and it answers 404 to the old one.
+    http.stop().await;
+    let http = HttpUpstream::start(app, faults, addr).await;
+    assert_eq!(
+        call(&g, "old_echo", json!({"text": "after"}))
+            .await
+            .unwrap(),
+        "after"
+    );
+    g.shutdown().await;
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_changes_and_widgets_pass_through_in_both_eras() {
+    for era in [Era::Modern, Era::Legacy] {
+        let faults = Arc::new(Faults::default());
+        let app = Arc::new(upstream_app(faults.clone()));
+        let http = HttpUpstream::start(app.clone(), faults, any_port()).await;
+        let mut up = http_upstream("up", http.url());
+        up.era = era;
+        up.timeout = Duration::from_secs(5);
+        let g = start(gateway_config(vec![up])).await;
+        let mut heard = g.app().subscribe_changes();
+
+        // The widget keeps its URI, so the tool's _meta still points at it.
+        let offer = g.app().offer();
+        assert!(offer.resource("ui://upstream/card.html").is_some());
+        assert!(offer.tool("up_echo").is_some());
+        assert!(offer.tool("up_added").is_none());
+
+        // The upstream gains a tool and says so; the gateway relists and says so too.
+        let mut tools: Vec<ToolSpec> = app.offer().tools().cloned().collect();
+        tools.push(
+            ToolSpec::new("added").handler(|_, _| async { Ok::<_, ToolError>(text_result("new")) }),
+        );
+        app.replace_offer(Offering {
+            tools,
+            resources: app.offer().resources().cloned().collect(),
+            ..Default::default()
+        })
+        .unwrap();
+        eventually(&format!("{era:?}: the new tool"), async || {
+            g.app().offer().tool("up_added").is_some()
+        })
+        .await;
+        assert_eq!(heard.recv().await.unwrap(), ListChange::Tools);
+        assert_eq!(call(&g, "up_added", json!({})).await.unwrap(), "new");
+        g.shutdown().await;
+        http.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_upstream_is_hidden_when_configured_and_comes_back() {
+    let faults = Arc::new(Faults::default());
+    let app = Arc::new(upstream_app(faults.clone()));
+    let http = HttpUpstream::start(app.clone(), faults.clone(), any_port()).await;
+    let addr = http.addr;
+    let mut up = http_upstream("gone", http.url());
+    up.health_check_interval = Duration::from_millis(100);
+    let mut config = gateway_config(vec![
+        up,
+        stdio_upstream("local", format!("exec {BIN} stdio --profile builtin")),
+    ]);
+    config.when_unhealthy = WhenUnhealthy::Hide;
+    let g = start(config).await;
+    assert!(g.app().offer().tool("gone_echo").is_some());
+
+    http.stop().await;
+    eventually("hidden", async || {
+        g.app().offer().tool("gone_echo").is_none()
+    })
+    .await;
+    assert!(
+        g.app().offer().tool("local_echo").is_some(),
+        "the others stay"
+    );
+    assert_eq!(
+        call(&g, "local_echo", json!({"text": "ok"})).await.unwrap(),
+        "ok"
+    );
+
+    let http = HttpUpstream::start(app, faults, addr).await;
+    eventually("back", async || g.app().offer().tool("gone_echo").is_some()).await;
+    assert_eq!(
+        call(&g, "gone_echo", json!({"text": "back"}))
+            .await
+            .unwrap(),
+        "back"
+    );
+    g.shutdown().await;
+    http.stop().await;
+}
