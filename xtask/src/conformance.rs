@@ -56,6 +56,92 @@ pub fn run(tools: &Tools) -> Result<(usize, usize)> {
     let results = target_dir().join("conformance");
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results)?;
+    let (_server, port) = conformance_server(&results)?;
+    run_against(
+        tools,
+        &format!("http://127.0.0.1:{port}/mcp"),
+        &results,
+        RUNS,
+        &[],
+        &[],
+    )
+}
+
+/// What the gateway does not relay yet, by check id, with the reason. Every
+/// other check must pass through it.
+const GATEWAY_GAPS: &[(&str, &str)] = &[
+    (
+        "tools-call-elicitation",
+        "the fixture asks with a server-to-client request, which the gateway's 2026-07-28 connection forbids; relaying one over a legacy connection needs to know which call it belongs to, and rmcp's client does not say",
+    ),
+    ("elicitation-sep1034-general", "as tools-call-elicitation"),
+    ("elicitation-sep1330-general", "as tools-call-elicitation"),
+    (
+        "tools-call-sampling",
+        "as tools-call-elicitation (sampling)",
+    ),
+    (
+        "tools-call-with-logging",
+        "log messages of a legacy session are not relayed (logging is deprecated in 2026-07-28)",
+    ),
+    (
+        "logging-set-level",
+        "the gateway does not offer logging, so it does not accept logging/setLevel",
+    ),
+    (
+        "resources-subscribe",
+        "resource subscriptions are not relayed",
+    ),
+    (
+        "resources-unsubscribe",
+        "resource subscriptions are not relayed",
+    ),
+];
+
+/// The suite against `wharf gateway` fronting the conformance server, names
+/// unprefixed (`namespace: ""`), so the fixtures keep their names.
+pub fn run_gateway(tools: &Tools) -> Result<(usize, usize)> {
+    let results = target_dir().join("conformance-gateway");
+    let _ = std::fs::remove_dir_all(&results);
+    std::fs::create_dir_all(&results)?;
+    let (_server, upstream) = conformance_server(&results)?;
+    let file = results.join("mcp.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"servers": [{
+            "name": "conformance",
+            "namespace": "",
+            "url": format!("http://127.0.0.1:{upstream}/mcp"),
+            "max_retries": 0
+        }]})
+        .to_string(),
+    )?;
+    let port = free_port()?;
+    let log = std::fs::File::create(results.join("gateway.log"))?;
+    let _gateway = Server(
+        Command::new(target_dir().join("debug/wharf"))
+            .args(["gateway", "--upstreams"])
+            .arg(&file)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("WHARF_RATE_LIMIT", "false")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("cannot start target/debug/wharf gateway")?,
+    );
+    wait_healthy(port, &results.join("gateway.log"))?;
+    run_against(
+        tools,
+        &format!("http://127.0.0.1:{port}/mcp"),
+        &results,
+        RUNS,
+        &[],
+        GATEWAY_GAPS,
+    )
+}
+
+/// `wharf serve --profile conformance` on a free port, its log in `results`.
+fn conformance_server(results: &Path) -> Result<(Server, u16)> {
     let port = free_port()?;
     let data = results.join("data");
     let log = std::fs::File::create(results.join("server.log"))?;
@@ -72,38 +158,35 @@ pub fn run(tools: &Tools) -> Result<(usize, usize)> {
             .spawn()
             .context("cannot start target/debug/wharf (build it first)")?,
     );
+    wait_healthy(port, &results.join("server.log"))?;
+    Ok((server, port))
+}
+
+fn wait_healthy(port: u16, log: &Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !healthy(port) {
         if Instant::now() > deadline {
-            bail!(
-                "the conformance server did not start; see {}",
-                results.join("server.log").display()
-            );
+            bail!("the server did not start; see {}", log.display());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let result = run_against(
-        tools,
-        &format!("http://127.0.0.1:{port}/mcp"),
-        &results,
-        RUNS,
-        &[],
-    );
-    drop(server);
-    result
+    Ok(())
 }
 
 /// `runs` (from [`RUNS`]) against the server at `url`; results under `results`.
 /// `tolerated`: (check id, why) of SHOULD-level warnings accepted for this
-/// setup, printed with their reason; any other failure or warning fails.
+/// setup; `gaps`: (check id, why) of checks known to fail, whatever their
+/// status. Both are printed with their reason; any other failure or warning fails.
 pub fn run_against(
     tools: &Tools,
     url: &str,
     results: &Path,
     runs: &[(&str, &str)],
     tolerated: &[(&str, &str)],
+    gaps: &[(&str, &str)],
 ) -> Result<(usize, usize)> {
     let mut total_passed = 0;
+    let mut gap_count = 0;
     let mut bad = Vec::new();
     for (suite, spec) in runs {
         let entry = &tools
@@ -113,7 +196,9 @@ pub fn run_against(
             .context("suite not installed")?
             .1;
         let out = results.join(format!("{suite}-{spec}"));
-        crate::run(
+        // The runner exits 1 when a check fails; with known gaps the checks
+        // themselves (below) decide.
+        let ran = crate::run(
             Command::new(&tools.node)
                 .arg(entry)
                 .args([
@@ -134,7 +219,10 @@ pub fn run_against(
                 "conformance {suite} at {spec} failed; see {}",
                 out.display()
             )
-        })?;
+        });
+        if gaps.is_empty() {
+            ran?;
+        }
         let (passed, mut problems) = count(&out)?;
         problems.retain(|p| {
             let known = tolerated
@@ -142,8 +230,14 @@ pub fn run_against(
                 .find(|(id, _)| p.starts_with(&format!("{id} WARNING")));
             if let Some((id, why)) = known {
                 eprintln!("conformance {suite} at {spec}: tolerated warning {id}: {why}");
+                return false;
             }
-            known.is_none()
+            let gap = gaps.iter().find(|(id, _)| p.starts_with(&format!("{id} ")));
+            if let Some((id, why)) = gap {
+                eprintln!("conformance {suite} at {spec}: known gap {id}: {why}");
+                gap_count += 1;
+            }
+            gap.is_none()
         });
         eprintln!(
             "conformance {suite} at {spec}: {passed} checks passed, {} failed or warned",
@@ -169,7 +263,7 @@ pub fn run_against(
     if total_passed == 0 {
         bail!("the conformance suite ran no checks");
     }
-    Ok((total_passed, bad.len()))
+    Ok((total_passed, gap_count))
 }
 
 /// Checks that passed, and a line for each that failed or warned.

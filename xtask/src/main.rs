@@ -34,10 +34,15 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("conformance") => tools::ensure().and_then(|t| conformance::run(&t).map(|_| ())),
+        Some("conformance-gateway") => {
+            tools::ensure().and_then(|t| conformance::run_gateway(&t).map(|_| ()))
+        }
         Some("widget") => tools::ensure().and_then(|t| widget::build(&t)),
         Some("scale-out") => tools::ensure().and_then(|t| scale_out::run(&t)),
         _ => {
-            eprintln!("usage: cargo xtask <ci | conformance | scale-out | widget>");
+            eprintln!(
+                "usage: cargo xtask <ci | conformance | conformance-gateway | scale-out | widget>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -120,6 +125,10 @@ fn ci() -> Result<()> {
     widget::test(&tools, &wharf)?;
     let (passed, failed) = conformance::run(&tools)?;
     println!("conformance: {passed} passed, {failed} failed");
+    let (passed, gaps) = conformance::run_gateway(&tools)?;
+    println!(
+        "conformance through `wharf gateway`: {passed} passed, {gaps} known gaps (listed above), 0 other failures"
+    );
     scale_out::run(&tools)?;
     Ok(())
 }

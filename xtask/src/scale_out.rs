@@ -280,6 +280,7 @@ pub fn run(tools: &Tools) -> Result<()> {
         &results,
         &modern_runs,
         TOLERATED,
+        &[],
     )?;
     drop(_nginx);
     let _nginx = nginx(&dir, nginx_port, &replicas, Balance::BySession)?;
@@ -288,6 +289,7 @@ pub fn run(tools: &Tools) -> Result<()> {
         &format!("{base}/mcp"),
         &results,
         &legacy_runs,
+        &[],
         &[],
     )?;
     (passed, failed) = (passed + p, failed + f);

@@ -26,7 +26,14 @@ use crate::{
 };
 
 /// Suggests values for a prompt or resource-template argument (`completion/complete`).
-pub type CompletionFn = Arc<dyn Fn(&CompleteRequestParams) -> Vec<String> + Send + Sync>;
+/// Asynchronous, so a gateway can ask its upstream.
+pub type CompletionFn = Arc<
+    dyn Fn(
+            CompleteRequestParams,
+        ) -> futures::future::BoxFuture<'static, Result<Vec<String>, rmcp::ErrorData>>
+        + Send
+        + Sync,
+>;
 
 /// A change that clients listening for notifications should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -258,7 +258,7 @@ impl ServerHandler for WharfServer {
                 rmcp::model::CompleteRequestMethod,
             >());
         };
-        let mut values = complete(&request);
+        let mut values = complete(request).await?;
         let total = values.len();
         values.truncate(CompletionInfo::MAX_VALUES);
         let mut info =

@@ -15,24 +15,73 @@ use rmcp::{
 };
 use tokio::sync::Notify;
 
-use crate::config::{Era, Transport};
+use crate::{
+    config::{Era, Transport},
+    relay::ProgressRoutes,
+};
 
 /// One live connection.
 pub type Connection = RunningService<RoleClient, UpstreamHandler>;
+
+/// List changes an upstream announced and the gateway has not relayed yet.
+#[derive(Debug, Default)]
+pub struct Announced {
+    wake: Notify,
+    kinds: std::sync::atomic::AtomicU8,
+}
+
+const TOOLS: u8 = 1;
+const PROMPTS: u8 = 2;
+const RESOURCES: u8 = 4;
+
+impl Announced {
+    /// Record an announcement (`None`: re-list without announcing, e.g. after a reconnection).
+    pub fn announce(&self, kind: Option<ListKind>) {
+        let bit = match kind {
+            Some(ListKind::Tools) => TOOLS,
+            Some(ListKind::Prompts) => PROMPTS,
+            Some(ListKind::Resources) => RESOURCES,
+            None => 0,
+        };
+        self.kinds
+            .fetch_or(bit, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    pub async fn wait(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The kinds announced since the last call: (tools, prompts, resources).
+    pub fn take(&self) -> (bool, bool, bool) {
+        let k = self.kinds.swap(0, std::sync::atomic::Ordering::SeqCst);
+        (k & TOOLS != 0, k & PROMPTS != 0, k & RESOURCES != 0)
+    }
+}
+
+/// Which list an upstream said changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+}
 
 /// The client side of a connection: who we say we are, and where list-changed
 /// notifications go.
 #[derive(Clone)]
 pub struct UpstreamHandler {
     info: Implementation,
-    changed: Arc<Notify>,
+    changed: Arc<Announced>,
+    progress: ProgressRoutes,
 }
 
 impl UpstreamHandler {
-    pub fn new(client_name: &str, changed: Arc<Notify>) -> Self {
+    pub fn new(client_name: &str, changed: Arc<Announced>, progress: ProgressRoutes) -> Self {
         Self {
             info: Implementation::new(client_name.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             changed,
+            progress,
         }
     }
 }
@@ -42,16 +91,24 @@ impl ClientHandler for UpstreamHandler {
         ClientConfig::new(Default::default(), self.info.clone())
     }
 
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        self.progress.forward(params).await;
+    }
+
     async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
-        self.changed.notify_one();
+        self.changed.announce(Some(ListKind::Tools));
     }
 
     async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
-        self.changed.notify_one();
+        self.changed.announce(Some(ListKind::Prompts));
     }
 
     async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
-        self.changed.notify_one();
+        self.changed.announce(Some(ListKind::Resources));
     }
 }
 

@@ -12,18 +12,24 @@ use std::{sync::Arc, time::Duration};
 
 use rmcp::{
     ErrorData,
-    model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams, Tool},
+    model::{
+        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
+        CompleteRequestParams, GetPromptRequest, GetPromptRequestParams, GetPromptResponse,
+        ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, Reference,
+        ServerResult, Tool,
+    },
 };
 use tokio_util::sync::CancellationToken;
 use wharf_core::{
-    App, AppError, ArgumentValidator, CallContext, Offering, PromptError, PromptSpec,
-    ResourceError, ResourceSpec, TemplateSpec, ToolError, ToolSpec,
+    App, AppError, ArgumentValidator, CallContext, Changed, ListChange, Offering, PromptError,
+    PromptSpec, ResourceError, ResourceSpec, TemplateSpec, ToolError, ToolSpec,
 };
 
 use crate::{
     config::{GatewayConfig, WhenUnhealthy},
     error::UpstreamError,
     metrics::UpstreamMetrics,
+    relay::{MAX_INPUT_ROUNDS, fulfil, legacy_client},
     upstream::{Health, Upstream},
 };
 
@@ -57,14 +63,7 @@ impl Gateway {
     /// The gateway for `config`; nothing is connected until [`Gateway::start`].
     pub fn new(config: GatewayConfig, name: &str, version: &str) -> Result<Self, AppError> {
         let metrics = UpstreamMetrics::new();
-        let mut builder = App::builder(name, version)
-            .title("Wharf gateway")
-            .list_changed();
-        for c in metrics.collectors() {
-            builder = builder.collector(c);
-        }
-        let app = Arc::new(builder.build()?);
-        let upstreams = config
+        let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .into_iter()
             .map(|u| {
@@ -77,6 +76,18 @@ impl Gateway {
                 ))
             })
             .collect();
+        let routing = Arc::new((upstreams.clone(), config.separator.clone()));
+        let mut builder = App::builder(name, version)
+            .title("Wharf gateway")
+            .list_changed()
+            .completion(Arc::new(move |request| {
+                let routing = routing.clone();
+                Box::pin(async move { complete(&routing.0, &routing.1, request).await })
+            }));
+        for c in metrics.collectors() {
+            builder = builder.collector(c);
+        }
+        let app = Arc::new(builder.build()?);
         Ok(Self {
             app,
             upstreams,
@@ -131,7 +142,7 @@ impl Gateway {
         loop {
             let relist = tokio::select! {
                 () = self.stop.cancelled() => return,
-                () = changes.notified() => {
+                () = changes.wait() => {
                     tokio::time::sleep(CHANGE_DEBOUNCE).await;
                     true
                 }
@@ -147,8 +158,23 @@ impl Gateway {
                 }
             };
             if relist {
+                let (tools, prompts, resources) = changes.take();
                 match upstream.refresh_lists().await {
-                    Ok(_) => self.publish(),
+                    Ok(_) => {
+                        let changed = self.publish();
+                        // The upstream said a list changed; say so downstream even
+                        // when the gateway cannot see the difference (a change in
+                        // what a list means, or one already undone).
+                        if tools && !changed.tools {
+                            self.app.notify(ListChange::Tools);
+                        }
+                        if prompts && !changed.prompts {
+                            self.app.notify(ListChange::Prompts);
+                        }
+                        if resources && !changed.resources {
+                            self.app.notify(ListChange::Resources);
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(upstream = upstream.name(), error = %e, "cannot list the upstream's tools")
                     }
@@ -158,7 +184,7 @@ impl Gateway {
     }
 
     /// Build the offer from every upstream's last lists and swap it in.
-    pub fn publish(&self) {
+    pub fn publish(&self) -> Changed {
         let mut offering = Offering::default();
         let mut uris = std::collections::HashSet::new();
         let mut names = std::collections::HashSet::new();
@@ -206,17 +232,14 @@ impl Gateway {
                 let up = u.clone();
                 offering
                     .prompts
-                    .push(PromptSpec::new(renamed, move |_ctx, args| {
+                    .push(PromptSpec::new(renamed, move |ctx, args| {
                         let up = up.clone();
                         let params =
                             GetPromptRequestParams::new(original.clone()).with_arguments(args);
                         async move {
-                            up.call("prompts/get", true, |c| {
-                                let p = params.clone();
-                                async move { c.get_prompt_once(p).await }
-                            })
-                            .await
-                            .map_err(|e| PromptError::Protocol(relayed(e)))
+                            get_prompt(up, ctx, params)
+                                .await
+                                .map_err(PromptError::Protocol)
                         }
                     }));
             }
@@ -246,8 +269,14 @@ impl Gateway {
             }
         }
         match self.app.replace_offer(offering) {
-            Ok(changed) => tracing::debug!(?changed, "gateway offer published"),
-            Err(e) => tracing::error!(error = %e, "gateway offer refused; the previous one stays"),
+            Ok(changed) => {
+                tracing::debug!(?changed, "gateway offer published");
+                changed
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "gateway offer refused; the previous one stays");
+                Changed::default()
+            }
         }
     }
 }
@@ -256,18 +285,192 @@ async fn read(
     up: Arc<Upstream>,
     ctx: CallContext,
     uri: String,
-) -> Result<rmcp::model::ReadResourceResponse, ResourceError> {
+) -> Result<ReadResourceResponse, ResourceError> {
     let mut params = ReadResourceRequestParams::new(uri);
-    if let Some(r) = ctx.input_responses() {
-        params = params.with_input_responses(r.clone());
-    }
+    params.input_responses = ctx.input_responses().cloned();
     params.request_state = ctx.request_state().map(str::to_owned);
-    up.call("resources/read", true, |c| {
-        let p = params.clone();
-        async move { c.read_resource_once(p).await }
-    })
-    .await
-    .map_err(|e| ResourceError::Protocol(relayed(e)))
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let result = up
+            .relay(
+                "resources/read",
+                true,
+                || ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params.clone())),
+                &ctx,
+            )
+            .await
+            .map_err(|e| ResourceError::Protocol(relayed(e)))?;
+        let response = match result {
+            ServerResult::ReadResourceResult(r) => ReadResourceResponse::Complete(r),
+            ServerResult::InputRequiredResult(r) => ReadResourceResponse::InputRequired(r),
+            _ => return Err(ResourceError::Protocol(unexpected(&up))),
+        };
+        match (response, legacy_client(&ctx)) {
+            (ReadResourceResponse::InputRequired(r), Some(client)) => {
+                params.input_responses = Some(
+                    fulfil(client, r.input_requests.unwrap_or_default())
+                        .await
+                        .map_err(ResourceError::Protocol)?,
+                );
+                params.request_state = r.request_state;
+            }
+            (response, _) => return Ok(response),
+        }
+    }
+    Err(ResourceError::Protocol(too_many_rounds(&up)))
+}
+
+async fn get_prompt(
+    up: Arc<Upstream>,
+    ctx: CallContext,
+    mut params: GetPromptRequestParams,
+) -> Result<GetPromptResponse, ErrorData> {
+    params.input_responses = ctx.input_responses().cloned();
+    params.request_state = ctx.request_state().map(str::to_owned);
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let result = up
+            .relay(
+                "prompts/get",
+                true,
+                || ClientRequest::GetPromptRequest(GetPromptRequest::new(params.clone())),
+                &ctx,
+            )
+            .await
+            .map_err(relayed)?;
+        let response = match result {
+            ServerResult::GetPromptResult(r) => GetPromptResponse::Complete(r),
+            ServerResult::InputRequiredResult(r) => GetPromptResponse::InputRequired(r),
+            _ => return Err(unexpected(&up)),
+        };
+        match (response, legacy_client(&ctx)) {
+            (GetPromptResponse::InputRequired(r), Some(client)) => {
+                params.input_responses =
+                    Some(fulfil(client, r.input_requests.unwrap_or_default()).await?);
+                params.request_state = r.request_state;
+            }
+            (response, _) => return Ok(response),
+        }
+    }
+    Err(too_many_rounds(&up))
+}
+
+async fn call_tool(
+    up: Arc<Upstream>,
+    ctx: CallContext,
+    idempotent: bool,
+    mut params: CallToolRequestParams,
+) -> Result<CallToolResponse, ToolError> {
+    let failed = |e: UpstreamError| match e {
+        UpstreamError::Remote { error, .. } => ToolError::Protocol(error),
+        other => ToolError::Upstream(other.to_string()),
+    };
+    params.input_responses = ctx.input_responses().cloned();
+    params.request_state = ctx.request_state().map(str::to_owned);
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let result = up
+            .relay(
+                "tools/call",
+                idempotent,
+                || ClientRequest::CallToolRequest(CallToolRequest::new(params.clone())),
+                &ctx,
+            )
+            .await
+            .map_err(failed)?;
+        let response = match result {
+            ServerResult::CallToolResult(r) => CallToolResponse::Complete(r),
+            ServerResult::InputRequiredResult(r) => CallToolResponse::InputRequired(r),
+            ServerResult::CreateTaskResult(r) => CallToolResponse::Task(r),
+            _ => return Err(ToolError::Protocol(unexpected(&up))),
+        };
+        match (response, legacy_client(&ctx)) {
+            (CallToolResponse::InputRequired(r), Some(client)) => {
+                params.input_responses = Some(
+                    fulfil(client, r.input_requests.unwrap_or_default())
+                        .await
+                        .map_err(ToolError::Protocol)?,
+                );
+                params.request_state = r.request_state;
+            }
+            (response, _) => return Ok(response),
+        }
+    }
+    Err(ToolError::Protocol(too_many_rounds(&up)))
+}
+
+fn unexpected(up: &Upstream) -> ErrorData {
+    ErrorData::internal_error(
+        format!(
+            "upstream `{}` answered with an unexpected result type",
+            up.name()
+        ),
+        None,
+    )
+}
+
+fn too_many_rounds(up: &Upstream) -> ErrorData {
+    ErrorData::internal_error(
+        format!(
+            "upstream `{}` kept asking for input ({MAX_INPUT_ROUNDS} rounds); giving up",
+            up.name()
+        ),
+        None,
+    )
+}
+
+/// `completion/complete`: find the upstream that owns the prompt (by its
+/// published name) or the resource template (by its URI template), and ask it.
+async fn complete(
+    upstreams: &[Arc<Upstream>],
+    separator: &str,
+    mut request: CompleteRequestParams,
+) -> Result<Vec<String>, ErrorData> {
+    let owner = upstreams.iter().find_map(|u| {
+        let lists = u.lists();
+        match &request.r#ref {
+            Reference::Prompt(p) => {
+                let ns = &u.config().namespace;
+                let original = if ns.is_empty() {
+                    Some(p.name.as_str())
+                } else {
+                    p.name
+                        .strip_prefix(ns.as_str())
+                        .and_then(|rest| rest.strip_prefix(separator))
+                }?;
+                lists
+                    .prompts
+                    .iter()
+                    .any(|x| x.name == original)
+                    .then(|| (u.clone(), Some(original.to_owned())))
+            }
+            Reference::Resource(r) => lists
+                .templates
+                .iter()
+                .any(|t| t.uri_template == r.uri)
+                .then(|| (u.clone(), None)),
+            _ => None,
+        }
+    });
+    let Some((up, original)) = owner else {
+        return Ok(Vec::new());
+    };
+    if let (Some(name), Reference::Prompt(p)) = (original, &mut request.r#ref) {
+        p.name = name;
+    }
+    let result = up
+        .call("completion/complete", true, |c| {
+            let r = request.clone();
+            async move {
+                match c
+                    .send_request(ClientRequest::CompleteRequest(CompleteRequest::new(r)))
+                    .await?
+                {
+                    ServerResult::CompleteResult(r) => Ok(r),
+                    _ => Err(rmcp::service::ServiceError::UnexpectedResponse),
+                }
+            }
+        })
+        .await
+        .map_err(relayed)?;
+    Ok(result.completion.values)
 }
 
 /// An upstream's own JSON-RPC error goes back as it came; the gateway's reasons
@@ -294,25 +497,8 @@ fn forward_tool(upstream: &Arc<Upstream>, tool: &Tool, name: String) -> Result<T
     let up = upstream.clone();
     Ok(
         ToolSpec::from_definition(renamed).handler(move |ctx: CallContext, args| {
-            let up = up.clone();
-            let mut params = CallToolRequestParams::new(original.clone()).with_arguments(args);
-            if let Some(r) = ctx.input_responses() {
-                params = params.with_input_responses(r.clone());
-            }
-            if let Some(s) = ctx.request_state() {
-                params = params.with_request_state(s);
-            }
-            async move {
-                up.call("tools/call", idempotent, |c| {
-                    let p = params.clone();
-                    async move { c.call_tool_once(p).await }
-                })
-                .await
-                .map_err(|e| match e {
-                    UpstreamError::Remote { error, .. } => ToolError::Protocol(error),
-                    other => ToolError::Upstream(other.to_string()),
-                })
-            }
+            let params = CallToolRequestParams::new(original.clone()).with_arguments(args);
+            call_tool(up.clone(), ctx, idempotent, params)
         }),
     )
 }

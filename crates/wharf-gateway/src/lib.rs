@@ -15,6 +15,7 @@ mod connect;
 mod error;
 mod federation;
 mod metrics;
+mod relay;
 mod sse_client;
 mod upstream;
 
@@ -24,8 +25,9 @@ pub use config::{
     DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT, Era,
     GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
 };
-pub use connect::{Connection, UpstreamHandler, connect};
+pub use connect::{Announced, Connection, ListKind, UpstreamHandler, connect};
 pub use error::{ConfigError, UpstreamError};
 pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
+pub use relay::ProgressRoutes;
 pub use upstream::{Health, Lists, Upstream};

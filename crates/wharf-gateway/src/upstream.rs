@@ -11,7 +11,7 @@ use rmcp::{
     service::ServiceError,
 };
 use tokio::{
-    sync::{Mutex, Notify, Semaphore},
+    sync::{Mutex, Semaphore},
     time::Instant,
 };
 
@@ -74,11 +74,12 @@ pub struct Upstream {
     reconnect: Backoff,
     permits: Semaphore,
     slot: Mutex<Slot>,
-    changed: Arc<Notify>,
+    changed: Arc<crate::connect::Announced>,
     health: std::sync::Mutex<Health>,
     lists: ArcSwap<Lists>,
     metrics: UpstreamMetrics,
     client_name: String,
+    progress: crate::relay::ProgressRoutes,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -140,11 +141,12 @@ impl Upstream {
                 last_error: None,
                 ever_connected: false,
             }),
-            changed: Arc::new(Notify::new()),
+            changed: Arc::default(),
             health: std::sync::Mutex::new(health),
             lists: ArcSwap::from_pointee(Lists::default()),
             metrics,
             client_name: "wharf-gateway".into(),
+            progress: Default::default(),
         }
     }
 
@@ -172,8 +174,8 @@ impl Upstream {
         self.lists.load_full()
     }
 
-    /// Notified when the upstream announces a list change.
-    pub fn changes(&self) -> Arc<Notify> {
+    /// The list changes the upstream announced.
+    pub fn changes(&self) -> Arc<crate::connect::Announced> {
         self.changed.clone()
     }
 
@@ -226,7 +228,11 @@ impl Upstream {
                 ),
             });
         }
-        let handler = UpstreamHandler::new(&self.client_name, self.changed.clone());
+        let handler = UpstreamHandler::new(
+            &self.client_name,
+            self.changed.clone(),
+            self.progress.clone(),
+        );
         let made = tokio::time::timeout(
             MAX_CONNECT_TIME,
             connect(
@@ -266,7 +272,7 @@ impl Upstream {
                 slot.current = Some(c.clone());
                 self.listen_for_changes(&c);
                 // The lists may have changed while it was away.
-                self.changed.notify_one();
+                self.changed.announce(None);
                 Ok(c)
             }
             Err(message) => {
@@ -321,8 +327,17 @@ impl Upstream {
                     return;
                 }
             };
-            while let Ok(Some(_)) = sub.next().await {
-                changed.notify_one();
+            while let Ok(Some(n)) = sub.next().await {
+                use rmcp::model::ServerNotification as N;
+                let kind = match n {
+                    N::ToolListChangedNotification(_) => Some(crate::connect::ListKind::Tools),
+                    N::PromptListChangedNotification(_) => Some(crate::connect::ListKind::Prompts),
+                    N::ResourceListChangedNotification(_) => {
+                        Some(crate::connect::ListKind::Resources)
+                    }
+                    _ => None,
+                };
+                changed.announce(kind);
             }
         });
     }
@@ -475,6 +490,22 @@ impl Upstream {
                 Err(e)
             }
         }
+    }
+
+    /// Send a downstream client's request through the stack, on its behalf
+    /// (its capabilities, its progress token; see `relay`).
+    pub async fn relay(
+        &self,
+        method: &'static str,
+        idempotent: bool,
+        request: impl Fn() -> rmcp::model::ClientRequest,
+        ctx: &wharf_core::CallContext,
+    ) -> Result<rmcp::model::ServerResult, UpstreamError> {
+        self.call(method, idempotent, |c| {
+            let r = request();
+            async move { crate::relay::send(c.peer(), r, ctx, &self.progress).await }
+        })
+        .await
     }
 
     /// The active health check: reconnect if needed, then an uncached

@@ -121,11 +121,12 @@ pub fn app(state_key: Option<&str>) -> Result<App, AppError> {
         .list_changed()
         .completion(Arc::new(|req| {
             let prefix = req.argument.value.to_lowercase();
-            ["paris", "park", "party", "test", "testing"]
+            let values = ["paris", "park", "party", "test", "testing"]
                 .into_iter()
                 .filter(|v| v.starts_with(&prefix))
                 .map(String::from)
-                .collect()
+                .collect();
+            Box::pin(async move { Ok(values) })
         }));
     let builder = content_tools(builder);
     let builder = notification_tools(builder);
