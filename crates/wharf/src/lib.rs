@@ -83,6 +83,14 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
+    let mut config = config;
+    if matches!(cli.command, Command::Client(_))
+        && cli.common.log_level.is_none()
+        && std::env::var_os("WHARF_LOG").is_none()
+    {
+        // A terminal command: its output is the answer, not the connection's story.
+        config.log_level = "warn,rmcp=error".into();
+    }
     let _telemetry = match telemetry::init(&config) {
         Ok(t) => t,
         Err(e) => {
