@@ -24,8 +24,22 @@ const EXIT_TOOL_ERROR: u8 = 1;
 /// Exit code when the server could not be reached or refused the request.
 const EXIT_UNREACHABLE: u8 = 3;
 
+/// Exit code of a command line that cannot be used.
+const EXIT_USAGE: u8 = 2;
+
 pub async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
-    let (transport, origin) = transport(&args)?;
+    match prepare(&args) {
+        Ok((config, origin, remembered)) => connect_and_act(args, config, origin, remembered).await,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
+/// The upstream the flags describe, the origin its era is remembered under, and that era.
+fn prepare(args: &ClientArgs) -> anyhow::Result<(UpstreamConfig, Option<String>, Option<Era>)> {
+    let (transport, origin) = transport(args)?;
     let remembered = origin.as_deref().and_then(remembered_era);
     let era = match args.protocol.as_deref() {
         None => remembered.unwrap_or(Era::Auto),
@@ -54,16 +68,32 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     if !config.headers.is_empty() && matches!(config.transport, Transport::Stdio { .. }) {
         bail!("--header and --bearer apply to --url and --sse servers, not --stdio");
     }
+    Ok((config, origin, remembered))
+}
+
+async fn connect_and_act(
+    args: ClientArgs,
+    mut config: UpstreamConfig,
+    origin: Option<String>,
+    remembered: Option<Era>,
+) -> anyhow::Result<ExitCode> {
     let mut upstream = client(config.clone());
-    let info = match upstream.server_info().await {
+    let mut info = upstream.server_info().await;
+    // A remembered era that no longer works: detect it again.
+    if matches!(info, Err(UpstreamError::Connect { .. }))
+        && args.protocol.is_none()
+        && remembered.is_some()
+    {
+        config.era = Era::Auto;
+        upstream = client(config);
+        info = upstream.server_info().await;
+    }
+    let info = match info {
         Ok(info) => info,
-        // A remembered era that no longer works: detect it again.
-        Err(UpstreamError::Connect { .. }) if args.protocol.is_none() && remembered.is_some() => {
-            config.era = Era::Auto;
-            upstream = client(config);
-            upstream.server_info().await?
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_UNREACHABLE));
         }
-        Err(e) => return Err(e.into()),
     };
     if let (Some(origin), Some(info)) = (&origin, &info) {
         remember_era(origin, &info.protocol_version);
