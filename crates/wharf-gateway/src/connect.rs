@@ -112,6 +112,23 @@ impl ClientHandler for UpstreamHandler {
     }
 }
 
+/// rmcp's handshake errors name every transport type they pass through; keep
+/// what a person can act on (the request error and the step it happened in).
+fn tidy(message: String) -> String {
+    let Some(start) = message.find("Client error: ") else {
+        return message;
+    };
+    let rest = &message[start + "Client error: ".len()..];
+    match rest.find(", when ") {
+        Some(i) => format!(
+            "{} (during the {})",
+            &rest[..i],
+            rest[i + 7..].trim_start_matches("send ")
+        ),
+        None => rest.to_owned(),
+    }
+}
+
 /// Newest first; the `initialize` fallback asks for the newest legacy version.
 fn lifecycle(era: Era) -> ClientLifecycleMode {
     match era {
@@ -177,7 +194,7 @@ pub async fn connect(
             handler
                 .serve_with_lifecycle(transport, lifecycle(era))
                 .await
-                .map_err(|e| format!("{url}: {e}"))
+                .map_err(|e| tidy(format!("{url}: {e}")))
         }
         Transport::Sse { url } => {
             let (tx, rx) = crate::sse_client::connect(http, url, headers).await?;

@@ -52,6 +52,12 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Talk to any MCP server: list and call its tools, read resources, get prompts
     Client(ClientArgs),
+    /// Walk through the client side: the sample catalog behind a gateway, searches, SQL, a retry, a breaker, metrics
+    Demo {
+        /// Use this MCP server instead of the in-process catalog
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Serve many MCP servers as one (the upstreams of config/mcp.json), with retries, breakers and health checks
     Gateway(GatewayArgs),
 }

@@ -12,6 +12,7 @@ pub mod config;
 mod config_tools;
 mod conformance;
 mod database;
+mod demo;
 mod gateway;
 mod telemetry;
 
@@ -84,12 +85,16 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut config = config;
-    if matches!(cli.command, Command::Client(_))
+    if matches!(cli.command, Command::Client(_) | Command::Demo { .. })
         && cli.common.log_level.is_none()
         && std::env::var_os("WHARF_LOG").is_none()
     {
         // A terminal command: its output is the answer, not the connection's story.
-        config.log_level = "warn,rmcp=error".into();
+        config.log_level = if matches!(cli.command, Command::Demo { .. }) {
+            "error,rmcp=off".into()
+        } else {
+            "warn,rmcp=off".into()
+        };
     }
     let _telemetry = match telemetry::init(&config) {
         Ok(t) => t,
@@ -160,6 +165,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 )
                 .await
             }
+            Command::Demo { url } => demo::run(&config, url).await,
             Command::Gateway(g) if g.stdio => stdio(config, app).await,
             Command::Gateway(_) => serve(config, app).await,
             Command::Check { .. } | Command::ConfigReference | Command::Health { .. } => Ok(()),

@@ -578,3 +578,45 @@ async fn a_down_upstream_is_hidden_when_configured_and_comes_back() {
     g.shutdown().await;
     http.stop().await;
 }
+
+#[test]
+fn the_demo_walks_through_a_retry_a_breaker_and_the_metrics() {
+    let out = std::process::Command::new(BIN)
+        .arg("demo")
+        .env("WHARF_PROFILE", "catalog")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("catalog_search_items"), "{text}");
+    assert!(text.contains("→ [[12522]]"), "the SQL count: {text}");
+    assert!(text.contains("→ answered after a retry"), "{text}");
+    assert!(
+        text.contains("call 3: cannot connect to upstream `broken`"),
+        "{text}"
+    );
+    assert!(text.contains("breaker now open"), "{text}");
+    assert!(
+        text.contains("call 4: upstream `broken` is unavailable (circuit open"),
+        "{text}"
+    );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row: {text}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // upstream health breaker calls failed retries mean
+    let catalog = row("catalog");
+    assert_eq!(&catalog[1..3], ["healthy", "closed"], "{text}");
+    assert_eq!(catalog[4], "0", "no catalog call failed in the end: {text}");
+    assert_eq!(catalog[5], "1", "one retry: {text}");
+    let broken = row("broken");
+    assert_eq!(&broken[1..5], ["down", "open", "4", "4"], "{text}");
+}

@@ -1,0 +1,266 @@
+//! `wharf demo`: the whole client side in one command. It serves the sample
+//! catalog in process (or uses `--url`), puts a gateway in front of it and of a
+//! deliberately broken upstream, and walks through listing, searching, getting,
+//! SQL, a failure that is retried, a circuit breaker opening, and the metrics.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::Context;
+use rmcp::model::{CallToolResponse, JsonObject};
+use serde_json::{Value, json};
+use wharf_core::CallContext;
+use wharf_gateway::{
+    Backoff, BreakerConfig, Gateway, GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
+};
+
+use crate::config::{Config, DatabaseTarget, Profile};
+
+/// Requests the flaky front of the in-process catalog refuses (503) when armed.
+#[derive(Default)]
+struct Flaky {
+    refuse: AtomicU32,
+}
+
+async fn flaky_front(
+    axum::extract::State(flaky): axum::extract::State<Arc<Flaky>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let refused = flaky
+        .refuse
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if refused {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    next.run(request).await
+}
+
+/// Serve the sample catalog on a loopback port, in a throwaway database.
+async fn catalog(
+    config: &Config,
+    flaky: Arc<Flaky>,
+) -> anyhow::Result<(String, std::path::PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("wharf-demo-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut config = config.clone();
+    config.profile = Profile::Catalog;
+    config.database = DatabaseTarget::Sqlite(dir.join("wharf.db"));
+    let (app, _db) = crate::build_app(&config, None, true).await?;
+    let server = wharf_http::build(app, &wharf_http::HttpConfig::default())?;
+    let router = server
+        .router
+        .layer(axum::middleware::from_fn_with_state(flaky, flaky_front));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((url, dir))
+}
+
+fn step(n: u32, what: &str) {
+    println!("\n── {n}. {what}");
+}
+
+async fn call(g: &Gateway, tool: &str, args: Value) -> Result<(String, Option<Value>), String> {
+    let args: JsonObject = args.as_object().cloned().unwrap_or_default();
+    match g
+        .app()
+        .call_tool(tool, args, CallContext::detached(Default::default()))
+        .await
+    {
+        Ok(CallToolResponse::Complete(r)) => {
+            let text = r
+                .content
+                .iter()
+                .find_map(|c| c.as_text().map(|t| t.text.clone()))
+                .unwrap_or_default();
+            if r.is_error == Some(true) {
+                Err(text)
+            } else {
+                Ok((text, r.structured_content))
+            }
+        }
+        Ok(_) => Err("the tool asked for input".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
+    let flaky = Arc::new(Flaky::default());
+    let (catalog_url, scratch) = match url {
+        Some(u) => (u, None),
+        None => {
+            println!("Starting the sample catalog in process (a throwaway SQLite database)…");
+            let (u, dir) = catalog(config, flaky.clone()).await?;
+            (u, Some(dir))
+        }
+    };
+    let in_process = scratch.is_some();
+    let mut catalog = UpstreamConfig::new(
+        "catalog",
+        Transport::Http {
+            url: catalog_url.clone(),
+        },
+    );
+    catalog.timeout = Duration::from_secs(10);
+    // Nothing listens on port 9 (discard) on loopback: every attempt fails to connect.
+    let mut broken = UpstreamConfig::new(
+        "broken",
+        Transport::Http {
+            url: "http://127.0.0.1:9/mcp".into(),
+        },
+    );
+    broken.timeout = Duration::from_secs(1);
+    broken.max_retries = 0;
+    let gateway = Arc::new(Gateway::new(
+        GatewayConfig {
+            upstreams: vec![catalog, broken],
+            separator: "_".into(),
+            when_unhealthy: WhenUnhealthy::Error,
+            breaker: BreakerConfig {
+                consecutive_failures: 3,
+                ..Default::default()
+            },
+            retry_backoff: Backoff::default(),
+            reconnect_backoff: Backoff {
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+            },
+            log_level: None,
+        },
+        "wharf-demo",
+        env!("CARGO_PKG_VERSION"),
+    )?);
+    gateway.start().await;
+    println!("Gateway in front of `catalog` ({catalog_url}) and `broken` (nothing listening).");
+
+    step(1, "tools, through the gateway");
+    for t in gateway.app().offer().tools() {
+        let d = t.definition().description.as_deref().unwrap_or("");
+        let d: String = d.chars().take(70).collect();
+        println!("  {:<28} {d}…", t.name());
+    }
+
+    step(2, "searches");
+    let mut first_id = None;
+    for query in ["grid", "fetch", "clipboard"] {
+        match call(
+            &gateway,
+            "catalog_search_items",
+            json!({"query": query, "limit": 3}),
+        )
+        .await
+        {
+            Ok((_, Some(sc))) => {
+                let hits = sc["hits"].as_array().cloned().unwrap_or_default();
+                println!("  {query:?}: {} hit(s)", hits.len());
+                for h in &hits {
+                    println!(
+                        "    {:<45} {}",
+                        h["id"].as_str().unwrap_or(""),
+                        h["title"].as_str().unwrap_or("")
+                    );
+                    first_id = first_id.or_else(|| h["id"].as_str().map(str::to_owned));
+                }
+            }
+            Ok((text, None)) => println!("  {query:?}: {text}"),
+            Err(e) => println!("  {query:?}: error: {e}"),
+        }
+    }
+
+    step(3, "get one item");
+    if let Some(id) = &first_id {
+        match call(&gateway, "catalog_get_item", json!({"id": id})).await {
+            Ok((text, _)) => println!("  {}", text.lines().next().unwrap_or("")),
+            Err(e) => println!("  error: {e}"),
+        }
+    }
+
+    step(4, "a read-only SQL query");
+    let sql = "SELECT count(*) AS items FROM items";
+    match call(&gateway, "catalog_execute_sql_query", json!({"sql": sql})).await {
+        Ok((_, Some(sc))) => println!("  {sql}\n  → {}", sc["rows"]),
+        Ok((text, None)) => println!("  {text}"),
+        Err(e) => println!("  error: {e}"),
+    }
+
+    step(5, "a failure that is retried");
+    if in_process {
+        flaky.refuse.store(1, Ordering::SeqCst);
+        println!(
+            "  The catalog's next HTTP request is answered 503; search_items is read-only, so it is safe to repeat."
+        );
+        match call(
+            &gateway,
+            "catalog_search_items",
+            json!({"query": "css", "limit": 1}),
+        )
+        .await
+        {
+            Ok(_) => println!("  → answered after a retry"),
+            Err(e) => println!("  → failed: {e}"),
+        }
+    } else {
+        println!(
+            "  (only with the in-process catalog, which can be told to fail; run without --url)"
+        );
+    }
+
+    step(6, "a circuit breaker opening against the broken upstream");
+    let upstream = gateway
+        .upstreams()
+        .iter()
+        .find(|u| u.name() == "broken")
+        .expect("configured above")
+        .clone();
+    for attempt in 1..=4 {
+        let outcome = upstream
+            .call(
+                "tools/list",
+                true,
+                |c| async move { c.list_all_tools().await },
+            )
+            .await;
+        match outcome {
+            Ok(_) => println!("  call {attempt}: answered?"),
+            Err(e) => println!(
+                "  call {attempt}: {e}\n          breaker now {}",
+                upstream.breaker_state().as_str()
+            ),
+        }
+    }
+
+    step(7, "metrics (the gateway's /metrics, summed)");
+    let text =
+        prometheus::TextEncoder::new().encode_to_string(&gateway.app().registry().gather())?;
+    println!(
+        "  {:<10} {:<8} {:<10} {:>6} {:>7} {:>8} {:>8}",
+        "upstream", "health", "breaker", "calls", "failed", "retries", "mean ms"
+    );
+    for r in crate::gateway::rows(&text) {
+        println!(
+            "  {:<10} {:<8} {:<10} {:>6} {:>7} {:>8} {:>8}",
+            r.upstream,
+            if r.healthy { "healthy" } else { "down" },
+            r.breaker,
+            r.calls,
+            r.failed,
+            r.retries,
+            r.mean_ms.map_or("-".into(), |m| format!("{m:.1}")),
+        );
+    }
+    gateway.shutdown().await;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
