@@ -58,12 +58,16 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
+    /// Chat with a model that can call the tools of a server (or of a gateway)
+    Chat(ChatArgs),
+    /// Check which tools a model picks for golden prompts: precision and recall of tool selection
+    Eval(EvalArgs),
     /// Serve many MCP servers as one (the upstreams of config/mcp.json), with retries, breakers and health checks
     Gateway(GatewayArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct ClientArgs {
+#[derive(Debug, Args, Clone)]
+pub struct ServerFlags {
     /// A Streamable HTTP server (2026-07-28 or 2025-x, detected)
     #[arg(long, value_name = "URL", global = true)]
     pub url: Option<String>,
@@ -88,11 +92,54 @@ pub struct ClientArgs {
     /// auto (detect, remembered per origin), 2026-07-28 or legacy
     #[arg(long, value_name = "ERA", global = true)]
     pub protocol: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub server: ServerFlags,
     /// Print the results as JSON
     #[arg(long, global = true)]
     pub json_output: bool,
     #[command(subcommand)]
     pub action: ClientAction,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelFlags {
+    /// anthropic or openai [default: the one whose API key is set]
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<String>,
+    /// The model [default: claude-sonnet-4-5 or gpt-4o-mini]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub server: ServerFlags,
+    #[command(flatten)]
+    pub model: ModelFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The golden prompts: a YAML file of {prompt, expect, kind}
+    pub golden: std::path::PathBuf,
+    #[command(flatten)]
+    pub server: ServerFlags,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// Exit 1 when overall precision is below this (0 to 1)
+    #[arg(long, value_name = "RATIO")]
+    pub min_precision: Option<f64>,
+    /// Exit 1 when overall recall is below this (0 to 1)
+    #[arg(long, value_name = "RATIO")]
+    pub min_recall: Option<f64>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json_output: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,7 @@ use rmcp::model::{
 use serde_json::Value;
 use wharf_gateway::{Era, Transport, Upstream, UpstreamConfig, UpstreamError};
 
-use crate::cli::{ClientAction, ClientArgs};
+use crate::cli::{ClientAction, ClientArgs, ServerFlags};
 
 /// Exit code of a call that reached the server and failed (a tool error).
 const EXIT_TOOL_ERROR: u8 = 1;
@@ -28,17 +28,37 @@ const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_USAGE: u8 = 2;
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
-    match prepare(&args) {
-        Ok((config, origin, remembered)) => connect_and_act(args, config, origin, remembered).await,
+    let (upstream, info) = match connect(&args.server, wharf_gateway::UpstreamMetrics::new()).await
+    {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let outcome = act(&upstream, &args, info.as_deref()).await;
+    upstream.shutdown().await;
+    match outcome {
+        Ok(code) => Ok(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            Ok(ExitCode::from(EXIT_USAGE))
+            Ok(ExitCode::from(EXIT_UNREACHABLE))
         }
     }
 }
 
+/// Connect to the server the flags name (remembering its era), or say why not
+/// and return the exit code.
+pub async fn connect(
+    flags: &ServerFlags,
+    metrics: wharf_gateway::UpstreamMetrics,
+) -> Result<(Arc<Upstream>, Option<Arc<rmcp::model::ServerPeerInfo>>), ExitCode> {
+    let (config, origin, remembered) = prepare(flags).map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    connect_prepared(flags, config, origin, remembered, metrics).await
+}
+
 /// The upstream the flags describe, the origin its era is remembered under, and that era.
-fn prepare(args: &ClientArgs) -> anyhow::Result<(UpstreamConfig, Option<String>, Option<Era>)> {
+fn prepare(args: &ServerFlags) -> anyhow::Result<(UpstreamConfig, Option<String>, Option<Era>)> {
     let (transport, origin) = transport(args)?;
     let remembered = origin.as_deref().and_then(remembered_era);
     let era = match args.protocol.as_deref() {
@@ -71,13 +91,14 @@ fn prepare(args: &ClientArgs) -> anyhow::Result<(UpstreamConfig, Option<String>,
     Ok((config, origin, remembered))
 }
 
-async fn connect_and_act(
-    args: ClientArgs,
+async fn connect_prepared(
+    args: &ServerFlags,
     mut config: UpstreamConfig,
     origin: Option<String>,
     remembered: Option<Era>,
-) -> anyhow::Result<ExitCode> {
-    let mut upstream = client(config.clone());
+    metrics: wharf_gateway::UpstreamMetrics,
+) -> Result<(Arc<Upstream>, Option<Arc<rmcp::model::ServerPeerInfo>>), ExitCode> {
+    let mut upstream = client(config.clone(), metrics.clone());
     let mut info = upstream.server_info().await;
     // A remembered era that no longer works: detect it again.
     if matches!(info, Err(UpstreamError::Connect { .. }))
@@ -85,41 +106,33 @@ async fn connect_and_act(
         && remembered.is_some()
     {
         config.era = Era::Auto;
-        upstream = client(config);
+        upstream = client(config, metrics);
         info = upstream.server_info().await;
     }
     let info = match info {
         Ok(info) => info,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(ExitCode::from(EXIT_UNREACHABLE));
+            return Err(ExitCode::from(EXIT_UNREACHABLE));
         }
     };
     if let (Some(origin), Some(info)) = (&origin, &info) {
         remember_era(origin, &info.protocol_version);
     }
-    let outcome = act(&upstream, &args, info.as_deref()).await;
-    upstream.shutdown().await;
-    match outcome {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::from(EXIT_UNREACHABLE))
-        }
-    }
+    Ok((upstream, info))
 }
 
-fn client(config: UpstreamConfig) -> Arc<Upstream> {
+fn client(config: UpstreamConfig, metrics: wharf_gateway::UpstreamMetrics) -> Arc<Upstream> {
     Arc::new(Upstream::new(
         config,
         wharf_gateway::BreakerConfig::default(),
         wharf_gateway::Backoff::default(),
         wharf_gateway::Backoff::default(),
-        wharf_gateway::UpstreamMetrics::new(),
+        metrics,
     ))
 }
 
-fn transport(args: &ClientArgs) -> anyhow::Result<(Transport, Option<String>)> {
+fn transport(args: &ServerFlags) -> anyhow::Result<(Transport, Option<String>)> {
     match (&args.url, &args.stdio, &args.sse) {
         (Some(url), None, None) => {
             Ok((Transport::Http { url: url.clone() }, Some(origin_of(url)?)))

@@ -6,6 +6,7 @@
 mod builtin;
 mod catalog_app;
 mod catalog_cli;
+mod chat;
 mod cli;
 mod client;
 pub mod config;
@@ -13,7 +14,9 @@ mod config_tools;
 mod conformance;
 mod database;
 mod demo;
+mod eval;
 mod gateway;
+mod llm;
 mod telemetry;
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
@@ -85,8 +88,10 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut config = config;
-    if matches!(cli.command, Command::Client(_) | Command::Demo { .. })
-        && cli.common.log_level.is_none()
+    if matches!(
+        cli.command,
+        Command::Client(_) | Command::Demo { .. } | Command::Chat(_) | Command::Eval(_)
+    ) && cli.common.log_level.is_none()
         && std::env::var_os("WHARF_LOG").is_none()
     {
         // A terminal command: its output is the answer, not the connection's story.
@@ -166,6 +171,14 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 .await
             }
             Command::Demo { url } => demo::run(&config, url).await,
+            Command::Chat(args) => {
+                code = chat::run(args).await?;
+                Ok(())
+            }
+            Command::Eval(args) => {
+                code = eval::run(args).await?;
+                Ok(())
+            }
             Command::Gateway(g) if g.stdio => stdio(config, app).await,
             Command::Gateway(_) => serve(config, app).await,
             Command::Check { .. } | Command::ConfigReference | Command::Health { .. } => Ok(()),

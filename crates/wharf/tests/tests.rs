@@ -1,6 +1,7 @@
 //! End-to-end tests of the `wharf` binary: real processes, real sockets, real files.
 
 mod catalog;
+mod chat;
 mod check;
 mod config_tools;
 mod gateway;
