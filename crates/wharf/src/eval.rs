@@ -254,6 +254,38 @@ mod tests {
     }
 
     #[test]
+    fn the_example_golden_file_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/chat/golden.yaml");
+        let golden = load(&path).unwrap();
+        assert_eq!(golden.prompts.len(), 5);
+        assert!(golden.prompts[4].expect.tools().is_empty());
+    }
+
+    #[test]
+    fn a_bad_golden_file_says_why() {
+        let dir = std::env::temp_dir().join(format!("wharf-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.yaml");
+        for (text, why) in [
+            (
+                "prompts:\n  - prompt: x\n    kind: sideways\n",
+                "kind `sideways` is not one of",
+            ),
+            (
+                "prompts:\n  - prompt: x\n    kind: negative\n    expect: a\n",
+                "negative but expects a tool",
+            ),
+            ("prompts:\n  - promt: x\n", "unknown field `promt`"),
+            ("prompts: []\n", "no prompts"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = load(&path).err().expect(text).to_string();
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn scores() {
         assert_eq!(score(&set(&["a"]), &set(&["a"])), (1.0, 1.0));
         assert_eq!(score(&set(&["a"]), &set(&[])), (1.0, 0.0));

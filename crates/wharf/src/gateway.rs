@@ -167,6 +167,15 @@ pub async fn status(url: &str, metrics_key: Option<&str>, json: bool) -> anyhow:
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_example_upstream_file_is_valid() {
+        let text = include_str!("../../../examples/gateway/mcp.json");
+        let c = wharf_gateway::GatewayConfig::parse(text, false, &|_| None).unwrap();
+        let names: Vec<_> = c.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["catalog", "tools", "legacy"]);
+        assert!(!c.upstreams[2].enabled);
+    }
+
+    #[test]
     fn reads_the_upstream_series() {
         let text = "\
 wharf_upstream_healthy{upstream=\"a\"} 1
