@@ -52,6 +52,10 @@ SUBJECTS = [
     ("raw rmcp", [f"{TARGET}/release/raw-rmcp", "PORT"], {}, "2026-07-28", None),
     ("Wharf, defaults on", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(True), "2026-07-28", KEY),
     ("Wharf, defaults off", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(False), "2026-07-28", None),
+    # One hop: `wharf gateway` (defaults off) in front of a `wharf serve` (defaults off) with the same tools,
+    # names unprefixed. Both processes share core 0, so CPU and req/s are the pair's; RSS is the gateway's.
+    ("Wharf gateway -> Wharf", [f"{TARGET}/release/wharf", "gateway", "--upstreams", "UPSTREAMS", "--listen",
+                                "127.0.0.1:PORT"], wharf(False), "2026-07-28", None),
     # A 2025-11-25 session: initialize once, then every call carries Mcp-Session-Id
     # and is answered as a server-sent event.
     ("Wharf, legacy session (SSE)", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(False),
@@ -138,7 +142,42 @@ def wrk(port: int, proto: str, bearer, connections: int, duration: str):
     return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "requests": requests}
 
 
+def upstream_for_gateway(env):
+    """A `wharf serve` for the gateway to front, and the upstream file naming it."""
+    port = free_port()
+    log = open(os.path.join(TARGET, "bench-peers", "gateway-upstream.log"), "w")
+    p = subprocess.Popen(["taskset", "-c", "0", f"{TARGET}/release/wharf", "serve", "--listen", f"127.0.0.1:{port}"],
+                         env={**os.environ, **env}, stdout=log, stderr=log)
+    started = time.monotonic()
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            break
+        except OSError:
+            if p.poll() is not None or time.monotonic() - started > 60:
+                raise RuntimeError("the gateway's upstream did not start")
+            time.sleep(0.01)
+    path = os.path.join(TARGET, "bench-peers", "mcp.json")
+    with open(path, "w") as f:
+        json.dump({"servers": [{"name": "wharf", "namespace": "", "url": f"http://127.0.0.1:{port}/mcp",
+                                "max_concurrency": 64}]}, f)
+    return p, path
+
+
 def measure(name, cmd, env, proto, bearer):
+    upstream = None
+    if "UPSTREAMS" in cmd:
+        upstream, path = upstream_for_gateway(env)
+        cmd = [path if c == "UPSTREAMS" else c for c in cmd]
+    try:
+        return measure_one(name, cmd, env, proto, bearer)
+    finally:
+        if upstream:
+            upstream.send_signal(signal.SIGTERM)
+            upstream.wait(timeout=10)
+
+
+def measure_one(name, cmd, env, proto, bearer):
     port = free_port()
     cmd = [c.replace("PORT", str(port)) for c in cmd]
     log = open(os.path.join(TARGET, "bench-peers", re.sub(r"\W+", "-", name) + ".log"), "w")

@@ -151,6 +151,7 @@ pub async fn connect(
     headers: &http::HeaderMap,
     http: &reqwest::Client,
     handler: UpstreamHandler,
+    max_in_flight: usize,
 ) -> Result<Connection, String> {
     match transport {
         Transport::Stdio {
@@ -183,6 +184,8 @@ pub async fn connect(
             }
             let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                 .custom_headers(custom)
+                // The upstream's own concurrency limit bounds POSTs in flight, not rmcp's default of 16.
+                .max_concurrent_requests(max_in_flight)
                 .reinit_on_expired_session(true);
             if let Some(auth) = headers
                 .get(http::header::AUTHORIZATION)

@@ -241,6 +241,7 @@ impl Upstream {
                 &self.headers,
                 &self.http,
                 handler,
+                self.config.max_concurrency,
             ),
         )
         .await
