@@ -476,6 +476,9 @@ impl Upstream {
                 after: timeout,
             })?
             .expect("the semaphore is never closed");
+        // Not under the call's deadline: cancelling a handshake half-way would kill
+        // a slow-starting stdio server on every call. A handshake has its own bound
+        // (MAX_CONNECT_TIME).
         let conn = self.connection().await?;
         match tokio::time::timeout_at(deadline, op(conn.clone())).await {
             Err(_) => Err(UpstreamError::Timeout {
