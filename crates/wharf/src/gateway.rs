@@ -11,6 +11,10 @@ use crate::config::Config;
 
 /// Read and check `gateway.upstreams`; `${VAR}` in it come from the environment.
 pub fn load(config: &Config) -> anyhow::Result<GatewayConfig> {
+    if let Some((file, text)) = &config.gateway_inline {
+        return GatewayConfig::parse(text, true, &|name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!("{file} [gateway]: {e}"));
+    }
     let path = &config.gateway_upstreams;
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
@@ -166,6 +170,33 @@ pub async fn status(url: &str, metrics_key: Option<&str>, json: bool) -> anyhow:
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn upstreams_can_live_in_wharf_toml() {
+        let text = "[server]\nlisten = \"127.0.0.1:8100\"\n[gateway]\nseparator = \".\"\n\n[[gateway.servers]]\nname = \"a\"\nurl = \"http://127.0.0.1:8000/mcp\"\ntimeout = \"5s\"\n";
+        let config = crate::config::Config::load(crate::config::Sources {
+            file: Some(("wharf.toml".into(), text.into())),
+            env: vec![],
+            flags: vec![],
+        })
+        .unwrap();
+        let g = super::load(&config).unwrap();
+        assert_eq!(g.separator, ".");
+        assert_eq!(g.upstreams[0].timeout, std::time::Duration::from_secs(5));
+
+        let bad = text.replace("timeout", "timout");
+        let config = crate::config::Config::load(crate::config::Sources {
+            file: Some(("wharf.toml".into(), bad)),
+            env: vec![],
+            flags: vec![],
+        })
+        .unwrap();
+        let e = super::load(&config).unwrap_err().to_string();
+        assert!(
+            e.contains("wharf.toml [gateway]: servers[0] (a): unknown field `timout`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn the_example_upstream_file_is_valid() {
         let text = include_str!("../../../examples/gateway/mcp.json");

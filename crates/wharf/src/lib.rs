@@ -241,7 +241,7 @@ fn health(config: &Config, url: Option<&str>, live: bool) -> ExitCode {
 
 /// The files the configuration names (widget templates) exist and are readable.
 fn check_files(config: &Config) -> Result<(), Vec<Problem>> {
-    let problems: Vec<Problem> = config
+    let mut problems: Vec<Problem> = config
         .tools
         .iter()
         .filter_map(|t| Some((t, t.widget.as_ref()?)))
@@ -256,6 +256,14 @@ fn check_files(config: &Config) -> Result<(), Vec<Problem>> {
             })
         })
         .collect();
+    if config.profile == Profile::Gateway
+        && let Err(e) = gateway::load(config)
+    {
+        problems.push(Problem {
+            at: "the gateway's upstreams".into(),
+            message: format!("{e:#}"),
+        });
+    }
     if problems.is_empty() {
         Ok(())
     } else {

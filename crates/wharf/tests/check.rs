@@ -180,3 +180,37 @@ fn each_submission_finding_says_what_to_change() {
         assert!(out.contains(expected), "missing {expected:?} in\n{out}");
     }
 }
+
+#[test]
+fn the_gateways_upstreams_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let inline = "[app]\nprofile = \"gateway\"\n\n[[gateway.servers]]\nname = \"a\"\nurl = \"http://127.0.0.1:8000/mcp\"\nmax_concurrency = 0\n";
+    let (code, out) = check(dir.path(), inline, &[]);
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains("wharf.toml [gateway]: servers[0] (a).max_concurrency: must be at least 1"),
+        "{out}"
+    );
+    let good = inline.replace("max_concurrency = 0", "max_concurrency = 4");
+    let (code, out) = check(dir.path(), &good, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    // The classic file, named by the environment.
+    std::fs::write(
+        dir.path().join("mcp.json"),
+        r#"{"servers": [{"name": "a"}]}"#,
+    )
+    .unwrap();
+    let (code, out) = check(
+        dir.path(),
+        "[app]\nprofile = \"gateway\"\n",
+        &[("WHARF_GATEWAY_UPSTREAMS", "mcp.json")],
+    );
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains(
+            "mcp.json: servers[0] (a): says neither how to start nor where to reach the server"
+        ),
+        "{out}"
+    );
+}

@@ -61,6 +61,14 @@ pub fn from_file(name: &str, text: &str, problems: &mut Vec<Problem>) -> Layer {
             return layer;
         }
     };
+    /// `[gateway]` fields that belong to the upstream file's format, not to the key table.
+    const GATEWAY_FILE_FIELDS: &[&str] = &[
+        "servers",
+        "separator",
+        "when_unhealthy",
+        "breaker",
+        "log_level",
+    ];
     let sections: Vec<&str> = keys::KEYS
         .iter()
         .map(|k| k.path.split_once('.').map_or(k.path, |(s, _)| s))
@@ -88,6 +96,11 @@ pub fn from_file(name: &str, text: &str, problems: &mut Vec<Problem>) -> Layer {
             continue;
         }
         for (name_in_section, value) in entries {
+            // The gateway's own fields in wharf.toml (`[[gateway.servers]]`, ...) are
+            // read by the gateway, with the rules of its upstream file.
+            if section == "gateway" && GATEWAY_FILE_FIELDS.contains(&name_in_section.as_str()) {
+                continue;
+            }
             let path = format!("{section}.{name_in_section}");
             let at = at_offset(name, text, key_offset(&spans, &[section, name_in_section]));
             let Some(key) = keys::by_path(&path) else {

@@ -57,6 +57,10 @@ pub struct Config {
     pub profile: Profile,
     /// `gateway.upstreams`: the gateway's upstream file.
     pub gateway_upstreams: std::path::PathBuf,
+    /// `[[gateway.servers]]` written in the configuration file itself (with the
+    /// other upstream-file fields of `[gateway]`), as TOML text; it wins over
+    /// `gateway.upstreams`.
+    pub gateway_inline: Option<(String, String)>,
     pub sql_limits: wharf_catalog::SqlLimits,
     /// Tools defined in the file's `[[tools]]`.
     pub tools: Vec<tools::ToolDef>,
@@ -212,12 +216,20 @@ impl Config {
         let mut problems = Vec::new();
         let mut merged = Layer::new();
         let mut tool_defs = Vec::new();
+        let mut gateway_inline = None;
         if let Some((name, text)) = &sources.file {
             merged.extend(layers::from_file(name, text, &mut problems));
-            if let Ok(table) = toml::from_str::<toml::Table>(text)
-                && let Some(value) = table.get("tools")
-            {
-                tool_defs = tools::from_table(name, value, &mut problems);
+            if let Ok(table) = toml::from_str::<toml::Table>(text) {
+                if let Some(value) = table.get("tools") {
+                    tool_defs = tools::from_table(name, value, &mut problems);
+                }
+                if let Some(toml::Value::Table(g)) = table.get("gateway")
+                    && g.contains_key("servers")
+                {
+                    let mut g = g.clone();
+                    g.remove("upstreams");
+                    gateway_inline = Some((name.clone(), toml::to_string(&g).unwrap_or_default()));
+                }
             }
         }
         let mcp_api_key = sources
@@ -230,6 +242,7 @@ impl Config {
         merged.extend(layers::from_flags(sources.flags));
         let mut config = Self::from_layer(&merged, &mut problems);
         config.tools = tool_defs;
+        config.gateway_inline = gateway_inline;
         if let Some(k) = mcp_api_key.filter(|k| !k.is_empty()) {
             config.api_keys.push(("default".into(), Secret(k)));
         }
@@ -290,6 +303,7 @@ impl Config {
             },
             log_level: r.text("log.level"),
             gateway_upstreams: r.text("gateway.upstreams").into(),
+            gateway_inline: None,
             profile: match r.word("app.profile") {
                 "conformance" => Profile::Conformance,
                 "builtin" => Profile::Builtin,
