@@ -53,7 +53,7 @@ SUBJECTS = [
     ("Wharf, defaults on", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(True), "2026-07-28", KEY),
     ("Wharf, defaults off", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(False), "2026-07-28", None),
     # One hop: `wharf gateway` (defaults off) in front of a `wharf serve` (defaults off) with the same tools,
-    # names unprefixed. Both processes share core 0, so CPU and req/s are the pair's; RSS is the gateway's.
+    # names unprefixed. Both processes share core 0 (req/s and latency are the pair's); CPU and RSS are the gateway's.
     ("Wharf gateway -> Wharf", [f"{TARGET}/release/wharf", "gateway", "--upstreams", "UPSTREAMS", "--listen",
                                 "127.0.0.1:PORT"], wharf(False), "2026-07-28", None),
     # A 2025-11-25 session: initialize once, then every call carries Mcp-Session-Id
