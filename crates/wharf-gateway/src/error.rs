@@ -103,3 +103,11 @@ pub struct ConfigError {
     /// What is wrong and how to fix it.
     pub message: String,
 }
+
+/// A tool that says running it twice is harmless: read-only or idempotent.
+/// Only such a call is repeated after a failure that may have let it run.
+pub fn safe_to_repeat(tool: &rmcp::model::Tool) -> bool {
+    tool.annotations
+        .as_ref()
+        .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true))
+}

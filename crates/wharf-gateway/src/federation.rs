@@ -487,10 +487,7 @@ fn relayed(e: UpstreamError) -> ErrorData {
 /// upstream's bad tool is skipped instead of refusing the whole offer.
 fn forward_tool(upstream: &Arc<Upstream>, tool: &Tool, name: String) -> Result<ToolSpec, String> {
     ArgumentValidator::new(&tool.input_schema)?;
-    let idempotent = tool
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
+    let idempotent = crate::error::safe_to_repeat(tool);
     let original = tool.name.clone();
     let mut renamed = tool.clone();
     renamed.name = name.into();

@@ -26,7 +26,7 @@ pub use config::{
     GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
 };
 pub use connect::{Announced, Connection, ListKind, UpstreamHandler, connect};
-pub use error::{ConfigError, UpstreamError};
+pub use error::{ConfigError, UpstreamError, safe_to_repeat};
 pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
 pub use relay::ProgressRoutes;

@@ -550,15 +550,19 @@ impl Upstream {
         health
     }
 
+    /// `tools/list`, every page, through the stack.
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, UpstreamError> {
+        self.call(
+            "tools/list",
+            true,
+            |c| async move { c.list_all_tools().await },
+        )
+        .await
+    }
+
     /// List everything the upstream offers (through the stack: lists are reads).
     pub async fn refresh_lists(&self) -> Result<Arc<Lists>, UpstreamError> {
-        let tools = self
-            .call(
-                "tools/list",
-                true,
-                |c| async move { c.list_all_tools().await },
-            )
-            .await?;
+        let tools = self.list_tools().await?;
         let caps = self
             .connection()
             .await?

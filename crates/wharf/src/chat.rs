@@ -75,8 +75,7 @@ impl Toolbox {
         self.tools
             .iter()
             .find(|t| t.name == mcp_name)
-            .and_then(|t| t.annotations.as_ref())
-            .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true))
+            .is_some_and(wharf_gateway::safe_to_repeat)
     }
 }
 
@@ -198,13 +197,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let listed = up
-        .call(
-            "tools/list",
-            true,
-            |c| async move { c.list_all_tools().await },
-        )
-        .await?;
+    let listed = up.list_tools().await?;
     let tools = Arc::new(Toolbox::new(listed));
     let provider =
         crate::llm::from_env(args.model.provider.as_deref(), args.model.model.as_deref());

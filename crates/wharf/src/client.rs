@@ -284,13 +284,7 @@ async fn act(
             }
         }
         ClientAction::Tools => {
-            let tools = up
-                .call(
-                    "tools/list",
-                    true,
-                    |c| async move { c.list_all_tools().await },
-                )
-                .await?;
+            let tools = up.list_tools().await?;
             if json {
                 print_json(&tools)?;
             } else {
@@ -322,13 +316,7 @@ async fn act(
             }
         }
         ClientAction::Call { name, arg, json: j } => {
-            let tools = up
-                .call(
-                    "tools/list",
-                    true,
-                    |c| async move { c.list_all_tools().await },
-                )
-                .await?;
+            let tools = up.list_tools().await?;
             let tool = tools.iter().find(|t| t.name == *name);
             if tool.is_none() {
                 let known: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
@@ -338,9 +326,7 @@ async fn act(
                 );
             }
             let arguments = arguments(arg, j.as_deref(), tool.map(|t| &*t.input_schema))?;
-            let idempotent = tool
-                .and_then(|t| t.annotations.as_ref())
-                .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
+            let idempotent = tool.is_some_and(wharf_gateway::safe_to_repeat);
             let params = CallToolRequestParams::new(name.clone()).with_arguments(arguments);
             let response = up
                 .call("tools/call", idempotent, |c| {

@@ -223,13 +223,7 @@ pub async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
         .expect("configured above")
         .clone();
     for attempt in 1..=4 {
-        let outcome = upstream
-            .call(
-                "tools/list",
-                true,
-                |c| async move { c.list_all_tools().await },
-            )
-            .await;
+        let outcome = upstream.list_tools().await;
         match outcome {
             Ok(_) => println!("  call {attempt}: answered?"),
             Err(e) => println!(
@@ -242,22 +236,7 @@ pub async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
     step(7, "metrics (the gateway's /metrics, summed)");
     let text =
         prometheus::TextEncoder::new().encode_to_string(&gateway.app().registry().gather())?;
-    println!(
-        "  {:<10} {:<8} {:<10} {:>6} {:>7} {:>8} {:>8}",
-        "upstream", "health", "breaker", "calls", "failed", "retries", "mean ms"
-    );
-    for r in crate::gateway::rows(&text) {
-        println!(
-            "  {:<10} {:<8} {:<10} {:>6} {:>7} {:>8} {:>8}",
-            r.upstream,
-            if r.healthy { "healthy" } else { "down" },
-            r.breaker,
-            r.calls,
-            r.failed,
-            r.retries,
-            r.mean_ms.map_or("-".into(), |m| format!("{m:.1}")),
-        );
-    }
+    crate::gateway::print_table(&crate::gateway::rows(&text), "  ");
     gateway.shutdown().await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);

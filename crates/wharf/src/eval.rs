@@ -133,13 +133,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             Ok(c) => c,
             Err(code) => return Ok(code),
         };
-    let listed = up
-        .call(
-            "tools/list",
-            true,
-            |c| async move { c.list_all_tools().await },
-        )
-        .await?;
+    let listed = up.list_tools().await?;
     let tools = Toolbox::new(listed);
     let known: BTreeSet<String> = tools
         .defs

@@ -123,6 +123,27 @@ pub fn rows(metrics: &str) -> Vec<Row> {
     rows.into_values().collect()
 }
 
+/// The upstream table of `wharf gateway status` (and `wharf demo`), each line after `indent`.
+pub fn print_table(rows: &[Row], indent: &str) {
+    println!(
+        "{indent}{:<20} {:<9} {:<9} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "upstream", "health", "breaker", "calls", "failed", "retries", "reconnects", "mean ms"
+    );
+    for r in rows {
+        println!(
+            "{indent}{:<20} {:<9} {:<9} {:>8} {:>8} {:>8} {:>10} {:>9}",
+            r.upstream,
+            if r.healthy { "healthy" } else { "down" },
+            r.breaker,
+            r.calls,
+            r.failed,
+            r.retries,
+            r.reconnects,
+            r.mean_ms.map_or("-".into(), |m| format!("{m:.1}")),
+        );
+    }
+}
+
 /// `wharf gateway status`: the table of upstreams of a running gateway.
 pub async fn status(url: &str, metrics_key: Option<&str>, json: bool) -> anyhow::Result<()> {
     let mut request = reqwest::Client::new().get(url);
@@ -148,23 +169,7 @@ pub async fn status(url: &str, metrics_key: Option<&str>, json: bool) -> anyhow:
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!(
-        "{:<20} {:<9} {:<9} {:>8} {:>8} {:>8} {:>10} {:>9}",
-        "upstream", "health", "breaker", "calls", "failed", "retries", "reconnects", "mean ms"
-    );
-    for r in rows {
-        println!(
-            "{:<20} {:<9} {:<9} {:>8} {:>8} {:>8} {:>10} {:>9}",
-            r.upstream,
-            if r.healthy { "healthy" } else { "down" },
-            r.breaker,
-            r.calls,
-            r.failed,
-            r.retries,
-            r.reconnects,
-            r.mean_ms.map_or("-".into(), |m| format!("{m:.1}")),
-        );
-    }
+    print_table(&rows, "");
     Ok(())
 }
 
