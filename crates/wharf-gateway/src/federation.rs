@@ -15,8 +15,8 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
         CompleteRequestParams, GetPromptRequest, GetPromptRequestParams, GetPromptResponse,
-        ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, Reference,
-        ServerResult, Tool,
+        InputResponses, ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse,
+        Reference, ServerResult, Tool,
     },
 };
 use tokio_util::sync::CancellationToken;
@@ -281,139 +281,157 @@ impl Gateway {
     }
 }
 
+/// What an upstream answered to a relayed request, once its input rounds are over.
+enum Answer {
+    Final(Box<ServerResult>),
+    /// `input_required` for a caller that answers it itself (2026-07-28).
+    AskCaller(rmcp::model::InputRequiredResult),
+}
+
+/// Why a relayed request failed.
+enum RelayError {
+    Upstream(UpstreamError),
+    /// The caller's own answer to an input request was an error.
+    Caller(ErrorData),
+    Unexpected,
+    TooManyRounds,
+}
+
+impl RelayError {
+    /// As a JSON-RPC error: the upstream's own refusal as it came, the rest
+    /// saying which upstream and why.
+    fn into_error(self, up: &Upstream) -> ErrorData {
+        match self {
+            Self::Upstream(e) => relayed(e),
+            Self::Caller(e) => e,
+            Self::Unexpected => ErrorData::internal_error(
+                format!(
+                    "upstream `{}` answered with an unexpected result type",
+                    up.name()
+                ),
+                None,
+            ),
+            Self::TooManyRounds => ErrorData::internal_error(
+                format!(
+                    "upstream `{}` kept asking for input ({MAX_INPUT_ROUNDS} rounds); giving up",
+                    up.name()
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+/// Relay one request, driving `input_required` rounds for a legacy caller:
+/// `request` builds the request from the current (input responses, request
+/// state), which start as the caller's own.
+async fn relay_rounds(
+    up: &Upstream,
+    ctx: &CallContext,
+    method: &'static str,
+    idempotent: bool,
+    request: impl Fn(Option<InputResponses>, Option<String>) -> ClientRequest,
+) -> Result<Answer, RelayError> {
+    let mut responses = ctx.input_responses().cloned();
+    let mut state = ctx.request_state().map(str::to_owned);
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let result = up
+            .relay(
+                method,
+                idempotent,
+                || request(responses.clone(), state.clone()),
+                ctx,
+            )
+            .await
+            .map_err(RelayError::Upstream)?;
+        let ServerResult::InputRequiredResult(asked) = result else {
+            return Ok(Answer::Final(Box::new(result)));
+        };
+        let Some(client) = legacy_client(ctx) else {
+            return Ok(Answer::AskCaller(asked));
+        };
+        responses = Some(
+            fulfil(client, asked.input_requests.unwrap_or_default())
+                .await
+                .map_err(RelayError::Caller)?,
+        );
+        state = asked.request_state;
+    }
+    Err(RelayError::TooManyRounds)
+}
+
 async fn read(
     up: Arc<Upstream>,
     ctx: CallContext,
     uri: String,
 ) -> Result<ReadResourceResponse, ResourceError> {
-    let mut params = ReadResourceRequestParams::new(uri);
-    params.input_responses = ctx.input_responses().cloned();
-    params.request_state = ctx.request_state().map(str::to_owned);
-    for _ in 0..MAX_INPUT_ROUNDS {
-        let result = up
-            .relay(
-                "resources/read",
-                true,
-                || ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params.clone())),
-                &ctx,
-            )
-            .await
-            .map_err(|e| ResourceError::Protocol(relayed(e)))?;
-        let response = match result {
-            ServerResult::ReadResourceResult(r) => ReadResourceResponse::Complete(r),
-            ServerResult::InputRequiredResult(r) => ReadResourceResponse::InputRequired(r),
-            _ => return Err(ResourceError::Protocol(unexpected(&up))),
-        };
-        match (response, legacy_client(&ctx)) {
-            (ReadResourceResponse::InputRequired(r), Some(client)) => {
-                params.input_responses = Some(
-                    fulfil(client, r.input_requests.unwrap_or_default())
-                        .await
-                        .map_err(ResourceError::Protocol)?,
-                );
-                params.request_state = r.request_state;
-            }
-            (response, _) => return Ok(response),
-        }
+    let answer = relay_rounds(&up, &ctx, "resources/read", true, |responses, state| {
+        let mut p = ReadResourceRequestParams::new(uri.clone());
+        p.input_responses = responses;
+        p.request_state = state;
+        ClientRequest::ReadResourceRequest(ReadResourceRequest::new(p))
+    })
+    .await;
+    match answer {
+        Ok(Answer::Final(r)) => match *r {
+            ServerResult::ReadResourceResult(r) => Ok(ReadResourceResponse::Complete(r)),
+            _ => Err(ResourceError::Protocol(
+                RelayError::Unexpected.into_error(&up),
+            )),
+        },
+        Ok(Answer::AskCaller(r)) => Ok(ReadResourceResponse::InputRequired(r)),
+        Err(e) => Err(ResourceError::Protocol(e.into_error(&up))),
     }
-    Err(ResourceError::Protocol(too_many_rounds(&up)))
 }
 
 async fn get_prompt(
     up: Arc<Upstream>,
     ctx: CallContext,
-    mut params: GetPromptRequestParams,
+    params: GetPromptRequestParams,
 ) -> Result<GetPromptResponse, ErrorData> {
-    params.input_responses = ctx.input_responses().cloned();
-    params.request_state = ctx.request_state().map(str::to_owned);
-    for _ in 0..MAX_INPUT_ROUNDS {
-        let result = up
-            .relay(
-                "prompts/get",
-                true,
-                || ClientRequest::GetPromptRequest(GetPromptRequest::new(params.clone())),
-                &ctx,
-            )
-            .await
-            .map_err(relayed)?;
-        let response = match result {
-            ServerResult::GetPromptResult(r) => GetPromptResponse::Complete(r),
-            ServerResult::InputRequiredResult(r) => GetPromptResponse::InputRequired(r),
-            _ => return Err(unexpected(&up)),
-        };
-        match (response, legacy_client(&ctx)) {
-            (GetPromptResponse::InputRequired(r), Some(client)) => {
-                params.input_responses =
-                    Some(fulfil(client, r.input_requests.unwrap_or_default()).await?);
-                params.request_state = r.request_state;
-            }
-            (response, _) => return Ok(response),
-        }
+    let answer = relay_rounds(&up, &ctx, "prompts/get", true, |responses, state| {
+        let mut p = params.clone();
+        p.input_responses = responses;
+        p.request_state = state;
+        ClientRequest::GetPromptRequest(GetPromptRequest::new(p))
+    })
+    .await;
+    match answer {
+        Ok(Answer::Final(r)) => match *r {
+            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+            _ => Err(RelayError::Unexpected.into_error(&up)),
+        },
+        Ok(Answer::AskCaller(r)) => Ok(GetPromptResponse::InputRequired(r)),
+        Err(e) => Err(e.into_error(&up)),
     }
-    Err(too_many_rounds(&up))
 }
 
 async fn call_tool(
     up: Arc<Upstream>,
     ctx: CallContext,
     idempotent: bool,
-    mut params: CallToolRequestParams,
+    params: CallToolRequestParams,
 ) -> Result<CallToolResponse, ToolError> {
-    let failed = |e: UpstreamError| match e {
-        UpstreamError::Remote { error, .. } => ToolError::Protocol(error),
-        other => ToolError::Upstream(other.to_string()),
-    };
-    params.input_responses = ctx.input_responses().cloned();
-    params.request_state = ctx.request_state().map(str::to_owned);
-    for _ in 0..MAX_INPUT_ROUNDS {
-        let result = up
-            .relay(
-                "tools/call",
-                idempotent,
-                || ClientRequest::CallToolRequest(CallToolRequest::new(params.clone())),
-                &ctx,
-            )
-            .await
-            .map_err(failed)?;
-        let response = match result {
-            ServerResult::CallToolResult(r) => CallToolResponse::Complete(r),
-            ServerResult::InputRequiredResult(r) => CallToolResponse::InputRequired(r),
-            ServerResult::CreateTaskResult(r) => CallToolResponse::Task(r),
-            _ => return Err(ToolError::Protocol(unexpected(&up))),
-        };
-        match (response, legacy_client(&ctx)) {
-            (CallToolResponse::InputRequired(r), Some(client)) => {
-                params.input_responses = Some(
-                    fulfil(client, r.input_requests.unwrap_or_default())
-                        .await
-                        .map_err(ToolError::Protocol)?,
-                );
-                params.request_state = r.request_state;
-            }
-            (response, _) => return Ok(response),
+    let answer = relay_rounds(&up, &ctx, "tools/call", idempotent, |responses, state| {
+        let mut p = params.clone();
+        p.input_responses = responses;
+        p.request_state = state;
+        ClientRequest::CallToolRequest(CallToolRequest::new(p))
+    })
+    .await;
+    match answer {
+        Ok(Answer::Final(r)) => match *r {
+            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
+            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
+            _ => Err(ToolError::Protocol(RelayError::Unexpected.into_error(&up))),
+        },
+        Ok(Answer::AskCaller(r)) => Ok(CallToolResponse::InputRequired(r)),
+        // The upstream is down or slow: a tool error the model can read.
+        Err(RelayError::Upstream(e)) if !matches!(e, UpstreamError::Remote { .. }) => {
+            Err(ToolError::Upstream(e.to_string()))
         }
+        Err(e) => Err(ToolError::Protocol(e.into_error(&up))),
     }
-    Err(ToolError::Protocol(too_many_rounds(&up)))
-}
-
-fn unexpected(up: &Upstream) -> ErrorData {
-    ErrorData::internal_error(
-        format!(
-            "upstream `{}` answered with an unexpected result type",
-            up.name()
-        ),
-        None,
-    )
-}
-
-fn too_many_rounds(up: &Upstream) -> ErrorData {
-    ErrorData::internal_error(
-        format!(
-            "upstream `{}` kept asking for input ({MAX_INPUT_ROUNDS} rounds); giving up",
-            up.name()
-        ),
-        None,
-    )
 }
 
 /// `completion/complete`: find the upstream that owns the prompt (by its
