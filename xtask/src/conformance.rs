@@ -32,8 +32,31 @@ impl Drop for Server {
     }
 }
 
+/// A free loopback port for a server this run starts, below the kernel's
+/// ephemeral range. A port from `bind(0)` is itself ephemeral: between this
+/// check and the server's own bind, the kernel may hand it out as the source
+/// port of an outgoing connection (a replica's connections to PostgreSQL did,
+/// once). Ports handed out in this run are not handed out again.
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::hash::{BuildHasher, Hasher};
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    const LOWEST: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768)
+        .max(LOWEST + 1_000);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for attempt in 0u64..10_000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        let port = LOWEST + (h.finish() % u64::from(ephemeral_start - LOWEST)) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port between {LOWEST} and {ephemeral_start}")
 }
 
 pub fn healthy(port: u16) -> bool {

@@ -90,7 +90,7 @@ pub fn start() -> Result<Postgres> {
         });
     }
     let bin = bin_dir()?;
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = crate::conformance::free_port()?;
     let dir = std::env::temp_dir().join(format!("wharf-pg-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
