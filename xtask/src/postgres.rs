@@ -5,7 +5,6 @@
 //! fsync (it holds test data only), and is stopped when the guard drops.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::Command,
 };
