@@ -139,20 +139,8 @@ pub fn run_gateway(tools: &Tools) -> Result<(usize, usize)> {
         }]})
         .to_string(),
     )?;
-    let port = free_port()?;
-    let log = std::fs::File::create(results.join("gateway.log"))?;
-    let _gateway = Server(
-        Command::new(target_dir().join("debug/wharf"))
-            .args(["gateway", "--upstreams"])
-            .arg(&file)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("WHARF_RATE_LIMIT", "false")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("cannot start target/debug/wharf gateway")?,
-    );
-    wait_healthy(port, &results.join("gateway.log"))?;
+    let upstreams = ["--upstreams".as_ref(), file.as_os_str()];
+    let (_gateway, port) = wharf(&results, "gateway", &["gateway".as_ref()], &upstreams)?;
     run_against(
         tools,
         &format!("http://127.0.0.1:{port}/mcp"),
@@ -165,23 +153,40 @@ pub fn run_gateway(tools: &Tools) -> Result<(usize, usize)> {
 
 /// `wharf serve --profile conformance` on a free port, its log in `results`.
 fn conformance_server(results: &Path) -> Result<(Server, u16)> {
-    let port = free_port()?;
     let data = results.join("data");
-    let log = std::fs::File::create(results.join("server.log"))?;
+    let global = [
+        "--profile".as_ref(),
+        "conformance".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ];
+    wharf(results, "server", &global, &["serve".as_ref()])
+}
+
+/// `target/debug/wharf GLOBAL COMMAND --listen 127.0.0.1:PORT` on a free port,
+/// ready; its log is `results/NAME.log`. Rate limits are off: the suite sends a
+/// few hundred requests a minute from one IP, above the default anonymous limit
+/// (100/min); the limits have their own tests.
+fn wharf(
+    results: &Path,
+    name: &str,
+    global: &[&std::ffi::OsStr],
+    command: &[&std::ffi::OsStr],
+) -> Result<(Server, u16)> {
+    let port = free_port()?;
+    let log_path = results.join(format!("{name}.log"));
     let server = Server(
         Command::new(target_dir().join("debug/wharf"))
-            .args(["--profile", "conformance", "--data-dir"])
-            .arg(&data)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            // The suite sends a few hundred requests a minute from one IP, above the
-            // default anonymous limit (100/min); the limits have their own tests.
+            .args(global)
+            .args(command)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("WHARF_RATE_LIMIT", "false")
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(std::fs::File::create(&log_path)?)
             .spawn()
             .context("cannot start target/debug/wharf (build it first)")?,
     );
-    wait_healthy(port, &results.join("server.log"))?;
+    wait_healthy(port, &log_path)?;
     Ok((server, port))
 }
 
