@@ -35,6 +35,27 @@ pub type CompletionFn = Arc<
         + Sync,
 >;
 
+/// What a legacy session asks once and the server keeps for the rest of it:
+/// `logging/setLevel`, `resources/subscribe`, `resources/unsubscribe`.
+#[allow(deprecated)] // logging is deprecated in 2026-07-28; legacy sessions still set a level
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionRequest {
+    SetLevel(rmcp::model::LoggingLevel),
+    Subscribe(String),
+    Unsubscribe(String),
+}
+
+/// Sees every [`SessionRequest`] before it is accepted (a gateway passes them
+/// on to the server that owns the resource); an error refuses the request.
+pub type SessionRequestFn = Arc<
+    dyn Fn(
+            SessionRequest,
+            CallContext,
+        ) -> futures::future::BoxFuture<'static, Result<(), rmcp::ErrorData>>
+        + Send
+        + Sync,
+>;
+
 /// A change that clients listening for notifications should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListChange {
@@ -66,6 +87,7 @@ pub struct App {
     pub(crate) instructions: Option<String>,
     offer: ArcSwap<Offer>,
     pub(crate) completion: Option<CompletionFn>,
+    pub(crate) session_requests: Option<SessionRequestFn>,
     pub(crate) logging: bool,
     pub(crate) subscriptions: bool,
     pub(crate) list_changed: bool,
@@ -95,6 +117,7 @@ impl App {
             templates: Vec::new(),
             prompts: Vec::new(),
             completion: None,
+            session_requests: None,
             logging: false,
             subscriptions: false,
             list_changed: false,
@@ -348,6 +371,7 @@ pub struct AppBuilder {
     templates: Vec<TemplateSpec>,
     prompts: Vec<PromptSpec>,
     completion: Option<CompletionFn>,
+    session_requests: Option<SessionRequestFn>,
     logging: bool,
     subscriptions: bool,
     list_changed: bool,
@@ -419,6 +443,13 @@ impl AppBuilder {
         self
     }
 
+    /// Pass each session's `logging/setLevel` and `resources/(un)subscribe` to
+    /// `f` before accepting it.
+    pub fn on_session_request(mut self, f: SessionRequestFn) -> Self {
+        self.session_requests = Some(f);
+        self
+    }
+
     /// Advertise the (legacy) logging capability so clients may `logging/setLevel`.
     pub fn logging(mut self) -> Self {
         self.logging = true;
@@ -486,6 +517,7 @@ impl AppBuilder {
             instructions: self.instructions,
             offer: ArcSwap::from_pointee(offer),
             completion: self.completion,
+            session_requests: self.session_requests,
             logging: self.logging,
             subscriptions: self.subscriptions,
             list_changed: self.list_changed,

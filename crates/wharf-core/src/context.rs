@@ -5,9 +5,12 @@
 //! JSON action API there is no MCP peer, so those parts are absent and handlers
 //! that need them must say so with a clear tool error.
 
+// A legacy session's log level: logging is deprecated in 2026-07-28.
+#![allow(deprecated)]
+
 use rmcp::{
     RoleServer,
-    model::{Extensions, InputResponses, ProgressToken, RequestMetaObject},
+    model::{Extensions, InputResponses, LoggingLevel, ProgressToken, RequestMetaObject},
     service::{Peer, RequestContext},
 };
 use tokio_util::sync::CancellationToken;
@@ -20,6 +23,28 @@ pub struct CallContext {
     cancel: CancellationToken,
     input_responses: Option<InputResponses>,
     request_state: Option<String>,
+    session: Option<Session>,
+}
+
+/// The MCP session a call belongs to, as the server that received it knows it.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    id: SessionId,
+    log_level: Option<LoggingLevel>,
+}
+
+/// Names one session of one server process (one `WharfServer`); unique for the
+/// life of the process, never sent anywhere. A gateway keys its per-session
+/// upstream connections by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(pub u64);
+
+impl SessionId {
+    /// A new id, never handed out before in this process.
+    pub fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl std::fmt::Debug for CallContext {
@@ -44,6 +69,7 @@ impl CallContext {
             cancel,
             input_responses: None,
             request_state: None,
+            session: None,
         }
     }
 
@@ -59,6 +85,7 @@ impl CallContext {
             cancel: CancellationToken::new(),
             input_responses: None,
             request_state: None,
+            session: None,
         }
     }
 
@@ -72,6 +99,23 @@ impl CallContext {
         self.input_responses = input_responses;
         self.request_state = request_state;
         self
+    }
+
+    /// Say which session the call belongs to and the log level it asked for.
+    pub fn with_session(mut self, id: SessionId, log_level: Option<LoggingLevel>) -> Self {
+        self.session = Some(Session { id, log_level });
+        self
+    }
+
+    /// The session the call belongs to, when the server keeps sessions for
+    /// this transport.
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.session.map(|s| s.id)
+    }
+
+    /// The level the session asked for with `logging/setLevel`, if it did.
+    pub fn session_log_level(&self) -> Option<LoggingLevel> {
+        self.session.and_then(|s| s.log_level)
     }
 
     /// The client's answers to the input requests of a previous round, by key.

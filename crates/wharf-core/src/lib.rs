@@ -35,8 +35,11 @@ mod uri_template;
 mod validate;
 mod widget;
 
-pub use app::{App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier};
-pub use context::{CallContext, CallId, ClientAddr, ParentSpan};
+pub use app::{
+    App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier, SessionRequest,
+    SessionRequestFn,
+};
+pub use context::{CallContext, CallId, ClientAddr, ParentSpan, SessionId};
 pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
 pub use offer::{Changed, Offer, Offering};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
@@ -44,6 +47,7 @@ pub use prompt::PromptSpec;
 pub use resource::{ResourceSpec, TemplateSpec};
 pub use server::{CALL_ID_META, WharfServer};
 pub use tool::{ToolSpec, schema_of, structured_result, text_result};
+pub use uri_template::UriTemplate;
 pub use validate::ArgumentValidator;
 pub use widget::{
     MAX_INVOCATION_CHARS, MCP_APP_MIME, SKYBRIDGE_MIME, Visibility, Widget, WidgetCsp,

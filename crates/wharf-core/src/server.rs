@@ -26,8 +26,8 @@ use rmcp::{
 };
 
 use crate::{
-    app::{App, ListChange},
-    context::CallContext,
+    app::{App, ListChange, SessionRequest},
+    context::{CallContext, SessionId},
     error::PromptError,
 };
 
@@ -45,6 +45,7 @@ const SESSION_LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_se
 pub struct WharfServer {
     app: Arc<App>,
     state: Arc<SessionState>,
+    session: SessionId,
 }
 
 #[derive(Default)]
@@ -66,6 +67,7 @@ impl WharfServer {
         Self {
             app,
             state: Arc::default(),
+            session: SessionId::next(),
         }
     }
 
@@ -80,6 +82,23 @@ impl WharfServer {
             .log_level
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The context of a call in this session.
+    fn context(&self, ctx: RequestContext<RoleServer>) -> CallContext {
+        CallContext::from_mcp(ctx).with_session(self.session, self.log_level())
+    }
+
+    /// Let the app see a session request first (see [`App`]'s `on_session_request`).
+    async fn pass_on(
+        &self,
+        request: SessionRequest,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.app.session_requests {
+            Some(f) => f(request, self.context(ctx)).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -141,8 +160,9 @@ impl ServerHandler for WharfServer {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ctx =
-            CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
+        let ctx = self
+            .context(ctx)
+            .with_retry(request.input_responses, request.request_state);
         let call_id = ctx.call_id().to_owned();
         let response = match self
             .app
@@ -189,8 +209,9 @@ impl ServerHandler for WharfServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri.clone();
-        let ctx =
-            CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
+        let ctx = self
+            .context(ctx)
+            .with_retry(request.input_responses, request.request_state);
         let offer = self.app.offer();
         let outcome = if let Some(resource) = offer.resource(&uri) {
             (resource.read)(ctx, uri.clone(), Default::default()).await
@@ -238,8 +259,9 @@ impl ServerHandler for WharfServer {
         prompt
             .check_arguments(&args)
             .map_err(PromptError::into_mcp)?;
-        let ctx =
-            CallContext::from_mcp(ctx).with_retry(request.input_responses, request.request_state);
+        let ctx = self
+            .context(ctx)
+            .with_retry(request.input_responses, request.request_state);
         (prompt.render)(ctx, args).await.map_err(|e| {
             if let PromptError::Internal(cause) = &e {
                 tracing::error!(prompt = request.name, error = %cause, "prompt failed");
@@ -271,13 +293,15 @@ impl ServerHandler for WharfServer {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.app.logging {
             return Err(ErrorData::method_not_found::<
                 rmcp::model::SetLevelRequestMethod,
             >());
         }
+        self.pass_on(SessionRequest::SetLevel(request.level), ctx)
+            .await?;
         *self
             .state
             .log_level
@@ -290,13 +314,15 @@ impl ServerHandler for WharfServer {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.app.subscriptions {
             return Err(ErrorData::method_not_found::<
                 rmcp::model::SubscribeRequestMethod,
             >());
         }
+        self.pass_on(SessionRequest::Subscribe(request.uri.clone()), ctx)
+            .await?;
         self.state
             .subscriptions
             .lock()
@@ -309,13 +335,15 @@ impl ServerHandler for WharfServer {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.app.subscriptions {
             return Err(ErrorData::method_not_found::<
                 rmcp::model::UnsubscribeRequestMethod,
             >());
         }
+        self.pass_on(SessionRequest::Unsubscribe(request.uri.clone()), ctx)
+            .await?;
         self.state
             .subscriptions
             .lock()
@@ -361,12 +389,22 @@ impl ServerHandler for WharfServer {
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
         // A legacy session hears about changes on its own stream for as long as
-        // the peer is connected.
-        if !self.app.list_changed {
+        // the peer is connected: list changes when the app announces them, and
+        // updates of the resources it subscribed to.
+        let lists = self.app.list_changed;
+        if !lists && !self.app.subscriptions {
             return;
         }
         let mut changes = self.app.subscribe_changes();
         let peer = ctx.peer;
+        let state = self.state.clone();
+        let subscribed = move |uri: &str| {
+            state
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(uri)
+        };
         tokio::spawn(async move {
             let mut check = tokio::time::interval(SESSION_LIVENESS_CHECK);
             loop {
@@ -380,13 +418,14 @@ impl ServerHandler for WharfServer {
                     }
                 };
                 let sent = match change {
-                    Ok(ListChange::Tools) => peer.notify_tool_list_changed().await,
-                    Ok(ListChange::Prompts) => peer.notify_prompt_list_changed().await,
-                    Ok(ListChange::Resources) => peer.notify_resource_list_changed().await,
-                    Ok(ListChange::ResourceUpdated(uri)) => {
+                    Ok(ListChange::Tools) if lists => peer.notify_tool_list_changed().await,
+                    Ok(ListChange::Prompts) if lists => peer.notify_prompt_list_changed().await,
+                    Ok(ListChange::Resources) if lists => peer.notify_resource_list_changed().await,
+                    Ok(ListChange::ResourceUpdated(uri)) if subscribed(&uri) => {
                         peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
                             .await
                     }
+                    Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
