@@ -2,12 +2,22 @@
 //! client: the protocol era is detected as 2026-07-28 says (`server/discover`
 //! first, `initialize` when the server turns out to be older).
 
+// A lane relays the legacy sampling, roots and logging messages (deprecated in 2026-07-28).
+#![allow(deprecated)]
+
 use std::{process::Stdio, sync::Arc};
 
 use rmcp::{
-    ClientHandler, RoleClient,
-    model::{ClientConfig, Implementation, ProtocolVersion},
-    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService},
+    ClientHandler, ErrorData, RoleClient,
+    model::{
+        ClientConfig, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
+        CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
+        ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam, ProtocolVersion,
+        ResourceUpdatedNotificationParam, ServerRequest,
+    },
+    service::{
+        ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService,
+    },
     transport::{
         StreamableHttpClientTransport, TokioChildProcess,
         streamable_http_client::StreamableHttpClientTransportConfig,
@@ -17,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::{
     config::{Era, Transport},
+    lane::LaneState,
     relay::ProgressRoutes,
 };
 
@@ -68,12 +79,14 @@ pub enum ListKind {
 }
 
 /// The client side of a connection: who we say we are, and where list-changed
-/// notifications go.
+/// notifications go. On a caller's lane, also where the upstream's requests for
+/// input, log messages and resource updates go (to that caller).
 #[derive(Clone)]
 pub struct UpstreamHandler {
     info: Implementation,
     changed: Arc<Announced>,
     progress: ProgressRoutes,
+    lane: Option<Arc<LaneState>>,
 }
 
 impl UpstreamHandler {
@@ -82,13 +95,110 @@ impl UpstreamHandler {
             info: Implementation::new(client_name.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             changed,
             progress,
+            lane: None,
+        }
+    }
+
+    /// The handler of a caller's lane: it declares the caller's capabilities
+    /// and passes the upstream's requests and notifications to it.
+    pub(crate) fn for_lane(
+        client_name: &str,
+        changed: Arc<Announced>,
+        lane: Arc<LaneState>,
+    ) -> Self {
+        Self {
+            progress: lane.progress.clone(),
+            lane: Some(lane),
+            ..Self::new(client_name, changed, ProgressRoutes::default())
+        }
+    }
+
+    /// Ask the lane's caller; on the shared connection there is nobody to ask.
+    async fn ask(
+        &self,
+        request: ServerRequest,
+        ctx: RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        match &self.lane {
+            Some(lane) => lane.ask(request, &ctx.extensions).await,
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::CreateMessageRequestMethod,
+            >()),
         }
     }
 }
 
 impl ClientHandler for UpstreamHandler {
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(Default::default(), self.info.clone())
+        let capabilities = self
+            .lane
+            .as_ref()
+            .map(|l| l.capabilities.clone())
+            .unwrap_or_default();
+        ClientConfig::new(capabilities, self.info.clone())
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        ctx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.ask(request, ctx).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            _ => Err(unexpected_answer()),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        ctx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        if self.lane.is_none() {
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::ElicitationCreateRequestMethod,
+            >());
+        }
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.ask(request, ctx).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            _ => Err(unexpected_answer()),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        ctx: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        if self.lane.is_none() {
+            return Ok(ListRootsResult::default());
+        }
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.ask(request, ctx).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            _ => Err(unexpected_answer()),
+        }
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some(lane) = &self.lane {
+            lane.log(params).await;
+        }
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some(lane) = &self.lane {
+            lane.resource_updated(params).await;
+        }
     }
 
     async fn on_progress(
@@ -110,6 +220,13 @@ impl ClientHandler for UpstreamHandler {
     async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
         self.changed.announce(Some(ListKind::Resources));
     }
+}
+
+fn unexpected_answer() -> ErrorData {
+    ErrorData::internal_error(
+        "the gateway's caller answered with another result type",
+        None,
+    )
 }
 
 /// rmcp's handshake errors name every transport type they pass through; keep

@@ -22,7 +22,8 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 use wharf_core::{
     App, AppError, ArgumentValidator, CallContext, Changed, ListChange, Offering, PromptError,
-    PromptSpec, ResourceError, ResourceSpec, TemplateSpec, ToolError, ToolSpec,
+    PromptSpec, ResourceError, ResourceSpec, SessionRequest, TemplateSpec, ToolError, ToolSpec,
+    UriTemplate,
 };
 
 use crate::{
@@ -35,6 +36,10 @@ use crate::{
 
 /// Bursts of change notifications are folded into one re-listing.
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// A legacy caller's lane to an upstream is closed after this long without a
+/// request (unless it holds a subscription), or as soon as its session ends.
+const LANE_IDLE: Duration = Duration::from_secs(600);
 
 /// Many upstreams behind one app.
 pub struct Gateway {
@@ -77,12 +82,19 @@ impl Gateway {
             })
             .collect();
         let routing = Arc::new((upstreams.clone(), config.separator.clone()));
+        let sessions = Arc::new(upstreams.clone());
         let mut builder = App::builder(name, version)
             .title("Wharf gateway")
             .list_changed()
+            .logging()
+            .resource_subscriptions()
             .completion(Arc::new(move |request| {
                 let routing = routing.clone();
                 Box::pin(async move { complete(&routing.0, &routing.1, request).await })
+            }))
+            .on_session_request(Arc::new(move |request, ctx| {
+                let upstreams = sessions.clone();
+                Box::pin(async move { session_request(&upstreams, request, ctx).await })
             }));
         for c in metrics.collectors() {
             builder = builder.collector(c);
@@ -147,6 +159,7 @@ impl Gateway {
                     true
                 }
                 _ = tick.tick() => {
+                    upstream.sweep_lanes(LANE_IDLE);
                     let now = upstream.check_health().await;
                     let recovered = now == Health::Healthy && was != Health::Healthy;
                     let fell = now != Health::Healthy && was == Health::Healthy;
@@ -432,6 +445,42 @@ async fn call_tool(
         }
         Err(e) => Err(ToolError::Protocol(e.into_error(&up))),
     }
+}
+
+/// A legacy session's `logging/setLevel` goes to every upstream it has a lane
+/// to; `resources/(un)subscribe` to the upstream that offers the resource.
+async fn session_request(
+    upstreams: &[Arc<Upstream>],
+    request: SessionRequest,
+    ctx: CallContext,
+) -> Result<(), ErrorData> {
+    let uri = match &request {
+        SessionRequest::SetLevel(_) => {
+            for u in upstreams {
+                if let Err(e) = u.session_request(&request, &ctx).await {
+                    tracing::warn!(upstream = u.name(), error = %e, "log level not passed on");
+                }
+            }
+            return Ok(());
+        }
+        SessionRequest::Subscribe(uri) | SessionRequest::Unsubscribe(uri) => uri,
+    };
+    let owner = upstreams.iter().find(|u| {
+        let lists = u.lists();
+        lists.resources.iter().any(|r| &r.uri == uri)
+            || lists.templates.iter().any(|t| {
+                UriTemplate::parse(&t.uri_template).is_ok_and(|t| t.matches(uri).is_some())
+            })
+    });
+    let Some(up) = owner else {
+        return Err(ErrorData::invalid_params(
+            format!(
+                "no upstream offers the resource `{uri}`; list resources to see the URIs there are"
+            ),
+            Some(serde_json::json!({ "uri": uri })),
+        ));
+    };
+    up.session_request(&request, &ctx).await.map_err(relayed)
 }
 
 /// `completion/complete`: find the upstream that owns the prompt (by its

@@ -14,6 +14,7 @@ mod config;
 mod connect;
 mod error;
 mod federation;
+mod lane;
 mod metrics;
 mod relay;
 mod sse_client;

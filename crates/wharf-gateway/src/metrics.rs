@@ -13,6 +13,7 @@ pub struct UpstreamMetrics {
     pub(crate) breaker: IntGaugeVec,
     pub(crate) healthy: IntGaugeVec,
     pub(crate) reconnects: IntCounterVec,
+    pub(crate) sessions: IntGaugeVec,
 }
 
 impl std::fmt::Debug for UpstreamMetrics {
@@ -73,6 +74,10 @@ impl UpstreamMetrics {
                 "Connections remade after a failure: a stdio server restarted, an HTTP upstream reconnected.",
                 &["upstream"],
             ),
+            sessions: gauge(
+                "upstream_sessions",
+                "Upstream sessions held open for legacy callers (one per caller session that used the upstream).",
+            ),
         }
     }
 
@@ -86,6 +91,7 @@ impl UpstreamMetrics {
             Box::new(self.breaker.clone()),
             Box::new(self.healthy.clone()),
             Box::new(self.reconnects.clone()),
+            Box::new(self.sessions.clone()),
         ]
     }
 }

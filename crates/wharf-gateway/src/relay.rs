@@ -24,6 +24,8 @@ use rmcp::{
 };
 use wharf_core::CallContext;
 
+use crate::lane::LaneState;
+
 /// Input rounds a relayed call may take before the gateway gives up (rmcp's
 /// client uses the same order of magnitude).
 pub(crate) const MAX_INPUT_ROUNDS: usize = 8;
@@ -56,11 +58,15 @@ struct Pending<'a> {
     routes: &'a ProgressRoutes,
     token: ProgressToken,
     cancel: Option<(Peer<RoleClient>, rmcp::model::RequestId)>,
+    lane: Option<(&'a LaneState, rmcp::model::RequestId)>,
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         self.routes.lock().remove(&self.token);
+        if let Some((lane, id)) = &self.lane {
+            lane.untrack(id);
+        }
         if let Some((peer, id)) = self.cancel.take() {
             tokio::spawn(async move {
                 let _ = peer
@@ -74,12 +80,14 @@ impl Drop for Pending<'_> {
     }
 }
 
-/// Send `request` on `peer` on behalf of the downstream call in `ctx`.
+/// Send `request` on `peer` on behalf of the downstream call in `ctx`; on a
+/// caller's lane, remember which of its requests this one relays.
 pub(crate) async fn send(
     peer: &Peer<RoleClient>,
     request: ClientRequest,
     ctx: &CallContext,
     routes: &ProgressRoutes,
+    lane: Option<&LaneState>,
 ) -> Result<ServerResult, ServiceError> {
     let mut meta = RequestMetaObject::default();
     if let Some(caps) = ctx.mcp().and_then(|m| m.client_capabilities()) {
@@ -87,10 +95,15 @@ pub(crate) async fn send(
     }
     let options = PeerRequestOptions::no_options().with_meta(meta);
     let handle = peer.send_request_with_option(request, options).await?;
+    let lane = lane.zip(ctx.rpc_id()).map(|(lane, down)| {
+        lane.track(handle.id.clone(), down.clone());
+        (lane, handle.id.clone())
+    });
     let mut pending = Pending {
         routes,
         token: handle.progress_token.clone(),
         cancel: Some((peer.clone(), handle.id.clone())),
+        lane,
     };
     if let (Some(token), Some(down)) = (ctx.progress_token(), ctx.peer()) {
         routes

@@ -3,26 +3,39 @@
 //! with backoff) → per-attempt timeout → retries with full jitter, only for
 //! calls that are safe to repeat.
 
-use std::{future::Future, sync::Arc, time::Duration};
+#![allow(deprecated)] // legacy sessions' log level and resource subscriptions
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use rmcp::{
-    model::{ClientRequest, ListToolsRequest, Prompt, Resource, ResourceTemplate, Tool},
+    ErrorData,
+    model::{
+        ClientRequest, ListToolsRequest, Prompt, Resource, ResourceTemplate, SetLevelRequestParams,
+        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    },
     service::ServiceError,
 };
 use tokio::{
     sync::{Mutex, Semaphore},
     time::Instant,
 };
+use wharf_core::{CallContext, SessionId, SessionRequest};
 
 use crate::{
     backoff::Backoff,
     breaker::{Breaker, BreakerConfig, BreakerState},
-    config::UpstreamConfig,
+    config::{Era, Transport, UpstreamConfig},
     connect::{Connection, UpstreamHandler, connect},
     error::UpstreamError,
+    lane::{Lane, LaneSlot, LaneState},
     metrics::UpstreamMetrics,
+    relay::legacy_client,
 };
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What the last health check (or call) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +93,17 @@ pub struct Upstream {
     metrics: UpstreamMetrics,
     client_name: String,
     progress: crate::relay::ProgressRoutes,
+    /// Legacy callers' own sessions with this upstream, by their session.
+    lanes: std::sync::Mutex<HashMap<SessionId, Arc<Mutex<LaneSlot>>>>,
+    /// When the upstream last refused a lane while its shared connection was
+    /// up (it speaks no legacy version); lanes are not tried again for a while.
+    lanes_refused: std::sync::Mutex<Option<Instant>>,
+}
+
+/// Where one attempt goes: the upstream's shared connection, or the caller's lane.
+pub(crate) struct Route {
+    pub(crate) conn: Arc<Connection>,
+    pub(crate) lane: Option<Arc<LaneState>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -94,6 +118,13 @@ impl std::fmt::Debug for Upstream {
 /// Upper bound on a connection handshake, whatever the call timeout: a server
 /// that takes longer than this to start is reported, not waited for.
 const MAX_CONNECT_TIME: Duration = Duration::from_secs(30);
+
+/// Lanes one upstream keeps open at most; callers beyond it share the
+/// upstream's connection (and lose what only a session of their own gives).
+const MAX_LANES: usize = 1024;
+
+/// How long an upstream that refused a lane is left alone before the next try.
+const LANE_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Upstream {
     pub fn new(
@@ -147,6 +178,8 @@ impl Upstream {
             metrics,
             client_name: "wharf-gateway".into(),
             progress: Default::default(),
+            lanes: Default::default(),
+            lanes_refused: Default::default(),
         }
     }
 
@@ -367,9 +400,26 @@ impl Upstream {
         F: Fn(Arc<Connection>) -> Fut,
         Fut: Future<Output = Result<T, ServiceError>>,
     {
+        self.call_via(method, idempotent, None, |r: Route| op(r.conn))
+            .await
+    }
+
+    /// [`Upstream::call`] on behalf of `caller`: a legacy caller's request goes
+    /// over its own lane when the upstream keeps one for it.
+    pub(crate) async fn call_via<T, F, Fut>(
+        &self,
+        method: &'static str,
+        idempotent: bool,
+        caller: Option<&CallContext>,
+        op: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: Fn(Route) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
         let name = self.name();
         let started = Instant::now();
-        let outcome = self.call_inner(idempotent, op).await;
+        let outcome = self.call_inner(idempotent, caller, op).await;
         self.metrics
             .duration
             .with_label_values(&[name])
@@ -385,9 +435,14 @@ impl Upstream {
         outcome
     }
 
-    async fn call_inner<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T, UpstreamError>
+    async fn call_inner<T, F, Fut>(
+        &self,
+        idempotent: bool,
+        caller: Option<&CallContext>,
+        op: F,
+    ) -> Result<T, UpstreamError>
     where
-        F: Fn(Arc<Connection>) -> Fut,
+        F: Fn(Route) -> Fut,
         Fut: Future<Output = Result<T, ServiceError>>,
     {
         let name = self.name();
@@ -413,7 +468,7 @@ impl Upstream {
                     return Err(e);
                 }
             };
-            let outcome = self.attempt(&op).await;
+            let outcome = self.attempt(caller, &op).await;
             let fault = matches!(&outcome, Err(e) if e.is_upstream_fault());
             if let Some(state) = self.breaker.record(permit, !fault) {
                 self.metrics
@@ -459,9 +514,13 @@ impl Upstream {
     }
 
     /// One attempt: a concurrency slot, the connection, the timeout.
-    async fn attempt<T, F, Fut>(&self, op: &F) -> Result<T, UpstreamError>
+    async fn attempt<T, F, Fut>(
+        &self,
+        caller: Option<&CallContext>,
+        op: &F,
+    ) -> Result<T, UpstreamError>
     where
-        F: Fn(Arc<Connection>) -> Fut,
+        F: Fn(Route) -> Fut,
         Fut: Future<Output = Result<T, ServiceError>>,
     {
         let name = self.name();
@@ -479,8 +538,9 @@ impl Upstream {
         // Not under the call's deadline: cancelling a handshake half-way would kill
         // a slow-starting stdio server on every call. A handshake has its own bound
         // (MAX_CONNECT_TIME).
-        let conn = self.connection().await?;
-        match tokio::time::timeout_at(deadline, op(conn.clone())).await {
+        let route = self.route(caller).await?;
+        let conn = route.conn.clone();
+        match tokio::time::timeout_at(deadline, op(route)).await {
             Err(_) => Err(UpstreamError::Timeout {
                 upstream: name.to_owned(),
                 after: timeout,
@@ -496,6 +556,261 @@ impl Upstream {
         }
     }
 
+    /// The connection an attempt takes: the caller's lane, or the shared one.
+    async fn route(&self, caller: Option<&CallContext>) -> Result<Route, UpstreamError> {
+        if let Some(ctx) = caller
+            && let Some(lane) = self.lane(ctx).await?
+        {
+            return Ok(Route {
+                conn: lane.conn.clone(),
+                lane: Some(lane.state.clone()),
+            });
+        }
+        Ok(Route {
+            conn: self.connection().await?,
+            lane: None,
+        })
+    }
+
+    /// The lane of the caller in `ctx`, opened now if it has none (or its
+    /// connection died): only for legacy callers in a session, and only over
+    /// HTTP (a stdio server is one process with one session).
+    async fn lane(&self, ctx: &CallContext) -> Result<Option<Arc<Lane>>, UpstreamError> {
+        if matches!(self.config.transport, Transport::Stdio { .. }) {
+            return Ok(None);
+        }
+        let (Some(session), Some(caller)) = (ctx.session_id(), legacy_client(ctx)) else {
+            return Ok(None);
+        };
+        if let Some(at) = *lock(&self.lanes_refused)
+            && at.elapsed() < LANE_RETRY_AFTER
+        {
+            return Ok(None);
+        }
+        let slot = {
+            let mut lanes = lock(&self.lanes);
+            if !lanes.contains_key(&session) && lanes.len() >= MAX_LANES {
+                tracing::warn!(
+                    upstream = self.name(),
+                    max = MAX_LANES,
+                    "too many caller sessions; this one shares the gateway's connection"
+                );
+                return Ok(None);
+            }
+            lanes.entry(session).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        slot.last_used = Some(Instant::now());
+        if ctx.session_log_level().is_some() {
+            slot.log_level = ctx.session_log_level();
+        }
+        if let Some(lane) = &slot.lane
+            && !lane.conn.is_closed()
+            && !lane.conn.is_transport_closed()
+        {
+            lane.state.set_caller(caller);
+            return Ok(Some(lane.clone()));
+        }
+        let state = Arc::new(LaneState::new(caller.clone()));
+        let handler =
+            UpstreamHandler::for_lane(&self.client_name, self.changed.clone(), state.clone());
+        let made = tokio::time::timeout(
+            MAX_CONNECT_TIME,
+            connect(
+                &self.config.transport,
+                Era::Legacy,
+                &self.headers,
+                &self.http,
+                handler,
+                self.config.max_concurrency,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no handshake within {}s",
+                MAX_CONNECT_TIME.as_secs()
+            ))
+        });
+        let conn = match made {
+            Ok(c) => Arc::new(c),
+            Err(message) => {
+                let shared_up = self
+                    .slot
+                    .lock()
+                    .await
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| !c.is_closed() && !c.is_transport_closed());
+                if !shared_up {
+                    return Err(UpstreamError::Connect {
+                        upstream: self.name().to_owned(),
+                        message,
+                    });
+                }
+                // Up, but not speaking a legacy version: its legacy callers
+                // share the connection (and its input requests reach them as
+                // `input_required` rounds).
+                tracing::warn!(
+                    upstream = self.name(),
+                    error = message,
+                    "upstream refused a session for a legacy caller; legacy callers share the gateway's connection for {}s",
+                    LANE_RETRY_AFTER.as_secs()
+                );
+                *lock(&self.lanes_refused) = Some(Instant::now());
+                return Ok(None);
+            }
+        };
+        // What the caller set up before, on its new session.
+        let offers = conn
+            .peer_info()
+            .map(|i| i.capabilities.clone())
+            .unwrap_or_default();
+        if let Some(level) = slot.log_level
+            && offers.logging.is_some()
+            && let Err(e) = conn
+                .peer()
+                .set_level(SetLevelRequestParams::new(level))
+                .await
+        {
+            tracing::debug!(upstream = self.name(), error = %e, "log level not passed on");
+        }
+        for uri in &slot.subscribed {
+            if let Err(e) = conn
+                .peer()
+                .subscribe(SubscribeRequestParams::new(uri.clone()))
+                .await
+            {
+                tracing::warn!(upstream = self.name(), uri, error = %e, "subscription not renewed");
+            }
+        }
+        tracing::debug!(upstream = self.name(), "lane opened for a legacy caller");
+        let lane = Arc::new(Lane { conn, state });
+        slot.lane = Some(lane.clone());
+        drop(slot);
+        self.count_lanes();
+        Ok(Some(lane))
+    }
+
+    fn count_lanes(&self) {
+        let n = lock(&self.lanes).len();
+        self.metrics
+            .sessions
+            .with_label_values(&[self.name()])
+            .set(n as i64);
+    }
+
+    /// Close the lanes of callers whose session ended, or that have been idle
+    /// for `idle` with nothing subscribed.
+    pub(crate) fn sweep_lanes(&self, idle: Duration) {
+        let finished: Vec<Arc<Mutex<LaneSlot>>> = {
+            let mut lanes = lock(&self.lanes);
+            let done: Vec<SessionId> = lanes
+                .iter()
+                .filter(|(_, slot)| slot.try_lock().is_ok_and(|s| s.finished(idle)))
+                .map(|(id, _)| *id)
+                .collect();
+            done.iter().filter_map(|id| lanes.remove(id)).collect()
+        };
+        if finished.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            upstream = self.name(),
+            closed = finished.len(),
+            "lanes of finished callers closed"
+        );
+        for slot in finished {
+            tokio::spawn(async move {
+                let lane = slot.lock().await.lane.take();
+                if let Some(lane) = lane
+                    && let Ok(lane) = Arc::try_unwrap(lane)
+                    && let Ok(conn) = Arc::try_unwrap(lane.conn)
+                {
+                    let _ = conn.cancel().await;
+                }
+            });
+        }
+        self.count_lanes();
+    }
+
+    /// A legacy session's standing request, on its lane: the log level for
+    /// every lane it has, a subscription on the lane to the resource's owner.
+    pub(crate) async fn session_request(
+        &self,
+        request: &SessionRequest,
+        ctx: &CallContext,
+    ) -> Result<(), UpstreamError> {
+        match request {
+            SessionRequest::SetLevel(level) => {
+                let Some(slot) = ctx
+                    .session_id()
+                    .and_then(|s| lock(&self.lanes).get(&s).cloned())
+                else {
+                    return Ok(()); // a lane opened later starts at this level
+                };
+                let mut slot = slot.lock().await;
+                slot.log_level = Some(*level);
+                let Some(lane) = slot.lane.clone() else {
+                    return Ok(());
+                };
+                drop(slot);
+                if lane
+                    .conn
+                    .peer_info()
+                    .is_some_and(|i| i.capabilities.logging.is_some())
+                {
+                    let level = *level;
+                    self.call_via("logging/setLevel", true, Some(ctx), |r| async move {
+                        r.conn
+                            .peer()
+                            .set_level(SetLevelRequestParams::new(level))
+                            .await
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            SessionRequest::Subscribe(uri) | SessionRequest::Unsubscribe(uri) => {
+                let subscribe = matches!(request, SessionRequest::Subscribe(_));
+                let method = if subscribe {
+                    "resources/subscribe"
+                } else {
+                    "resources/unsubscribe"
+                };
+                self.call_via(method, true, Some(ctx), |r| {
+                    let uri = uri.clone();
+                    async move {
+                        if r.lane.is_none() {
+                            return Err(ServiceError::McpError(ErrorData::invalid_request(
+                                "this upstream keeps no session for this caller, so it cannot hold a subscription for it",
+                                None,
+                            )));
+                        }
+                        if subscribe {
+                            r.conn.peer().subscribe(SubscribeRequestParams::new(uri)).await
+                        } else {
+                            r.conn.peer().unsubscribe(UnsubscribeRequestParams::new(uri)).await
+                        }
+                    }
+                })
+                .await?;
+                if let Some(slot) = ctx
+                    .session_id()
+                    .and_then(|s| lock(&self.lanes).get(&s).cloned())
+                {
+                    let mut slot = slot.lock().await;
+                    if subscribe {
+                        slot.subscribed.insert(uri.clone());
+                    } else {
+                        slot.subscribed.remove(uri);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Send a downstream client's request through the stack, on its behalf
     /// (its capabilities, its progress token; see `relay`).
     pub async fn relay(
@@ -505,9 +820,12 @@ impl Upstream {
         request: impl Fn() -> rmcp::model::ClientRequest,
         ctx: &wharf_core::CallContext,
     ) -> Result<rmcp::model::ServerResult, UpstreamError> {
-        self.call(method, idempotent, |c| {
+        self.call_via(method, idempotent, Some(ctx), |route| {
             let r = request();
-            async move { crate::relay::send(c.peer(), r, ctx, &self.progress).await }
+            async move {
+                let routes = route.lane.as_ref().map_or(&self.progress, |l| &l.progress);
+                crate::relay::send(route.conn.peer(), r, ctx, routes, route.lane.as_deref()).await
+            }
         })
         .await
     }
@@ -610,8 +928,19 @@ impl Upstream {
         Ok(self.connection().await?.peer_info())
     }
 
-    /// Close the connection (a stdio child is asked to exit, then killed).
+    /// Close the connection (a stdio child is asked to exit, then killed), and
+    /// every lane.
     pub async fn shutdown(&self) {
+        let lanes: Vec<_> = lock(&self.lanes).drain().map(|(_, slot)| slot).collect();
+        for slot in lanes {
+            let lane = slot.lock().await.lane.take();
+            if let Some(lane) = lane
+                && let Ok(lane) = Arc::try_unwrap(lane)
+                && let Ok(conn) = Arc::try_unwrap(lane.conn)
+            {
+                let _ = conn.cancel().await;
+            }
+        }
         let current = self.slot.lock().await.current.take();
         if let Some(c) = current
             && let Ok(c) = Arc::try_unwrap(c)

@@ -30,7 +30,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// What the test upstream is told to do wrong.
 #[derive(Default)]
-struct Faults {
+pub(crate) struct Faults {
     /// Answer this many HTTP requests with 503 before serving again.
     fail_next: AtomicU32,
     /// Calls that reached `once_slow` / `count`.
@@ -109,14 +109,14 @@ async fn fail_when_told(
 use axum::response::IntoResponse;
 
 /// A real HTTP upstream (Wharf's own server) on `addr` (port 0: any).
-struct HttpUpstream {
+pub(crate) struct HttpUpstream {
     addr: SocketAddr,
     stop: CancellationToken,
     served: tokio::task::JoinHandle<()>,
 }
 
 impl HttpUpstream {
-    async fn start(app: Arc<App>, faults: Arc<Faults>, addr: SocketAddr) -> Self {
+    pub(crate) async fn start(app: Arc<App>, faults: Arc<Faults>, addr: SocketAddr) -> Self {
         let server = wharf_http::build(app, &wharf_http::HttpConfig::default()).unwrap();
         let router = server
             .router
@@ -138,22 +138,22 @@ impl HttpUpstream {
         Self { addr, stop, served }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
     }
 
     /// Stop serving and close every connection (sessions die with it).
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.cancel();
         let _ = self.served.await;
     }
 }
 
-fn any_port() -> SocketAddr {
+pub(crate) fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn gateway_config(upstreams: Vec<UpstreamConfig>) -> GatewayConfig {
+pub(crate) fn gateway_config(upstreams: Vec<UpstreamConfig>) -> GatewayConfig {
     let quick = Backoff {
         base: Duration::from_millis(10),
         max: Duration::from_millis(50),
@@ -173,7 +173,7 @@ fn gateway_config(upstreams: Vec<UpstreamConfig>) -> GatewayConfig {
     }
 }
 
-fn http_upstream(name: &str, url: String) -> UpstreamConfig {
+pub(crate) fn http_upstream(name: &str, url: String) -> UpstreamConfig {
     let mut u = UpstreamConfig::new(name, Transport::Http { url });
     u.timeout = Duration::from_millis(500);
     u.max_retries = 0;
@@ -194,13 +194,13 @@ fn stdio_upstream(name: &str, shell: String) -> UpstreamConfig {
     u
 }
 
-async fn start(config: GatewayConfig) -> Arc<Gateway> {
+pub(crate) async fn start(config: GatewayConfig) -> Arc<Gateway> {
     let g = Arc::new(Gateway::new(config, "test-gateway", "1").unwrap());
     g.start().await;
     g
 }
 
-async fn call(g: &Gateway, tool: &str, a: Value) -> Result<String, ToolError> {
+pub(crate) async fn call(g: &Gateway, tool: &str, a: Value) -> Result<String, ToolError> {
     let response = g
         .app()
         .call_tool(tool, args(a), CallContext::detached(Default::default()))
@@ -216,7 +216,7 @@ async fn call(g: &Gateway, tool: &str, a: Value) -> Result<String, ToolError> {
 }
 
 /// Poll `check` until it holds or the deadline passes.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let until = tokio::time::Instant::now() + DEADLINE;
     while tokio::time::Instant::now() < until {
         if check().await {
@@ -227,7 +227,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("not within {DEADLINE:?}: {what}");
 }
 
-fn metric(g: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn metric(g: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
     let families = g.app().registry().gather();
     let family = families
         .iter()

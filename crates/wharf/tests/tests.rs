@@ -5,6 +5,7 @@ mod chat;
 mod check;
 mod config_tools;
 mod gateway;
+mod gateway_sessions;
 mod import;
 mod logs;
 mod process;

@@ -1,0 +1,236 @@
+//! Legacy callers through the gateway get an upstream session of their own (a
+//! lane): the upstream's requests for input, its log messages and its resource
+//! updates reach the caller they belong to and nobody else. Real HTTP on both
+//! sides: rmcp clients speaking 2025-11-25 to the gateway, served by
+//! `wharf_http`, in front of a Wharf upstream.
+
+#![allow(deprecated)] // logging and resource subscriptions are legacy features
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::{
+    ClientHandler, ErrorData, RoleClient,
+    model::{
+        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
+        ElicitationAction, Implementation, LoggingLevel, LoggingMessageNotificationParam,
+        ResourceUpdatedNotificationParam, SetLevelRequestParams, SubscribeRequestParams,
+        UnsubscribeRequestParams,
+    },
+    service::{
+        ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService,
+    },
+    transport::StreamableHttpClientTransport,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use wharf_core::{App, ListChange, ResourceSpec, ToolError, ToolSpec, text_result};
+
+use crate::gateway::{
+    Faults, HttpUpstream, any_port, call, eventually, gateway_config, http_upstream, metric, start,
+};
+
+/// `ask_name` elicits a name and logs one line naming it; `touch` announces an
+/// update of `test://watched`; `hello` needs nothing from the caller.
+fn upstream_app() -> App {
+    let builder = App::builder("upstream", "1.0.0")
+        .logging()
+        .resource_subscriptions();
+    let notifier = builder.notifier();
+    builder
+        .tool(ToolSpec::new("ask_name").handler(|ctx, _| async move {
+            let peer = ctx
+                .peer()
+                .ok_or_else(|| ToolError::Failed("no session".into()))?;
+            let request: ElicitRequestParams = serde_json::from_value(json!({
+                "mode": "form",
+                "message": "Your name?",
+                "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}
+            }))
+            .unwrap();
+            let answer = peer
+                .create_elicitation(request)
+                .await
+                .map_err(|e| ToolError::Failed(format!("elicitation failed: {e}")))?;
+            let name = answer
+                .content
+                .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            let _ = peer
+                .notify_logging_message(LoggingMessageNotificationParam::new(
+                    LoggingLevel::Info,
+                    json!(format!("asked {name}")),
+                ))
+                .await;
+            Ok::<_, ToolError>(text_result(format!("hello {name}")))
+        }))
+        .tool(ToolSpec::new("touch").handler(move |_, _| {
+            notifier.notify(ListChange::ResourceUpdated("test://watched".into()));
+            async { Ok::<_, ToolError>(text_result("touched")) }
+        }))
+        .tool(
+            ToolSpec::new("hello")
+                .read_only()
+                .handler(|_, _| async { Ok::<_, ToolError>(text_result("hello")) }),
+        )
+        .resource(ResourceSpec::text(
+            "test://watched",
+            "watched",
+            "text/plain",
+            "v1",
+        ))
+        .build()
+        .unwrap()
+}
+
+/// A legacy client that answers elicitations with its own name and reports
+/// the log lines and resource updates it hears.
+#[derive(Clone)]
+struct Person {
+    name: &'static str,
+    heard: mpsc::UnboundedSender<String>,
+}
+
+impl ClientHandler for Person {
+    fn get_info(&self) -> ClientConfig {
+        let mut caps = ClientCapabilities::default();
+        caps.elicitation = Some(Default::default());
+        ClientConfig::new(caps, Implementation::new(self.name, "1"))
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: ElicitRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        Ok(ElicitResult::new(ElicitationAction::Accept).with_content(json!({"name": self.name})))
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let _ = self
+            .heard
+            .send(format!("log {}", params.data.as_str().unwrap_or_default()));
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.heard.send(format!("updated {}", params.uri));
+    }
+}
+
+async fn connect(
+    url: &str,
+    name: &'static str,
+) -> (
+    RunningService<RoleClient, Person>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (heard, rx) = mpsc::unbounded_channel();
+    let client = Person { name, heard }
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(url),
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+        .unwrap();
+    assert!(
+        client.peer_info().unwrap().protocol_version < rmcp::model::ProtocolVersion::V_2026_07_28,
+        "a legacy session"
+    );
+    (client, rx)
+}
+
+async fn text_of(client: &RunningService<RoleClient, Person>, tool: &str) -> String {
+    let r = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()))
+        .await
+        .unwrap();
+    let text = r.content[0].as_text().unwrap().text.clone();
+    assert_ne!(r.is_error, Some(true), "{tool}: {text}");
+    text
+}
+
+/// Wait for the next thing `rx` hears.
+async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("heard within 10 s")
+        .expect("channel open")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_legacy_caller_is_asked_logged_to_and_notified_on_its_own_session() {
+    let upstream = HttpUpstream::start(
+        Arc::new(upstream_app()),
+        Arc::new(Faults::default()),
+        any_port(),
+    )
+    .await;
+    let mut up = http_upstream("up", upstream.url());
+    up.timeout = Duration::from_secs(10);
+    up.health_check_interval = Duration::from_millis(100);
+    let g = start(gateway_config(vec![up])).await;
+    let front = HttpUpstream::start(g.app(), Arc::new(Faults::default()), any_port()).await;
+
+    let (ann, mut ann_heard) = connect(&front.url(), "ann").await;
+    let (bob, mut bob_heard) = connect(&front.url(), "bob").await;
+    ann.set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+
+    // Both at once: each is asked for its own name, and hears only its own log line.
+    let (a, b) = tokio::join!(text_of(&ann, "up_ask_name"), text_of(&bob, "up_ask_name"));
+    assert_eq!((a.as_str(), b.as_str()), ("hello ann", "hello bob"));
+    assert_eq!(next(&mut ann_heard).await, "log asked ann");
+    assert_eq!(next(&mut bob_heard).await, "log asked bob");
+    assert_eq!(
+        metric(&g, "wharf_upstream_sessions", &[("upstream", "up")]),
+        2.0,
+        "one upstream session per caller"
+    );
+
+    // Ann subscribes; an update reaches her and not Bob.
+    ann.subscribe(SubscribeRequestParams::new("test://watched"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&bob, "up_touch").await, "touched");
+    assert_eq!(next(&mut ann_heard).await, "updated test://watched");
+    ann.unsubscribe(UnsubscribeRequestParams::new("test://watched"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&bob, "up_hello").await, "hello");
+    assert!(bob_heard.try_recv().is_err(), "Bob heard nothing more");
+
+    // A resource nobody offers: a clear refusal, naming it.
+    let refused = bob
+        .subscribe(SubscribeRequestParams::new("test://nowhere"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("no upstream offers the resource `test://nowhere`"),
+        "{refused}"
+    );
+
+    // A 2026-07-28 caller (no session) still goes over the shared connection.
+    assert_eq!(call(&g, "up_hello", json!({})).await.unwrap(), "hello");
+
+    // Bob leaves: his upstream session is closed at the next health check.
+    bob.cancel().await.unwrap();
+    eventually("Bob's lane closed", async || {
+        metric(&g, "wharf_upstream_sessions", &[("upstream", "up")]) == 1.0
+    })
+    .await;
+    assert_eq!(text_of(&ann, "up_ask_name").await, "hello ann");
+
+    ann.cancel().await.unwrap();
+    g.shutdown().await;
+    front.stop().await;
+    upstream.stop().await;
+}
