@@ -74,8 +74,8 @@ pub fn healthy(port: u16) -> bool {
     out.starts_with("HTTP/1.1 200")
 }
 
-/// Returns (checks passed, checks failed or warned).
-pub fn run(tools: &Tools) -> Result<(usize, usize)> {
+/// Returns the number of checks that passed (any failure is an error).
+pub fn run(tools: &Tools) -> Result<usize> {
     let results = target_dir().join("conformance");
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results)?;
@@ -86,44 +86,12 @@ pub fn run(tools: &Tools) -> Result<(usize, usize)> {
         &results,
         RUNS,
         &[],
-        &[],
     )
 }
 
-/// What the gateway does not relay yet, by check id, with the reason. Every
-/// other check must pass through it.
-const GATEWAY_GAPS: &[(&str, &str)] = &[
-    (
-        "tools-call-elicitation",
-        "the fixture asks with a server-to-client request, which the gateway's 2026-07-28 connection forbids; relaying one over a legacy connection needs to know which call it belongs to, and rmcp's client does not say",
-    ),
-    ("elicitation-sep1034-general", "as tools-call-elicitation"),
-    ("elicitation-sep1330-general", "as tools-call-elicitation"),
-    (
-        "tools-call-sampling",
-        "as tools-call-elicitation (sampling)",
-    ),
-    (
-        "tools-call-with-logging",
-        "log messages of a legacy session are not relayed (logging is deprecated in 2026-07-28)",
-    ),
-    (
-        "logging-set-level",
-        "the gateway does not offer logging, so it does not accept logging/setLevel",
-    ),
-    (
-        "resources-subscribe",
-        "resource subscriptions are not relayed",
-    ),
-    (
-        "resources-unsubscribe",
-        "resource subscriptions are not relayed",
-    ),
-];
-
 /// The suite against `wharf gateway` fronting the conformance server, names
 /// unprefixed (`namespace: ""`), so the fixtures keep their names.
-pub fn run_gateway(tools: &Tools) -> Result<(usize, usize)> {
+pub fn run_gateway(tools: &Tools) -> Result<usize> {
     let results = target_dir().join("conformance-gateway");
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results)?;
@@ -147,7 +115,6 @@ pub fn run_gateway(tools: &Tools) -> Result<(usize, usize)> {
         &results,
         RUNS,
         &[],
-        GATEWAY_GAPS,
     )
 }
 
@@ -203,18 +170,16 @@ fn wait_healthy(port: u16, log: &Path) -> Result<()> {
 
 /// `runs` (from [`RUNS`]) against the server at `url`; results under `results`.
 /// `tolerated`: (check id, why) of SHOULD-level warnings accepted for this
-/// setup; `gaps`: (check id, why) of checks known to fail, whatever their
-/// status. Both are printed with their reason; any other failure or warning fails.
+/// setup, printed with their reason; any other failure or warning fails.
+/// Returns the number of checks that passed.
 pub fn run_against(
     tools: &Tools,
     url: &str,
     results: &Path,
     runs: &[(&str, &str)],
     tolerated: &[(&str, &str)],
-    gaps: &[(&str, &str)],
-) -> Result<(usize, usize)> {
+) -> Result<usize> {
     let mut total_passed = 0;
-    let mut gap_count = 0;
     let mut bad = Vec::new();
     for (suite, spec) in runs {
         let entry = &tools
@@ -224,9 +189,7 @@ pub fn run_against(
             .context("suite not installed")?
             .1;
         let out = results.join(format!("{suite}-{spec}"));
-        // The runner exits 1 when a check fails; with known gaps the checks
-        // themselves (below) decide.
-        let ran = crate::run(
+        crate::run(
             Command::new(&tools.node)
                 .arg(entry)
                 .args([
@@ -247,10 +210,7 @@ pub fn run_against(
                 "conformance {suite} at {spec} failed; see {}",
                 out.display()
             )
-        });
-        if gaps.is_empty() {
-            ran?;
-        }
+        })?;
         let (passed, mut problems) = count(&out)?;
         problems.retain(|p| {
             let known = tolerated
@@ -258,14 +218,8 @@ pub fn run_against(
                 .find(|(id, _)| p.starts_with(&format!("{id} WARNING")));
             if let Some((id, why)) = known {
                 eprintln!("conformance {suite} at {spec}: tolerated warning {id}: {why}");
-                return false;
             }
-            let gap = gaps.iter().find(|(id, _)| p.starts_with(&format!("{id} ")));
-            if let Some((id, why)) = gap {
-                eprintln!("conformance {suite} at {spec}: known gap {id}: {why}");
-                gap_count += 1;
-            }
-            gap.is_none()
+            known.is_none()
         });
         eprintln!(
             "conformance {suite} at {spec}: {passed} checks passed, {} failed or warned",
@@ -291,7 +245,7 @@ pub fn run_against(
     if total_passed == 0 {
         bail!("the conformance suite ran no checks");
     }
-    Ok((total_passed, gap_count))
+    Ok(total_passed)
 }
 
 /// Checks that passed, and a line for each that failed or warned.

@@ -123,12 +123,10 @@ fn ci() -> Result<()> {
             target_dir().join("debug/wharf-example-notes"),
         ))?;
     widget::test(&tools, &wharf)?;
-    let (passed, failed) = conformance::run(&tools)?;
-    println!("conformance: {passed} passed, {failed} failed");
-    let (passed, gaps) = conformance::run_gateway(&tools)?;
-    println!(
-        "conformance through `wharf gateway`: {passed} passed, {gaps} known gaps (listed above), 0 other failures"
-    );
+    let passed = conformance::run(&tools)?;
+    println!("conformance: {passed} passed, none failed");
+    let passed = conformance::run_gateway(&tools)?;
+    println!("conformance through `wharf gateway`: {passed} passed, none failed");
     scale_out::run(&tools)?;
     Ok(())
 }
