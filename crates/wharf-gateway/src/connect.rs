@@ -10,17 +10,18 @@ use std::{process::Stdio, sync::Arc};
 use rmcp::{
     ClientHandler, ErrorData, RoleClient,
     model::{
-        ClientConfig, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
-        CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
-        ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam, ProtocolVersion,
-        ResourceUpdatedNotificationParam, ServerRequest,
+        ClientConfig, ClientJsonRpcMessage, ClientResult, CreateMessageRequest,
+        CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
+        ElicitResult, Implementation, ListRootsRequest, ListRootsResult,
+        LoggingMessageNotificationParam, ProtocolVersion, ResourceUpdatedNotificationParam,
+        ServerJsonRpcMessage, ServerNotification, ServerRequest,
     },
     service::{
         ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService,
     },
     transport::{
-        StreamableHttpClientTransport, TokioChildProcess,
-        streamable_http_client::StreamableHttpClientTransportConfig,
+        IntoTransport, StreamableHttpClientTransport, TokioChildProcess,
+        Transport as RmcpTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
 use tokio::sync::Notify;
@@ -201,14 +202,6 @@ impl ClientHandler for UpstreamHandler {
         }
     }
 
-    async fn on_progress(
-        &self,
-        params: rmcp::model::ProgressNotificationParam,
-        _ctx: NotificationContext<RoleClient>,
-    ) {
-        self.progress.forward(params).await;
-    }
-
     async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
         self.changed.announce(Some(ListKind::Tools));
     }
@@ -227,6 +220,54 @@ fn unexpected_answer() -> ErrorData {
         "the gateway's caller answered with another result type",
         None,
     )
+}
+
+/// A connection's transport, with progress notifications passed on to the
+/// caller waiting for them as they arrive, in order, before rmcp sees them:
+/// rmcp gives each notification to the handler on a task of its own, so a
+/// call's last progress notification could otherwise reach the caller after
+/// the call's result (and be dropped by a client that has stopped listening).
+struct ProgressTap<T> {
+    inner: T,
+    routes: ProgressRoutes,
+}
+
+impl<T: RmcpTransport<RoleClient>> RmcpTransport<RoleClient> for ProgressTap<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<ServerJsonRpcMessage> {
+        let message = self.inner.receive().await;
+        if let Some(ServerJsonRpcMessage::Notification(n)) = &message
+            && let ServerNotification::ProgressNotification(p) = &n.notification
+        {
+            self.routes.forward(p.params.clone());
+        }
+        message
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
+
+fn tap<E, A>(
+    transport: impl IntoTransport<RoleClient, E, A>,
+    routes: ProgressRoutes,
+) -> ProgressTap<impl RmcpTransport<RoleClient, Error = E>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    ProgressTap {
+        inner: transport.into_transport(),
+        routes,
+    }
 }
 
 /// rmcp's handshake errors name every transport type they pass through; keep
@@ -286,6 +327,7 @@ pub async fn connect(
                 .stderr(Stdio::inherit())
                 .spawn()
                 .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+            let child = tap(child, handler.progress.clone());
             handler
                 .serve_with_lifecycle(child, lifecycle(era))
                 .await
@@ -310,7 +352,10 @@ pub async fn connect(
             {
                 config = config.auth_header(auth.strip_prefix("Bearer ").unwrap_or(auth));
             }
-            let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+            let transport = tap(
+                StreamableHttpClientTransport::with_client(http.clone(), config),
+                handler.progress.clone(),
+            );
             handler
                 .serve_with_lifecycle(transport, lifecycle(era))
                 .await
@@ -318,9 +363,10 @@ pub async fn connect(
         }
         Transport::Sse { url } => {
             let (tx, rx) = crate::sse_client::connect(http, url, headers).await?;
+            let transport = tap((tx, rx), handler.progress.clone());
             // HTTP+SSE servers predate `server/discover`: go straight to initialize.
             handler
-                .serve_with_lifecycle((tx, rx), ClientLifecycleMode::Initialize)
+                .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
                 .await
                 .map_err(|e| format!("{url}: {e}"))
         }
