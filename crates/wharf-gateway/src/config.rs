@@ -33,6 +33,9 @@ pub enum Transport {
     Http { url: String },
     /// The 2024-11-05 HTTP+SSE transport (GET the stream, POST to its endpoint).
     Sse { url: String },
+    /// A server in this process, over an in-memory pipe (a program's own tools
+    /// behind the gateway; tests on paused time). Not in configuration files.
+    InProcess(InProcess),
 }
 
 impl Transport {
@@ -41,7 +44,51 @@ impl Transport {
             Self::Stdio { .. } => "stdio",
             Self::Http { .. } => "http",
             Self::Sse { .. } => "sse",
+            Self::InProcess(_) => "in-process",
         }
+    }
+}
+
+/// Serves one connection on the server end of an in-memory pipe; called for
+/// every connection the gateway makes (after a crash, for each lane).
+#[derive(Clone)]
+pub struct InProcess(std::sync::Arc<dyn Fn(tokio::io::DuplexStream) + Send + Sync>);
+
+impl InProcess {
+    /// Any rmcp server: `serve` starts one on the stream it is given.
+    pub fn new(serve: impl Fn(tokio::io::DuplexStream) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(serve))
+    }
+
+    /// A Wharf app, each connection a session of its own.
+    pub fn app(app: std::sync::Arc<wharf_core::App>) -> Self {
+        Self::new(move |stream| {
+            let server = wharf_core::WharfServer::new(app.clone());
+            tokio::spawn(async move {
+                if let Ok(running) = rmcp::service::serve_server(server, stream).await {
+                    let _ = running.waiting().await;
+                }
+            });
+        })
+    }
+
+    /// A new connection: the client end of a pipe whose server end is served.
+    pub(crate) fn connect(&self) -> tokio::io::DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        (self.0)(server);
+        client
+    }
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess")
+    }
+}
+
+impl PartialEq for InProcess {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -391,17 +438,29 @@ impl GatewayConfig {
             }
         }
         Ok(Self {
-            upstreams,
             separator,
             when_unhealthy,
             breaker,
+            log_level: raw.log_level,
+            ..Self::new(upstreams)
+        })
+    }
+
+    /// `upstreams` with every other setting at its default (for programs that
+    /// build the gateway themselves).
+    pub fn new(upstreams: Vec<UpstreamConfig>) -> Self {
+        Self {
+            upstreams,
+            separator: DEFAULT_SEPARATOR.to_owned(),
+            when_unhealthy: WhenUnhealthy::Error,
+            breaker: BreakerConfig::default(),
             retry_backoff: Backoff::default(),
             reconnect_backoff: Backoff {
                 base: Duration::from_millis(500),
                 max: Duration::from_secs(30),
             },
-            log_level: raw.log_level,
-        })
+            log_level: None,
+        }
     }
 }
 

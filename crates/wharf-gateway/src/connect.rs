@@ -361,6 +361,15 @@ pub async fn connect(
                 .await
                 .map_err(|e| tidy(format!("{url}: {e}")))
         }
+        Transport::InProcess(server) => {
+            let transport = tap(server.connect(), handler.progress.clone());
+            handler
+                .serve_with_lifecycle(transport, lifecycle(era))
+                .await
+                .map_err(|e| {
+                    format!("the in-process server did not complete the MCP handshake: {e}")
+                })
+        }
         Transport::Sse { url } => {
             let (tx, rx) = crate::sse_client::connect(http, url, headers).await?;
             let transport = tap((tx, rx), handler.progress.clone());

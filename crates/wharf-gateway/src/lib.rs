@@ -24,7 +24,7 @@ pub use backoff::Backoff;
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use config::{
     DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT, Era,
-    GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
+    GatewayConfig, InProcess, Transport, UpstreamConfig, WhenUnhealthy,
 };
 pub use connect::{Announced, Connection, ListKind, UpstreamHandler, connect};
 pub use error::{ConfigError, UpstreamError, safe_to_repeat};

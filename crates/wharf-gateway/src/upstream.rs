@@ -287,7 +287,8 @@ impl Upstream {
         match made {
             Ok(c) => {
                 let c = Arc::new(c);
-                if slot.ever_connected {
+                let again = slot.ever_connected;
+                if again {
                     self.metrics
                         .reconnects
                         .with_label_values(&[self.name()])
@@ -305,8 +306,11 @@ impl Upstream {
                 slot.last_error = None;
                 slot.current = Some(c.clone());
                 self.listen_for_changes(&c);
-                // The lists may have changed while it was away.
-                self.changed.announce(None);
+                // The lists may have changed while it was away (the first
+                // connection is listed by whoever made it: `Gateway::start`).
+                if again {
+                    self.changed.announce(None);
+                }
                 Ok(c)
             }
             Err(message) => {
