@@ -105,19 +105,35 @@ impl Catalog for SqliteCatalog {
         let offset = page.offset;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as usize;
         let tags = json_text(&q.tags);
+        let tags_wanted = !q.tags.is_empty();
         let (mut hits, more) = self
             .db
             .run(move |c| {
-                let sql = format!(
-                    "SELECT i.id, i.title, i.url, i.tags,
-                            snippet(items_fts, -1, '**', '**', '…', 24),
-                            bm25(items_fts, {BM25_WEIGHTS}) AS rank
-                     FROM items_fts JOIN items i ON i.rowid = items_fts.rowid
+                // The page is ranked first and only its rows are joined and
+                // given a snippet: snippets for every match of a common word
+                // cost more than ranking them. Items are joined for ranking
+                // only when tags filter them. Ties go by rowid (one file, so the
+                // same order in every process reading it).
+                let filter = if tags_wanted {
+                    "JOIN items i ON i.rowid = f.rowid
                      WHERE items_fts MATCH ?1
                        AND NOT EXISTS (SELECT 1 FROM json_each(?2) want
-                                       WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))
-                     ORDER BY rank, i.id
-                     LIMIT ?3 OFFSET ?4"
+                                       WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))"
+                } else {
+                    "WHERE items_fts MATCH ?1 AND ?2 IS NOT NULL"
+                };
+                let sql = format!(
+                    "WITH page AS (
+                        SELECT f.rowid AS rowid, bm25(items_fts, {BM25_WEIGHTS}) AS rank
+                        FROM items_fts f {filter}
+                        ORDER BY rank, f.rowid
+                        LIMIT ?3 OFFSET ?4)
+                     SELECT i.id, i.title, i.url, i.tags,
+                            snippet(items_fts, -1, '**', '**', '…', 24), page.rank
+                     FROM page JOIN items_fts ON items_fts.rowid = page.rowid
+                               JOIN items i ON i.rowid = page.rowid
+                     WHERE items_fts MATCH ?1
+                     ORDER BY page.rank, page.rowid"
                 );
                 let mut stmt = c.prepare_cached(&sql)?;
                 let rows = stmt.query_map(params![expression, tags, (limit + 1) as i64, offset as i64], |r| {
