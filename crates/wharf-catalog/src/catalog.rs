@@ -113,6 +113,11 @@ pub trait Catalog: Send + Sync + 'static {
     /// Run one writing statement with bound parameters in its own transaction
     /// (for tools the operator declared as writing); rows changed.
     async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, CatalogError>;
+    /// Bring what searches use up to date with the items now (SQLite's search
+    /// index), instead of in the background at the next search.
+    async fn prepare_search(&self) -> Result<(), CatalogError> {
+        Ok(())
+    }
 }
 
 /// Load `items` (the embedded sample) into an empty catalog; returns how many.

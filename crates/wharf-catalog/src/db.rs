@@ -63,6 +63,19 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO items_fts (items_fts, rowid, title, body, tags) VALUES ('delete', old.rowid, old.title, old.body, old.tags);
         INSERT INTO items_fts (rowid, title, body, tags) VALUES (new.rowid, new.title, new.body, new.tags);
     END;",
+    // 3: a counter every change to the items moves, whoever makes it: the search
+    // index records the value it was built from, and is stale when they differ.
+    "CREATE TABLE catalog_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+    INSERT INTO catalog_meta (key, value) VALUES ('generation', 0);
+    CREATE TRIGGER items_gen_ai AFTER INSERT ON items BEGIN
+        UPDATE catalog_meta SET value = value + 1 WHERE key = 'generation';
+    END;
+    CREATE TRIGGER items_gen_ad AFTER DELETE ON items BEGIN
+        UPDATE catalog_meta SET value = value + 1 WHERE key = 'generation';
+    END;
+    CREATE TRIGGER items_gen_au AFTER UPDATE ON items BEGIN
+        UPDATE catalog_meta SET value = value + 1 WHERE key = 'generation';
+    END;",
 ];
 
 /// Tables that hold Wharf's own state; user SQL may not read them (a session id

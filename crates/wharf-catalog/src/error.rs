@@ -19,6 +19,9 @@ pub enum DbError {
     Join(#[from] tokio::task::JoinError),
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    /// The search index next to the SQLite file could not be built.
+    #[error("{0}")]
+    SearchIndex(String),
     #[error(
         "the database {path} was written by a newer Wharf (schema version {found}, this build knows {known}); upgrade Wharf or point it at another database"
     )]

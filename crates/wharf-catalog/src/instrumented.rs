@@ -169,6 +169,10 @@ impl Catalog for Instrumented {
     async fn count(&self) -> Result<u64, CatalogError> {
         self.measure("count", self.inner.count()).await
     }
+    async fn prepare_search(&self) -> Result<(), CatalogError> {
+        self.measure("prepare_search", self.inner.prepare_search())
+            .await
+    }
     async fn list_tables(&self) -> Result<Vec<String>, CatalogError> {
         self.measure("list_tables", self.inner.list_tables()).await
     }

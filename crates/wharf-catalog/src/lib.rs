@@ -19,6 +19,7 @@ pub mod instrumented;
 mod item;
 mod postgres;
 mod sample;
+mod search_index;
 mod session_store;
 mod sqlite;
 pub mod tools;

@@ -1,9 +1,12 @@
 //! The catalog on the embedded SQLite database: FTS5 with BM25 ranking and
 //! highlighted snippets, upserts in one transaction, capped read-only SQL.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use rusqlite::{OptionalExtension, params, types::ValueRef};
+use rusqlite::{Connection, OptionalExtension, params, types::ValueRef};
 use serde_json::Value;
 
 use crate::{
@@ -14,6 +17,7 @@ use crate::{
     db::{Database, INTERNAL_TABLES},
     error::DbError,
     item::Item,
+    search_index::{self, SearchIndex},
 };
 
 /// Most words of a search query that are used; more only slow the search.
@@ -48,30 +52,196 @@ impl Default for SqlLimits {
 pub struct SqliteCatalog {
     db: Database,
     limits: SqlLimits,
+    /// `None` when the index directory cannot be opened: searches use FTS5.
+    index: Option<Arc<SearchIndex>>,
 }
 
 impl SqliteCatalog {
+    /// The catalog in `db`, with its search index next to the file.
     pub fn new(db: Database, limits: SqlLimits) -> Self {
-        Self { db, limits }
+        let index = match SearchIndex::open(&search_index::dir_for(db.path())) {
+            Ok(index) => Some(Arc::new(index)),
+            Err(e) => {
+                tracing::warn!(error = e, "no search index; searching with FTS5");
+                None
+            }
+        };
+        Self { db, limits, index }
+    }
+
+    /// The catalog in `db` searched with FTS5 only (no index directory): what
+    /// every search falls back to; for comparisons.
+    pub fn without_search_index(db: Database, limits: SqlLimits) -> Self {
+        Self {
+            db,
+            limits,
+            index: None,
+        }
     }
 
     pub fn database(&self) -> &Database {
         &self.db
     }
+
+    /// Bring the search index up to date with the catalog now (after an
+    /// import, so that searches do not wait for the background rebuild):
+    /// rebuilds it if it is stale, or waits for the rebuild under way here.
+    pub async fn update_search_index(&self) -> Result<(), CatalogError> {
+        let Some(index) = self.index.clone() else {
+            return Ok(());
+        };
+        // A write between two rebuilds makes another one necessary; a catalog
+        // written without pause is left to the background rebuilds.
+        let mut rebuilds = 0;
+        while rebuilds < 3 && !self.search_index_is_current().await? {
+            if index.start_building() {
+                rebuilds += 1;
+                let index = index.clone();
+                self.db
+                    .run(move |c| Ok(index.rebuild(c)))
+                    .await?
+                    .map_err(|e| CatalogError::Db(DbError::SearchIndex(e)))?;
+            } else {
+                // A rebuild is under way here; it ends, one way or the other.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether searches are answered by the index now: it reflects the
+    /// catalog's last change.
+    pub async fn search_index_is_current(&self) -> Result<bool, CatalogError> {
+        let Some(index) = self.index.clone() else {
+            return Ok(false);
+        };
+        let generation = self.db.run(|c| Ok(generation(c)?)).await?;
+        if index.generation() != generation {
+            index.refresh();
+        }
+        Ok(index.generation() == generation)
+    }
+
+    /// Rebuild the stale index on a task of its own; searches use FTS5 meanwhile.
+    fn rebuild_in_background(&self) {
+        let Some(index) = self.index.clone() else {
+            return;
+        };
+        if index.failed_recently() || !index.start_building() {
+            return;
+        }
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            match db.run(move |c| Ok(index.rebuild(c))).await {
+                Ok(Ok(generation)) => tracing::info!(
+                    generation,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "search index rebuilt"
+                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = e, "search index not rebuilt; searching with FTS5")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "search index not rebuilt; searching with FTS5")
+                }
+            }
+        });
+    }
+
+    /// A search answered by the index, or `None` when it is stale (or failed).
+    async fn search_index(
+        &self,
+        words: Vec<String>,
+        tags: Vec<String>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<Vec<Hit>>, CatalogError> {
+        let Some(index) = self.index.clone() else {
+            return Ok(None);
+        };
+        let hits = self
+            .db
+            .run(move |c| {
+                // One read: the generation and the rows the index points at.
+                let tx = c.transaction()?;
+                let generation = generation(&tx)?;
+                if index.generation() != generation {
+                    index.refresh();
+                    if index.generation() != generation {
+                        return Ok(None);
+                    }
+                }
+                let (found, snippets) = match index.search(&words, &tags, offset, limit) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(error = e, "search index failed; searching with FTS5");
+                        return Ok(None);
+                    }
+                };
+                let mut row = tx.prepare_cached(
+                    "SELECT id, title, url, tags, body FROM items WHERE rowid = ?1",
+                )?;
+                let mut hits = Vec::with_capacity(found.len());
+                for (rowid, score) in found {
+                    let item = row
+                        .query_row([rowid], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, Option<String>>(2)?,
+                                r.get::<_, String>(3)?,
+                                r.get::<_, String>(4)?,
+                            ))
+                        })
+                        .optional()?;
+                    if let Some((id, title, url, tags, body)) = item {
+                        hits.push(Hit {
+                            id,
+                            snippet: snippets.make(&title, &body),
+                            title,
+                            url,
+                            tags: serde_json::from_str(&tags).unwrap_or_default(),
+                            score: f64::from(score),
+                        });
+                    }
+                }
+                Ok(Some(hits))
+            })
+            .await?;
+        if hits.is_none() {
+            self.rebuild_in_background();
+        }
+        Ok(hits)
+    }
+}
+
+/// The catalog generation: moved by every change to `items`.
+fn generation(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row(
+        "SELECT value FROM catalog_meta WHERE key = 'generation'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The words of a query: runs of letters and digits, at most [`MAX_QUERY_TERMS`].
+fn query_words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(MAX_QUERY_TERMS)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The words of a query as an FTS5 expression: each word quoted (so no input is
 /// read as FTS syntax) and all required. Words match whole (after Porter
 /// stemming: `fetching` finds `fetch`), not as prefixes: a model searches with
 /// whole words, and prefix matches (`fetch` → `fetchpriority`) crowd out exact ones.
-fn fts_expression(query: &str) -> Option<String> {
-    let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(MAX_QUERY_TERMS)
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
+fn fts_expression(words: &[String]) -> Option<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    (!quoted.is_empty()).then(|| quoted.join(" "))
 }
 
 fn json_text(v: &impl serde::Serialize) -> String {
@@ -99,11 +269,24 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 #[async_trait::async_trait]
 impl Catalog for SqliteCatalog {
     async fn search(&self, q: SearchQuery) -> Result<SearchPage, CatalogError> {
-        let expression = fts_expression(&q.query)
+        let words = query_words(&q.query);
+        let expression = fts_expression(&words)
             .ok_or_else(|| CatalogError::Invalid("`query` has no words to search for".into()))?;
         let page = cursor::Page::of(&q)?;
         let offset = page.offset;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as usize;
+        if let Some(mut hits) = self
+            .search_index(words, q.tags.clone(), offset, limit + 1)
+            .await?
+        {
+            let more = hits.len() > limit;
+            hits.truncate(limit);
+            for h in &mut hits {
+                h.score = (h.score * 1000.0).round() / 1000.0;
+            }
+            let next_cursor = more.then(|| page.next(limit));
+            return Ok(SearchPage { hits, next_cursor });
+        }
         let tags = json_text(&q.tags);
         let tags_wanted = !q.tags.is_empty();
         let (mut hits, more) = self
@@ -158,6 +341,10 @@ impl Catalog for SqliteCatalog {
         }
         let next_cursor = more.then(|| page.next(limit));
         Ok(SearchPage { hits, next_cursor })
+    }
+
+    async fn prepare_search(&self) -> Result<(), CatalogError> {
+        self.update_search_index().await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Item>, CatalogError> {
@@ -314,7 +501,7 @@ impl Catalog for SqliteCatalog {
 fn user_tables(c: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = c.prepare_cached(
         "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')
-           AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'items_fts%' ORDER BY name",
+           AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'items_fts%' AND name <> 'catalog_meta' ORDER BY name",
     )?;
     let names = stmt
         .query_map([], |r| r.get::<_, String>(0))?

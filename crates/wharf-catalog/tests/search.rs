@@ -72,7 +72,9 @@ async fn pagination_visits_every_hit_exactly_once() {
         let unique: HashSet<&String> = seen.iter().collect();
         assert_eq!(unique.len(), seen.len(), "{}: no hit twice", f.name);
         let count_sql = match f.name {
-            "sqlite" => "SELECT count(*) FROM items_fts WHERE items_fts MATCH '\"event\"'",
+            "sqlite" | "sqlite-fts5" => {
+                "SELECT count(*) FROM items_fts WHERE items_fts MATCH '\"event\"'"
+            }
             _ => {
                 "SELECT count(*) FROM items WHERE search @@ websearch_to_tsquery('english', 'event')"
             }
@@ -176,4 +178,110 @@ async fn get_returns_the_whole_item_or_nothing() {
             f.name
         );
     }
+}
+
+/// Every hit of `query`, all pages.
+async fn all_ids(c: &dyn wharf_catalog::Catalog, query: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut next = q(query, 50);
+    loop {
+        let page = c.search(next.clone()).await.unwrap();
+        seen.extend(page.hits.into_iter().map(|h| h.id));
+        match page.next_cursor {
+            Some(cursor) => next.cursor = Some(cursor),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_index_finds_what_fts5_finds() {
+    let fixtures = fixtures(SqlLimits::default()).await;
+    let indexed = &fixtures[0];
+    let fts5 = &fixtures[1];
+    assert_eq!((indexed.name, fts5.name), ("sqlite", "sqlite-fts5"));
+    for query in [
+        "event",
+        "grid template columns",
+        "abort signal",
+        "color",
+        "fetching requests",
+        "Ünïcödé café",
+    ] {
+        let mut a = all_ids(indexed.catalog.as_ref(), query).await;
+        let mut b = all_ids(fts5.catalog.as_ref(), query).await;
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{query}: the same items");
+    }
+    let mut tagged = q("property", 200);
+    tagged.tags = vec!["css".into(), "deprecated".into()];
+    let ids = |p: wharf_catalog::SearchPage| {
+        let mut v: Vec<String> = p.hits.into_iter().map(|h| h.id).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(indexed.catalog.search(tagged.clone()).await.unwrap()),
+        ids(fts5.catalog.search(tagged).await.unwrap()),
+        "the tags filter"
+    );
+}
+
+#[tokio::test]
+async fn a_change_is_found_at_once_and_by_the_index_once_rebuilt() {
+    use wharf_catalog::{Catalog, Database, SqliteCatalog};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let open = async || {
+        SqliteCatalog::new(
+            Database::open_sqlite(&path).await.unwrap(),
+            SqlLimits::default(),
+        )
+    };
+    let c = open().await;
+    wharf_catalog::seed_if_empty(&c, wharf_catalog::sample_items)
+        .await
+        .unwrap();
+    assert!(!c.search_index_is_current().await.unwrap(), "never built");
+    c.update_search_index().await.unwrap();
+    assert!(c.search_index_is_current().await.unwrap());
+
+    let item: wharf_catalog::Item = serde_json::from_value(serde_json::json!({
+        "id": "new.zyxwvut", "title": "Zyxwvut widget", "body": "a quokka appears", "tags": ["new"], "attributes": {}
+    }))
+    .unwrap();
+    c.upsert(vec![item]).await.unwrap();
+    assert!(
+        !c.search_index_is_current().await.unwrap(),
+        "stale after a write"
+    );
+    // FTS5 answers meanwhile, and that search starts a rebuild in the background.
+    let page = c.search(q("quokka", 5)).await.unwrap();
+    assert_eq!(page.hits[0].id, "new.zyxwvut");
+    c.update_search_index().await.unwrap();
+    assert!(c.search_index_is_current().await.unwrap(), "rebuilt");
+    let page = c.search(q("quokka", 5)).await.unwrap();
+    assert_eq!(page.hits[0].id, "new.zyxwvut");
+    assert!(
+        page.hits[0].snippet.contains("**quokka**"),
+        "{}",
+        page.hits[0].snippet
+    );
+
+    // Another process opening the file finds the index current.
+    assert!(open().await.search_index_is_current().await.unwrap());
+    // A lost index directory: searches still answer, and it is built again.
+    drop(c);
+    std::fs::remove_dir_all(dir.path().join("catalog.db.search")).unwrap();
+    let c = open().await;
+    assert!(!c.search_index_is_current().await.unwrap());
+    let page = c.search(q("quokka", 5)).await.unwrap();
+    assert_eq!(page.hits[0].id, "new.zyxwvut");
+    c.update_search_index().await.unwrap();
+    assert!(c.search_index_is_current().await.unwrap());
+    assert_eq!(
+        c.search(q("quokka", 5)).await.unwrap().hits[0].id,
+        "new.zyxwvut"
+    );
 }

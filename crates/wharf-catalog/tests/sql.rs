@@ -17,7 +17,7 @@ async fn reads_with_bound_parameters() {
             .await;
         let r = match f.name {
             // SQLite numbers its parameters ?1; PostgreSQL $1. Both bind, neither interpolates.
-            "sqlite" => f
+            "sqlite" | "sqlite-fts5" => f
                 .catalog
                 .query(
                     "SELECT id, title FROM items WHERE id = ?1",
@@ -79,7 +79,11 @@ async fn writes_and_escapes_are_refused_and_change_nothing() {
             "{}: sessions are off limits: {err}",
             f.name
         );
-        let placeholder = if f.name == "sqlite" { "?1" } else { "$1" };
+        let placeholder = if f.name.starts_with("sqlite") {
+            "?1"
+        } else {
+            "$1"
+        };
         let r = c
             .query(
                 &format!("SELECT count(*) FROM items WHERE id = {placeholder}"),
@@ -105,7 +109,7 @@ async fn writes_and_escapes_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn the_parameter_count_must_match() {
     for f in fixtures(SqlLimits::default()).await {
-        let sql = if f.name == "sqlite" {
+        let sql = if f.name.starts_with("sqlite") {
             "SELECT ?1, ?2"
         } else {
             "SELECT $1::text, $2::text"

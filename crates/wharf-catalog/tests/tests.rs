@@ -22,6 +22,7 @@ pub struct Fixture {
 
 pub enum Reopen {
     Sqlite(std::path::PathBuf),
+    SqliteFts5(std::path::PathBuf),
     Postgres(String),
 }
 
@@ -29,6 +30,10 @@ impl Fixture {
     pub async fn second_handle(&self, limits: SqlLimits) -> Arc<dyn Catalog> {
         match &self.reopen {
             Reopen::Sqlite(path) => Arc::new(SqliteCatalog::new(
+                Database::open_sqlite(path).await.unwrap(),
+                limits,
+            )),
+            Reopen::SqliteFts5(path) => Arc::new(SqliteCatalog::without_search_index(
                 Database::open_sqlite(path).await.unwrap(),
                 limits,
             )),
@@ -42,6 +47,8 @@ impl Fixture {
 
 pub const SAMPLE_SIZE: u64 = 12_522;
 
+/// SQLite searched through its index (built before the tests), SQLite searched
+/// with FTS5 alone, and PostgreSQL when there is one.
 pub async fn fixtures(limits: SqlLimits) -> Vec<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
@@ -49,12 +56,34 @@ pub async fn fixtures(limits: SqlLimits) -> Vec<Fixture> {
     wharf_catalog::seed_if_empty(&sqlite, wharf_catalog::sample_items)
         .await
         .unwrap();
-    let mut out = vec![Fixture {
-        name: "sqlite",
-        catalog: Arc::new(sqlite),
-        reopen: Reopen::Sqlite(path),
-        _dir: Some(dir),
-    }];
+    sqlite.update_search_index().await.unwrap();
+    assert!(
+        sqlite.search_index_is_current().await.unwrap(),
+        "index built"
+    );
+    let fts5_dir = tempfile::tempdir().unwrap();
+    let fts5_path = fts5_dir.path().join("catalog.db");
+    let fts5 = SqliteCatalog::without_search_index(
+        Database::open_sqlite(&fts5_path).await.unwrap(),
+        limits,
+    );
+    wharf_catalog::seed_if_empty(&fts5, wharf_catalog::sample_items)
+        .await
+        .unwrap();
+    let mut out = vec![
+        Fixture {
+            name: "sqlite",
+            catalog: Arc::new(sqlite),
+            reopen: Reopen::Sqlite(path),
+            _dir: Some(dir),
+        },
+        Fixture {
+            name: "sqlite-fts5",
+            catalog: Arc::new(fts5),
+            reopen: Reopen::SqliteFts5(fts5_path),
+            _dir: Some(fts5_dir),
+        },
+    ];
     if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
         let url = fresh_postgres_database(&admin).await;
         let catalog = PgCatalog::new(PgDatabase::connect(&url, 4).await.unwrap(), limits);

@@ -59,7 +59,7 @@ async fn importing_the_same_items_twice_changes_nothing() {
 async fn declared_writes_run_in_a_transaction() {
     for f in fixtures(SqlLimits::default()).await {
         let (update, failing) = match f.name {
-            "sqlite" => (
+            "sqlite" | "sqlite-fts5" => (
                 "UPDATE items SET title = ?2 WHERE id = ?1",
                 "UPDATE items SET title = NULL WHERE id = ?1",
             ),

@@ -26,6 +26,14 @@ pub async fn app(
             "loaded the sample catalog into the empty database"
         );
     }
+    // Searches use FTS5 until the index is current; build it now, off the
+    // startup path.
+    let preparing = catalog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = preparing.prepare_search().await {
+            tracing::warn!(error = %e, "search index not built; searching with FTS5");
+        }
+    });
     let count = catalog.count().await.context("cannot read the catalog")?;
     let (defined_tools, widgets) = crate::config_tools::build(defined, &catalog, max_rows)?;
     let app = App::builder("wharf-catalog", env!("CARGO_PKG_VERSION"))

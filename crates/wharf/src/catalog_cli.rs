@@ -76,6 +76,15 @@ pub async fn import(
             format!(", {} bad row(s) skipped", bad.len())
         }
     );
+    let started = std::time::Instant::now();
+    catalog
+        .prepare_search()
+        .await
+        .context("the items were imported, but the search index was not rebuilt (searches use FTS5 and rebuild it in the background)")?;
+    eprintln!(
+        "search index up to date ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
