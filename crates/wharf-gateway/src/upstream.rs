@@ -37,6 +37,18 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// End a caller's upstream session (an HTTP upstream is told with DELETE) once
+/// no call holds it; a call still holding it lets it drop when done.
+async fn close_lane(slot: Arc<Mutex<LaneSlot>>) {
+    let lane = slot.lock().await.lane.take();
+    if let Some(lane) = lane
+        && let Ok(lane) = Arc::try_unwrap(lane)
+        && let Ok(conn) = Arc::try_unwrap(lane.conn)
+    {
+        let _ = conn.cancel().await;
+    }
+}
+
 /// What the last health check (or call) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -266,24 +278,7 @@ impl Upstream {
             self.changed.clone(),
             self.progress.clone(),
         );
-        let made = tokio::time::timeout(
-            MAX_CONNECT_TIME,
-            connect(
-                &self.config.transport,
-                self.config.era,
-                &self.headers,
-                &self.http,
-                handler,
-                self.config.max_concurrency,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "no handshake within {}s",
-                MAX_CONNECT_TIME.as_secs()
-            ))
-        });
+        let made = self.handshake(self.config.era, handler).await;
         match made {
             Ok(c) => {
                 let c = Arc::new(c);
@@ -324,6 +319,26 @@ impl Upstream {
                 })
             }
         }
+    }
+
+    /// A new connection to the upstream, its handshake bounded by [`MAX_CONNECT_TIME`].
+    async fn handshake(&self, era: Era, handler: UpstreamHandler) -> Result<Connection, String> {
+        let connecting = connect(
+            &self.config.transport,
+            era,
+            &self.headers,
+            &self.http,
+            handler,
+            self.config.max_concurrency,
+        );
+        tokio::time::timeout(MAX_CONNECT_TIME, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no handshake within {}s",
+                    MAX_CONNECT_TIME.as_secs()
+                ))
+            })
     }
 
     /// A 2026-07-28 server sends list changes only on a `subscriptions/listen`
@@ -618,24 +633,7 @@ impl Upstream {
         let state = Arc::new(LaneState::new(caller.clone()));
         let handler =
             UpstreamHandler::for_lane(&self.client_name, self.changed.clone(), state.clone());
-        let made = tokio::time::timeout(
-            MAX_CONNECT_TIME,
-            connect(
-                &self.config.transport,
-                Era::Legacy,
-                &self.headers,
-                &self.http,
-                handler,
-                self.config.max_concurrency,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "no handshake within {}s",
-                MAX_CONNECT_TIME.as_secs()
-            ))
-        });
+        let made = self.handshake(Era::Legacy, handler).await;
         let conn = match made {
             Ok(c) => Arc::new(c),
             Err(message) => {
@@ -725,15 +723,7 @@ impl Upstream {
             "lanes of finished callers closed"
         );
         for slot in finished {
-            tokio::spawn(async move {
-                let lane = slot.lock().await.lane.take();
-                if let Some(lane) = lane
-                    && let Ok(lane) = Arc::try_unwrap(lane)
-                    && let Ok(conn) = Arc::try_unwrap(lane.conn)
-                {
-                    let _ = conn.cancel().await;
-                }
-            });
+            tokio::spawn(close_lane(slot));
         }
         self.count_lanes();
     }
@@ -936,15 +926,7 @@ impl Upstream {
     /// every lane.
     pub async fn shutdown(&self) {
         let lanes: Vec<_> = lock(&self.lanes).drain().map(|(_, slot)| slot).collect();
-        for slot in lanes {
-            let lane = slot.lock().await.lane.take();
-            if let Some(lane) = lane
-                && let Ok(lane) = Arc::try_unwrap(lane)
-                && let Ok(conn) = Arc::try_unwrap(lane.conn)
-            {
-                let _ = conn.cancel().await;
-            }
-        }
+        futures::future::join_all(lanes.into_iter().map(close_lane)).await;
         let current = self.slot.lock().await.current.take();
         if let Some(c) = current
             && let Ok(c) = Arc::try_unwrap(c)

@@ -24,6 +24,7 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wharf_core::{App, ListChange, ResourceSpec, ToolError, ToolSpec, text_result};
+use wharf_gateway::Gateway;
 
 use crate::gateway::{
     Faults, HttpUpstream, any_port, call, eventually, gateway_config, http_upstream, metric, start,
@@ -175,8 +176,9 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
         .expect("channel open")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_legacy_caller_is_asked_logged_to_and_notified_on_its_own_session() {
+/// The upstream app over HTTP, a gateway in front of it (health checks every
+/// 100 ms), and the gateway's app over HTTP.
+async fn gateway_in_front() -> (HttpUpstream, Arc<Gateway>, HttpUpstream) {
     let upstream = HttpUpstream::start(
         Arc::new(upstream_app()),
         Arc::new(Faults::default()),
@@ -188,6 +190,12 @@ async fn each_legacy_caller_is_asked_logged_to_and_notified_on_its_own_session()
     up.health_check_interval = Duration::from_millis(100);
     let g = start(gateway_config(vec![up])).await;
     let front = HttpUpstream::start(g.app(), Arc::new(Faults::default()), any_port()).await;
+    (upstream, g, front)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_legacy_caller_is_asked_logged_to_and_notified_on_its_own_session() {
+    let (upstream, g, front) = gateway_in_front().await;
 
     let (ann, mut ann_heard) = connect(&front.url(), "ann").await;
     let (bob, mut bob_heard) = connect(&front.url(), "bob").await;
@@ -256,16 +264,7 @@ fn events(body: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_progress_notification_reaches_the_caller_before_the_result() {
-    let upstream = HttpUpstream::start(
-        Arc::new(upstream_app()),
-        Arc::new(Faults::default()),
-        any_port(),
-    )
-    .await;
-    let mut up = http_upstream("up", upstream.url());
-    up.timeout = Duration::from_secs(10);
-    let g = start(gateway_config(vec![up])).await;
-    let front = HttpUpstream::start(g.app(), Arc::new(Faults::default()), any_port()).await;
+    let (upstream, g, front) = gateway_in_front().await;
     let http = reqwest::Client::new();
     let post = |body: Value, session: Option<&str>| {
         let mut r = http
