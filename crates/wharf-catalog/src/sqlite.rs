@@ -1,5 +1,6 @@
-//! The catalog on the embedded SQLite database: FTS5 with BM25 ranking and
-//! highlighted snippets, upserts in one transaction, capped read-only SQL.
+//! The catalog on the embedded SQLite database: search through the index next
+//! to the file when it is current, FTS5 (BM25, highlighted snippets) when it is
+//! not; upserts in one transaction; capped read-only SQL.
 
 use std::{
     sync::Arc,
