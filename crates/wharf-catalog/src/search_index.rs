@@ -12,7 +12,6 @@
 //! rebuild of a million items takes seconds (docs/design/search-index.md).
 
 use std::{
-    cmp::Reverse,
     path::{Path, PathBuf},
     sync::{
         Mutex,
@@ -23,7 +22,7 @@ use std::{
 
 use rusqlite::Connection;
 use tantivy::{
-    DocAddress, Index, IndexReader, ReloadPolicy, SegmentReader, TantivyDocument, Term,
+    DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term,
     collector::TopDocs,
     directory::MmapDirectory,
     query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery},
@@ -212,7 +211,7 @@ impl SearchIndex {
         writer.delete_all_documents().map_err(|e| failed(&e))?;
         let f = self.fields;
         let mut rows = tx
-            .prepare("SELECT rowid, title, body, tags FROM items")
+            .prepare("SELECT rowid, title, body, tags FROM items ORDER BY rowid")
             .map_err(|e| failed(&e))?;
         let mut rows = rows.query([]).map_err(|e| failed(&e))?;
         while let Some(row) = rows.next().map_err(|e| failed(&e))? {
@@ -239,7 +238,7 @@ impl SearchIndex {
 
     /// Every word required (in any of title, body, tags; weighted as FTS5's
     /// BM25), every tag required.
-    fn query(&self, words: &[String], tags: &[String]) -> BooleanQuery {
+    fn query(&self, words: &[String], tags: &[String]) -> Box<dyn Query> {
         let f = self.fields;
         let mut analyzer = self
             .index
@@ -279,10 +278,19 @@ impl SearchIndex {
                 )),
             ));
         }
-        BooleanQuery::new(required)
+        // One clause alone: the clause itself. A single word is then a plain
+        // disjunction of term queries, which tantivy ranks with block-max WAND
+        // (skipping blocks that cannot reach the top) instead of scoring every
+        // match; wrapped in a one-clause conjunction, it scored them all.
+        if required.len() == 1
+            && let Some((_, only)) = required.pop()
+        {
+            return only;
+        }
+        Box::new(BooleanQuery::new(required))
     }
 
-    /// The best `limit` hits after `offset`, best first; equal scores by rowid.
+    /// The best `limit` hits after `offset`, best first.
     pub(crate) fn search(
         &self,
         words: &[String],
@@ -292,29 +300,28 @@ impl SearchIndex {
     ) -> Result<(Vec<Found>, Snippets), String> {
         let query = self.query(words, tags);
         let searcher = self.reader.searcher();
-        let collector = TopDocs::with_limit(limit.max(1))
-            .and_offset(offset)
-            .tweak_score(|segment: &SegmentReader| {
-                let rowids = segment
-                    .fast_fields()
-                    .i64("rowid")
-                    .expect("rowid is a fast field")
-                    .first_or_default_col(0);
-                move |doc, score| (score, Reverse(rowids.get_val(doc)))
-            });
-        let top: Vec<((f32, Reverse<i64>), DocAddress)> = searcher
-            .search(&query, &collector)
+        // Plain TopDocs, so that tantivy can skip what cannot reach the page
+        // (a tie-breaking score tweak turned that off). Ties go in the index's
+        // document order: the same in every process reading this index.
+        let collector = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+        let top: Vec<(f32, DocAddress)> = searcher
+            .search(query.as_ref(), &collector)
             .map_err(|e| format!("search index: {e}"))?;
+        let mut found = Vec::with_capacity(top.len());
+        for (score, at) in top {
+            let rowids = searcher
+                .segment_reader(at.segment_ord)
+                .fast_fields()
+                .i64("rowid")
+                .map_err(|e| format!("search index: {e}"))?
+                .first_or_default_col(0);
+            found.push((rowids.get_val(at.doc_id), score));
+        }
         let snippets = Snippets {
-            body: SnippetGenerator::create(&searcher, &query, self.fields.body).ok(),
-            title: SnippetGenerator::create(&searcher, &query, self.fields.title).ok(),
+            body: SnippetGenerator::create(&searcher, query.as_ref(), self.fields.body).ok(),
+            title: SnippetGenerator::create(&searcher, query.as_ref(), self.fields.title).ok(),
         };
-        Ok((
-            top.into_iter()
-                .map(|((score, Reverse(rowid)), _)| (rowid, score))
-                .collect(),
-            snippets,
-        ))
+        Ok((found, snippets))
     }
 }
 
