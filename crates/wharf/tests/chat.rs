@@ -44,16 +44,26 @@ fn busy(fake: &Fake) -> Option<axum::response::Response> {
     )
 }
 
+/// Record a request; the 429 to answer first, when it is due.
+fn arrived(
+    fake: &Fake,
+    path: &str,
+    headers: HeaderMap,
+    body: &Value,
+) -> Option<axum::response::Response> {
+    fake.seen
+        .lock()
+        .unwrap()
+        .push((path.into(), headers, body.clone()));
+    busy(fake)
+}
+
 async fn anthropic(
     State(fake): State<Arc<Fake>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> axum::response::Response {
-    fake.seen
-        .lock()
-        .unwrap()
-        .push(("/v1/messages".into(), headers, body.clone()));
-    if let Some(r) = busy(&fake) {
+    if let Some(r) = arrived(&fake, "/v1/messages", headers, &body) {
         return r;
     }
     let last = body["messages"].as_array().unwrap().last().unwrap().clone();
@@ -77,11 +87,7 @@ async fn openai(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> axum::response::Response {
-    fake.seen
-        .lock()
-        .unwrap()
-        .push(("/chat/completions".into(), headers, body.clone()));
-    if let Some(r) = busy(&fake) {
+    if let Some(r) = arrived(&fake, "/chat/completions", headers, &body) {
         return r;
     }
     let last = body["messages"].as_array().unwrap().last().unwrap().clone();
