@@ -52,6 +52,11 @@ SUBJECTS = [
     ("raw rmcp", [f"{TARGET}/release/raw-rmcp", "PORT"], {}, "2026-07-28", None),
     ("Wharf, defaults on", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(True), "2026-07-28", KEY),
     ("Wharf, defaults off", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"], wharf(False), "2026-07-28", None),
+    # The same two with the stateless fast path off (every call through rmcp's service): what it buys, same run.
+    ("Wharf, defaults on, no fast path", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"],
+     {**wharf(True), "WHARF_FAST_PATH": "false"}, "2026-07-28", KEY),
+    ("Wharf, defaults off, no fast path", [f"{TARGET}/release/wharf", "serve", "--listen", "127.0.0.1:PORT"],
+     {**wharf(False), "WHARF_FAST_PATH": "false"}, "2026-07-28", None),
     # One hop: `wharf gateway` (defaults off) in front of a `wharf serve` (defaults off) with the same tools,
     # names unprefixed. Both processes share core 0 (req/s and latency are the pair's); CPU and RSS are the gateway's.
     ("Wharf gateway -> Wharf", [f"{TARGET}/release/wharf", "gateway", "--upstreams", "UPSTREAMS", "--listen",

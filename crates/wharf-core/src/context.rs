@@ -10,7 +10,10 @@
 
 use rmcp::{
     RoleServer,
-    model::{Extensions, InputResponses, LoggingLevel, ProgressToken, RequestMetaObject},
+    model::{
+        ClientCapabilities, Extensions, InputResponses, LoggingLevel, ProgressToken, RequestId,
+        RequestMetaObject,
+    },
     service::{Peer, RequestContext},
 };
 use tokio_util::sync::CancellationToken;
@@ -19,11 +22,20 @@ use tokio_util::sync::CancellationToken;
 pub struct CallContext {
     call_id: String,
     request: Option<RequestContext<RoleServer>>,
+    /// A stateless request answered without rmcp's service (the HTTP fast path):
+    /// its JSON-RPC id and `_meta`, and no peer.
+    direct: Option<Direct>,
     extensions: Extensions,
     cancel: CancellationToken,
     input_responses: Option<InputResponses>,
     request_state: Option<String>,
     session: Option<Session>,
+}
+
+#[derive(Debug)]
+struct Direct {
+    id: RequestId,
+    meta: RequestMetaObject,
 }
 
 /// The MCP session a call belongs to, as the server that received it knows it.
@@ -52,6 +64,7 @@ impl std::fmt::Debug for CallContext {
         f.debug_struct("CallContext")
             .field("call_id", &self.call_id)
             .field("mcp", &self.request.is_some())
+            .field("direct", &self.direct.is_some())
             .finish()
     }
 }
@@ -65,6 +78,7 @@ impl CallContext {
         Self {
             call_id,
             request: Some(request),
+            direct: None,
             extensions,
             cancel,
             input_responses: None,
@@ -81,8 +95,32 @@ impl CallContext {
         Self {
             call_id,
             request: None,
+            direct: None,
             extensions,
             cancel: CancellationToken::new(),
+            input_responses: None,
+            request_state: None,
+            session: None,
+        }
+    }
+
+    /// A context for a stateless (2026-07-28) request that the transport
+    /// answers without rmcp's service loop. There is no peer: the transport takes
+    /// this path only when the request asks for nothing a peer would carry
+    /// (no progress token, no log level), so a handler sees the same request.
+    pub fn direct(
+        id: RequestId,
+        meta: RequestMetaObject,
+        extensions: Extensions,
+        cancel: CancellationToken,
+    ) -> Self {
+        let call_id = call_id_of(&extensions);
+        Self {
+            call_id,
+            request: None,
+            direct: Some(Direct { id, meta }),
+            extensions,
+            cancel,
             input_responses: None,
             request_state: None,
             session: None,
@@ -143,15 +181,27 @@ impl CallContext {
         self.request.as_ref()
     }
 
-    /// The request's `_meta`, empty when there is none.
+    /// The request's `_meta`, when the call came over MCP.
     pub fn meta(&self) -> Option<&RequestMetaObject> {
-        self.request.as_ref().map(|r| &r.meta)
+        match (&self.request, &self.direct) {
+            (Some(r), _) => Some(&r.meta),
+            (None, Some(d)) => Some(&d.meta),
+            (None, None) => None,
+        }
     }
 
     pub fn progress_token(&self) -> Option<ProgressToken> {
-        self.request
-            .as_ref()
-            .and_then(|r| r.meta.get_progress_token())
+        self.meta().and_then(RequestMetaObject::get_progress_token)
+    }
+
+    /// What the client can do: from the request's `_meta` (2026-07-28) or the
+    /// session's `initialize` (legacy).
+    pub fn client_capabilities(&self) -> Option<ClientCapabilities> {
+        match (&self.request, &self.direct) {
+            (Some(r), _) => r.client_capabilities(),
+            (None, Some(d)) => d.meta.client_capabilities(),
+            (None, None) => None,
+        }
     }
 
     /// What the transport attached: `http::request::Parts` over HTTP, and
@@ -174,8 +224,12 @@ impl CallContext {
     }
 
     /// The JSON-RPC id of the request, when the call came over MCP.
-    pub fn rpc_id(&self) -> Option<&rmcp::model::RequestId> {
-        self.request.as_ref().map(|r| &r.id)
+    pub fn rpc_id(&self) -> Option<&RequestId> {
+        match (&self.request, &self.direct) {
+            (Some(r), _) => Some(&r.id),
+            (None, Some(d)) => Some(&d.id),
+            (None, None) => None,
+        }
     }
 
     /// The span the transport opened for this request, when it traces requests

@@ -45,7 +45,7 @@ pub use offer::{Changed, Offer, Offering};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
 pub use prompt::PromptSpec;
 pub use resource::{ResourceSpec, TemplateSpec};
-pub use server::{CALL_ID_META, WharfServer};
+pub use server::{CALL_ID_META, WharfServer, answer_tool_call};
 pub use tool::{ToolSpec, schema_of, structured_result, text_result};
 pub use uri_template::UriTemplate;
 pub use validate::ArgumentValidator;

@@ -160,19 +160,7 @@ impl ServerHandler for WharfServer {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ctx = self
-            .context(ctx)
-            .with_retry(request.input_responses, request.request_state);
-        let call_id = ctx.call_id().to_owned();
-        let response = match self
-            .app
-            .call_tool(&request.name, request.arguments.unwrap_or_default(), ctx)
-            .await
-        {
-            Ok(response) => response,
-            Err(e) => e.into_mcp(&call_id)?.into(),
-        };
-        Ok(with_call_id(response, call_id))
+        answer_tool_call(&self.app, request, self.context(ctx)).await
     }
 
     async fn list_resources(
@@ -435,6 +423,38 @@ impl ServerHandler for WharfServer {
             }
         });
     }
+}
+
+/// Answer a `tools/call`: run the tool and turn its outcome into what MCP
+/// returns. The one path for both rmcp's service (`WharfServer`) and the HTTP
+/// fast path that answers stateless requests without it.
+pub async fn answer_tool_call(
+    app: &App,
+    request: CallToolRequestParams,
+    ctx: CallContext,
+) -> Result<CallToolResponse, ErrorData> {
+    let ctx = ctx.with_retry(request.input_responses, request.request_state);
+    let call_id = ctx.call_id().to_owned();
+    let tasks = ctx
+        .client_capabilities()
+        .is_some_and(|caps| caps.supports_tasks());
+    let response = match app
+        .call_tool(&request.name, request.arguments.unwrap_or_default(), ctx)
+        .await
+    {
+        Ok(response) => response,
+        Err(e) => e.into_mcp(&call_id)?.into(),
+    };
+    // A task handle only for a client that declared tasks (as rmcp's handler
+    // checks too): others could not read it.
+    if matches!(response, CallToolResponse::Task(_)) && !tasks {
+        return Err(ErrorData::missing_required_client_capability(
+            rmcp::model::ClientCapabilities::builder()
+                .enable_tasks()
+                .build(),
+        ));
+    }
+    Ok(with_call_id(response, call_id))
 }
 
 /// Where a result names its call id, so a user's report can be matched to the

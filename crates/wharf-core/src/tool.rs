@@ -128,6 +128,23 @@ impl ToolSpec {
         &self.tool
     }
 
+    /// Whether the input schema asks clients to mirror an argument in an
+    /// `Mcp-Param-*` header (`x-mcp-header`, 2026-07-28), which the server must
+    /// then check against the body.
+    pub fn mirrors_arguments_in_headers(&self) -> bool {
+        fn walk(v: &Value) -> bool {
+            match v {
+                Value::Object(o) => o.iter().any(|(k, v)| k == "x-mcp-header" || walk(v)),
+                Value::Array(a) => a.iter().any(walk),
+                _ => false,
+            }
+        }
+        self.tool
+            .input_schema
+            .iter()
+            .any(|(k, v)| k == "x-mcp-header" || walk(v))
+    }
+
     /// What the tool does and when to use it; models choose tools by this text.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.tool.description = Some(description.into().into());

@@ -179,7 +179,7 @@ pub(crate) async fn send(
     lane: Option<&LaneState>,
 ) -> Result<ServerResult, ServiceError> {
     let mut meta = RequestMetaObject::default();
-    if let Some(caps) = ctx.mcp().and_then(|m| m.client_capabilities()) {
+    if let Some(caps) = ctx.client_capabilities() {
         meta.set_client_capabilities(caps);
     }
     let options = PeerRequestOptions::no_options().with_meta(meta);

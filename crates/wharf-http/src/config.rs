@@ -18,6 +18,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub struct HttpConfig {
     /// No legacy sessions: no `Mcp-Session-Id` is minted, any replica serves any request.
     pub stateless: bool,
+    /// Answer ordinary stateless (2026-07-28) tool calls without rmcp's
+    /// per-request service; off sends every request through rmcp.
+    pub fast_path: bool,
     /// `Host` values accepted (`name` or `name:port`); `*` accepts any.
     pub allowed_hosts: Vec<String>,
     /// `Origin` values accepted (`scheme://host[:port|:*]`, `null`); `*` accepts any.
@@ -71,6 +74,7 @@ impl std::fmt::Debug for HttpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpConfig")
             .field("stateless", &self.stateless)
+            .field("fast_path", &self.fast_path)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_sessions", &self.max_sessions)
@@ -82,6 +86,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             stateless: false,
+            fast_path: true,
             allowed_hosts: loopback_hosts(),
             allowed_origins: loopback_origins(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

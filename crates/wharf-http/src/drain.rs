@@ -21,7 +21,6 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -96,10 +95,38 @@ pub async fn track(State(drain): State<Arc<Drain>>, request: Request, next: Next
     }
     let guard = drain.guard();
     let response = next.run(request).await;
-    let (parts, body) = response.into_parts();
-    let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
-        let _held = &guard;
-        chunk
-    }));
-    Response::from_parts(parts, body)
+    response.map(|body| {
+        Body::new(Counted {
+            body,
+            _guard: guard,
+        })
+    })
+}
+
+/// A response body that holds its request's place in the count until it is
+/// sent or dropped. It passes the body's size on, so a JSON answer keeps its
+/// `Content-Length` instead of being sent chunked.
+struct Counted {
+    body: Body,
+    _guard: InflightGuard,
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -17,6 +17,7 @@ pub mod client_ip;
 pub mod config;
 mod cors;
 pub mod drain;
+mod fast;
 mod guard;
 mod health;
 mod https;
@@ -150,6 +151,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         rmcp,
         sessions: sessions.clone(),
         stateless: config.stateless,
+        fast_path: config.fast_path,
         max_body_bytes: config.max_body_bytes,
     };
     let legacy = legacy_sse::LegacySse::new(

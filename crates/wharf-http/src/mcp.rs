@@ -5,7 +5,8 @@
 //! and the legacy 2025-x sessions on the same endpoint. This handler reads the
 //! body first, under the size cap, to (1) send bodies without `"jsonrpc"` to the
 //! action API, (2) refuse a new session with 503 when the session cap is reached,
-//! and (3) record the method and tool for the access log.
+//! and (3) record the method and tool for the access log; (4) an ordinary
+//! stateless tool call is answered by the fast path (`fast`) instead of rmcp.
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -38,6 +39,8 @@ pub(crate) struct McpState {
     pub rmcp: RmcpService,
     pub sessions: Arc<CappedSessionManager>,
     pub stateless: bool,
+    /// Answer ordinary stateless tool calls without rmcp's service (`fast`).
+    pub fast_path: bool,
     pub max_body_bytes: usize,
     pub limiter: Arc<crate::rate_limit::Limiter>,
     pub metrics: crate::metrics::Metrics,
@@ -113,6 +116,14 @@ pub(crate) async fn post(State(state): State<Arc<McpState>>, request: Request) -
     let is_initialize = info.method.as_deref() == Some("initialize");
     if is_initialize && !state.stateless && !state.sessions.has_room().await {
         let mut response = session_cap_reached(state.sessions.max_sessions());
+        response.extensions_mut().insert(info);
+        return response;
+    }
+    if state.fast_path
+        && info.method.as_deref() == Some("tools/call")
+        && let Some(call) = crate::fast::accept(&parts.headers, &bytes, &state.app)
+    {
+        let mut response = crate::fast::answer(state.app.clone(), call, parts).await;
         response.extensions_mut().insert(info);
         return response;
     }

@@ -5,6 +5,7 @@ mod action;
 mod auth;
 mod common;
 mod drain;
+mod fast_path;
 mod guard;
 mod limits;
 mod observability;

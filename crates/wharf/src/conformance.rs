@@ -66,9 +66,7 @@ fn accepted(ctx: &CallContext, key: &str) -> Option<JsonObject> {
 }
 
 fn client_caps(ctx: &CallContext) -> ClientCapabilities {
-    ctx.mcp()
-        .and_then(|r| r.client_capabilities())
-        .unwrap_or_default()
+    ctx.client_capabilities().unwrap_or_default()
 }
 
 fn peer(ctx: &CallContext) -> Result<&rmcp::service::Peer<rmcp::RoleServer>, ToolError> {

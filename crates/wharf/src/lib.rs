@@ -467,6 +467,7 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
     let (app, db) = build_app(&config, app, true).await?;
     let mut http = wharf_http::HttpConfig {
         stateless: config.stateless,
+        fast_path: config.fast_path,
         allowed_hosts: config.allowed_hosts.clone(),
         allowed_origins: config.allowed_origins.clone(),
         max_body_bytes: config.max_body_bytes,

@@ -71,6 +71,13 @@ pub const KEYS: &[Key] = &[
         doc: "Turn legacy (2025-x) sessions off: no Mcp-Session-Id is minted and any replica serves any request. 2026-07-28 requests are always stateless.",
     },
     Key {
+        path: "server.fast_path",
+        env: "WHARF_FAST_PATH",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Answer ordinary 2026-07-28 tool calls (no progress token, no log level, plain headers) without rmcp's per-request service; the answers are the same. `false` sends every request through rmcp.",
+    },
+    Key {
         path: "server.allowed_hosts",
         env: "WHARF_ALLOWED_HOSTS",
         kind: Kind::List,

@@ -40,6 +40,7 @@ pub enum Profile {
 pub struct Config {
     pub listen: SocketAddr,
     pub stateless: bool,
+    pub fast_path: bool,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
@@ -280,6 +281,7 @@ impl Config {
         let mut config = Config {
             listen,
             stateless: r.bool("server.stateless"),
+            fast_path: r.bool("server.fast_path"),
             allowed_hosts: r.list("server.allowed_hosts", wharf_http::config::loopback_hosts),
             allowed_origins: r.list(
                 "server.allowed_origins",
