@@ -47,6 +47,14 @@ fn filter(level: &str) -> EnvFilter {
 
 type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
 
+/// The log writer thread writes what is queued, then flushes once the queue is
+/// empty: buffered, a burst of lines is one `write` instead of one per line
+/// (under load, two per request), and a line still goes out as soon as the
+/// thread has caught up.
+fn batched<W: std::io::Write>(writer: W) -> std::io::BufWriter<W> {
+    std::io::BufWriter::with_capacity(64 * 1024, writer)
+}
+
 fn lines<W>(format: LogFormat, writer: W, ansi: bool) -> Boxed
 where
     W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -74,7 +82,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let (stderr, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(BUFFERED_LINES)
-        .finish(std::io::stderr());
+        .finish(batched(std::io::stderr()));
     writers.push(guard);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     layers.push(
@@ -126,7 +134,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(true)
             .buffered_lines_limit(BUFFERED_LINES)
-            .finish(appender);
+            .finish(batched(appender));
         writers.push(guard);
         layers.push(
             lines(config.log_format, writer, false)
