@@ -304,11 +304,7 @@ impl App {
         else {
             return Ok(response);
         };
-        let content: usize = r
-            .content
-            .iter()
-            .map(|c| serde_json::to_value(c).map_or(0, |v| serialized_len(&v)))
-            .sum();
+        let content: usize = r.content.iter().map(serialized_len).sum();
         let bytes = content + r.structured_content.as_ref().map_or(0, serialized_len);
         if bytes > limit {
             return Err(ToolError::Failed(format!(

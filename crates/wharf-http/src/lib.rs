@@ -172,22 +172,24 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 .route("/messages", post(legacy_sse::post))
                 .with_state(legacy),
         )
-        .layer(middleware::from_fn_with_state(
-            stream_cap.clone(),
-            streams::cap,
-        ))
-        .layer(middleware::from_fn_with_state(Arc::new(gate), auth::gate))
+        // One stack, outermost first, applied once: layered one by one, each layer
+        // would box the route beneath it and clone that box on every request.
         .layer(
             tower::ServiceBuilder::new()
+                .layer(cors::layer(guard.clone()))
+                .layer(middleware::from_fn_with_state(https_policy, https::enforce))
+                .layer(middleware::from_fn_with_state(guard.clone(), guard::check))
                 .layer(axum::error_handling::HandleErrorLayer::new(
                     shed::on_overload(metrics.clone()),
                 ))
                 .load_shed()
-                .concurrency_limit(config.max_concurrent_requests.max(1)),
-        )
-        .layer(middleware::from_fn_with_state(guard.clone(), guard::check))
-        .layer(middleware::from_fn_with_state(https_policy, https::enforce))
-        .layer(cors::layer(guard.clone()));
+                .concurrency_limit(config.max_concurrent_requests.max(1))
+                .layer(middleware::from_fn_with_state(Arc::new(gate), auth::gate))
+                .layer(middleware::from_fn_with_state(
+                    stream_cap.clone(),
+                    streams::cap,
+                )),
+        );
     let guarded = match &verifier {
         // RFC 9728: the metadata at the well-known path, and at the path-suffixed
         // form for the resource `/mcp`.
@@ -240,16 +242,17 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
     } else {
         probes
     };
-    let router = probes
-        .merge(guarded)
-        .layer(middleware::from_fn_with_state(drain.clone(), drain::track))
-        .layer(middleware::from_fn_with_state(
-            access_log::AccessLog {
-                metrics,
-                tracing: config.tracing,
-            },
-            access_log::log,
-        ));
+    let router = probes.merge(guarded).layer(
+        tower::ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(
+                access_log::AccessLog {
+                    metrics,
+                    tracing: config.tracing,
+                },
+                access_log::log,
+            ))
+            .layer(middleware::from_fn_with_state(drain.clone(), drain::track)),
+    );
 
     Ok(HttpServer {
         router,
