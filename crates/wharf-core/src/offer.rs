@@ -32,6 +32,8 @@ pub struct Offering {
 pub(crate) struct RegisteredTool {
     pub(crate) spec: ToolSpec,
     pub(crate) validator: ArgumentValidator,
+    /// Its schema asks for arguments mirrored in `Mcp-Param-*` headers.
+    param_headers: bool,
 }
 
 /// A checked offer: names unique, schemas compiled, templates parsed.
@@ -85,7 +87,12 @@ impl Offer {
             if tool_index.insert(name.clone(), tools.len()).is_some() {
                 return Err(AppError::DuplicateTool(name));
             }
-            tools.push(RegisteredTool { spec, validator });
+            let param_headers = spec.mirrors_arguments_in_headers();
+            tools.push(RegisteredTool {
+                spec,
+                validator,
+                param_headers,
+            });
         }
         let mut resource_index = HashMap::new();
         for (i, r) in parts.resources.iter().enumerate() {
@@ -136,6 +143,13 @@ impl Offer {
 
     pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
         self.tool_index.get(name).map(|&i| &self.tools[i].spec)
+    }
+
+    /// Whether the tool's input schema asks clients to mirror an argument in an
+    /// `Mcp-Param-*` header (`x-mcp-header`, 2026-07-28), which the server must
+    /// then check against the body; `None` when there is no such tool.
+    pub fn mirrors_arguments_in_headers(&self, name: &str) -> Option<bool> {
+        self.registered(name).map(|t| t.param_headers)
     }
 
     pub(crate) fn registered(&self, name: &str) -> Option<&RegisteredTool> {

@@ -435,9 +435,6 @@ pub async fn answer_tool_call(
 ) -> Result<CallToolResponse, ErrorData> {
     let ctx = ctx.with_retry(request.input_responses, request.request_state);
     let call_id = ctx.call_id().to_owned();
-    let tasks = ctx
-        .client_capabilities()
-        .is_some_and(|caps| caps.supports_tasks());
     let response = match app
         .call_tool(&request.name, request.arguments.unwrap_or_default(), ctx)
         .await
@@ -445,15 +442,6 @@ pub async fn answer_tool_call(
         Ok(response) => response,
         Err(e) => e.into_mcp(&call_id)?.into(),
     };
-    // A task handle only for a client that declared tasks (as rmcp's handler
-    // checks too): others could not read it.
-    if matches!(response, CallToolResponse::Task(_)) && !tasks {
-        return Err(ErrorData::missing_required_client_capability(
-            rmcp::model::ClientCapabilities::builder()
-                .enable_tasks()
-                .build(),
-        ));
-    }
     Ok(with_call_id(response, call_id))
 }
 

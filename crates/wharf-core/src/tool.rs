@@ -128,10 +128,9 @@ impl ToolSpec {
         &self.tool
     }
 
-    /// Whether the input schema asks clients to mirror an argument in an
-    /// `Mcp-Param-*` header (`x-mcp-header`, 2026-07-28), which the server must
-    /// then check against the body.
-    pub fn mirrors_arguments_in_headers(&self) -> bool {
+    /// Whether the input schema has an `x-mcp-header` anywhere (computed once
+    /// per offer: [`Offer::mirrors_arguments_in_headers`](crate::Offer::mirrors_arguments_in_headers)).
+    pub(crate) fn mirrors_arguments_in_headers(&self) -> bool {
         fn walk(v: &Value) -> bool {
             match v {
                 Value::Object(o) => o.iter().any(|(k, v)| k == "x-mcp-header" || walk(v)),

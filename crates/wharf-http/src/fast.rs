@@ -24,8 +24,9 @@ use axum::{
     response::Response,
 };
 use rmcp::model::{
-    CallToolRequestParams, ErrorCode, Extensions, JsonRpcVersion2_0, ProtocolVersion, RequestId,
-    RequestMetaObject, ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ErrorCode, Extensions,
+    JsonRpcVersion2_0, ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage,
+    ServerResult,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +38,8 @@ pub(crate) struct DirectCall {
     id: RequestId,
     meta: RequestMetaObject,
     params: CallToolRequestParams,
+    /// The client declared the tasks extension (may receive a task handle).
+    tasks: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,17 +76,11 @@ pub(crate) fn accept(headers: &HeaderMap, body: &[u8], app: &App) -> Option<Dire
         return None;
     }
     let meta = params.meta.take()?;
+    let caps = meta.client_capabilities()?;
     if meta.protocol_version() != Some(ProtocolVersion::V_2026_07_28)
-        || meta.client_capabilities().is_none()
         || meta.get_progress_token().is_some()
         || meta.log_level().is_some()
-    {
-        return None;
-    }
-    let offer = app.offer();
-    if offer
-        .tool(&params.name)
-        .is_none_or(|t| t.mirrors_arguments_in_headers())
+        || app.offer().mirrors_arguments_in_headers(&params.name) != Some(false)
     {
         return None;
     }
@@ -91,12 +88,18 @@ pub(crate) fn accept(headers: &HeaderMap, body: &[u8], app: &App) -> Option<Dire
         id: message.id,
         meta,
         params,
+        tasks: caps.supports_tasks(),
     })
 }
 
 /// Run the call and answer it as rmcp would: one JSON-RPC message, as JSON.
 pub(crate) async fn answer(app: Arc<App>, call: DirectCall, parts: Parts) -> Response {
-    let DirectCall { id, meta, params } = call;
+    let DirectCall {
+        id,
+        meta,
+        params,
+        tasks,
+    } = call;
     // As in rmcp, the tool runs on a task of its own: a client that hangs up
     // cancels the call's token but does not drop the tool half-way.
     let cancel = CancellationToken::new();
@@ -111,6 +114,14 @@ pub(crate) async fn answer(app: Arc<App>, call: DirectCall, parts: Parts) -> Res
     let outcome = task.await;
     hang_up.disarm();
     let message = match outcome {
+        // A task handle only for a client that declared tasks, as rmcp's handler
+        // checks: others could not read it.
+        Ok(Ok(CallToolResponse::Task(_))) if !tasks => ServerJsonRpcMessage::error(
+            rmcp::ErrorData::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            ),
+            Some(id),
+        ),
         Ok(Ok(response)) => ServerJsonRpcMessage::response(ServerResult::from(response), id),
         Ok(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
         Err(join) => {
