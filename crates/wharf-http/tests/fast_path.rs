@@ -71,6 +71,16 @@ fn app() -> App {
             .map_err(ToolError::internal)?;
             Ok::<_, ToolError>(CallToolResponse::InputRequired(ask))
         }))
+        .tool(ToolSpec::new("task").handler(|_, _| async move {
+            // A task handle: only a client that declared the tasks extension may get one.
+            let task: rmcp::model::CreateTaskResult = serde_json::from_value(json!({
+                "resultType": "task", "taskId": "t-1", "status": "working",
+                "createdAt": "2026-11-22T00:00:00Z", "lastUpdatedAt": "2026-11-22T00:00:00Z",
+                "ttlMs": 60000
+            }))
+            .map_err(ToolError::internal)?;
+            Ok::<_, ToolError>(CallToolResponse::Task(task))
+        }))
         .tool(
             ToolSpec::new("mirrored")
                 .input_schema(mirrored)
@@ -238,6 +248,18 @@ async fn a_handler_sees_the_same_request_on_both_paths() {
             .contains(&json!("io.modelcontextprotocol/clientInfo")),
         "{seen}"
     );
+}
+
+#[tokio::test]
+async fn a_task_handle_reaches_only_a_client_that_declared_tasks_on_both_paths() {
+    let (on, off) = servers().await;
+    let r = same(&on, &off, &call("task", json!({})), &[]).await;
+    assert!(r["message"]["error"].is_object(), "{r}");
+    let mut declared = call("task", json!({}));
+    declared["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"extensions": {"io.modelcontextprotocol/tasks": {}}});
+    let r = same(&on, &off, &declared, &[]).await;
+    assert_eq!(r["message"]["result"]["taskId"], "t-1", "{r}");
 }
 
 #[tokio::test]
