@@ -11,6 +11,7 @@ use std::{
 
 use arc_swap::ArcSwap;
 
+use futures::FutureExt;
 use rmcp::model::{
     CallToolResponse, CompleteRequestParams, Implementation, JsonObject, ServerCapabilities,
 };
@@ -208,47 +209,94 @@ impl App {
         caps
     }
 
-    /// Validate and run one tool call. Every transport calls this.
+    /// The tool named `name` in the offer current now, looked up once: a
+    /// transport that must know the tool before the call (for its log line, its
+    /// rate limit, its headers) resolves it here and hands it to [`App::call`].
+    pub fn resolve(&self, name: &str) -> Option<ResolvedTool> {
+        let offer = self.offer.load_full();
+        let index = offer.index_of(name)?;
+        Some(ResolvedTool { offer, index })
+    }
+
+    /// Validate and run one tool call by name. Every transport calls this, or
+    /// [`App::call`] with a tool it resolved.
     pub async fn call_tool(
         &self,
         name: &str,
         arguments: JsonObject,
         ctx: CallContext,
     ) -> Result<CallToolResponse, ToolError> {
+        match self.resolve(name) {
+            Some(tool) => self.call(tool, arguments, ctx).await,
+            None => {
+                let outcome = Err(ToolError::UnknownTool(
+                    crate::untrusted::shown(name).into_owned(),
+                ));
+                let facts = CallFacts::of(&ctx);
+                let none = tracing::Span::none();
+                self.log_call(None, &facts, 0, Instant::now(), &none, &outcome);
+                outcome
+            }
+        }
+    }
+
+    /// Validate and run a call of `tool`: check the caller's credentials
+    /// against the tool's security, validate the arguments against its schema,
+    /// run the handler under its timeout (a panic in it is an internal error,
+    /// not the end of the process), cap the result's size, and write one log line.
+    pub async fn call(
+        &self,
+        tool: ResolvedTool,
+        arguments: JsonObject,
+        ctx: CallContext,
+    ) -> Result<CallToolResponse, ToolError> {
         let started = Instant::now();
-        let call_id = ctx.call_id().to_owned();
-        // Who called (the subject, never a credential) and from where, for the log line.
-        let subject = ctx.principal().map(|p| p.subject.clone());
-        let client = ctx.client();
-        let rpc_id = ctx.rpc_id().map(ToString::to_string);
         let arg_bytes = serialized_len(&arguments);
-        // Metric labels and span names only ever carry a registered tool's name.
-        let offer = self.offer.load_full();
-        let tool = if offer.tool(name).is_some() {
-            name
-        } else {
-            "-"
-        };
         // A span only when the transport traces this request: none is made otherwise.
         let span = match ctx.trace_parent() {
             Some(parent) => tracing::info_span!(
                 parent: parent,
                 "tool call",
-                otel.name = format!("tools/call {tool}"),
-                mcp.tool.name = tool,
-                mcp.call_id = call_id.as_str(),
+                otel.name = format!("tools/call {}", tool.name()),
+                mcp.tool.name = tool.name(),
+                mcp.call_id = ctx.call_id(),
                 otel.status_code = tracing::field::Empty,
             ),
             None => tracing::Span::none(),
         };
+        let facts = CallFacts::of(&ctx);
         let outcome = self
-            .run_tool(&offer, name, arguments, ctx)
+            .run_tool(&tool, arguments, ctx)
             .instrument(span.clone())
             .await
             .and_then(|r| self.within_size(r));
+        self.log_call(
+            Some(tool.name()),
+            &facts,
+            arg_bytes,
+            started,
+            &span,
+            &outcome,
+        );
+        outcome
+    }
+
+    /// One metric observation and one log line per call. `tool` is `None` for
+    /// an unknown tool: metric labels and log fields only ever carry a
+    /// registered tool's name (an unknown one is in the error, bounded).
+    fn log_call(
+        &self,
+        tool: Option<&str>,
+        facts: &CallFacts,
+        arg_bytes: usize,
+        started: Instant,
+        span: &tracing::Span,
+        outcome: &Result<CallToolResponse, ToolError>,
+    ) {
         let elapsed = started.elapsed();
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-        let label = match &outcome {
+        let tool = tool.unwrap_or("-");
+        let label = match outcome {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
             Ok(_) => "ok",
             Err(e) => e.class(),
@@ -257,20 +305,28 @@ impl App {
         if label != "ok" {
             span.record("otel.status_code", "ERROR");
         }
-        let subject = subject.as_deref().unwrap_or("-");
-        let client = client.map(|c| c.to_string());
-        let client = client.as_deref().unwrap_or("-");
-        let rpc_id = rpc_id.as_deref().unwrap_or("-");
+        let CallFacts {
+            call_id,
+            subject,
+            client,
+            rpc_id,
+        } = facts;
+        let (call_id, subject, client, rpc_id) = (
+            call_id.as_str(),
+            subject.as_deref().unwrap_or("-"),
+            client.as_deref().unwrap_or("-"),
+            rpc_id.as_deref().unwrap_or("-"),
+        );
         macro_rules! line {
             ($level:ident, $($extra:tt)*) => {
                 tracing::$level!(
-                    parent: &span,
-                    call_id, rpc_id, tool = name, subject, client, arg_bytes,
+                    parent: span,
+                    call_id, rpc_id, tool, subject, client, arg_bytes,
                     outcome = label, elapsed_ms, $($extra)*
                 )
             };
         }
-        match &outcome {
+        match outcome {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 line!(warn, error = error_text(r), "tool call")
             }
@@ -283,7 +339,7 @@ impl App {
                     if bytes > crate::submission::STRUCTURED_CONTENT_BUDGET {
                         tracing::warn!(
                             call_id,
-                            tool = name,
+                            tool,
                             bytes,
                             budget = crate::submission::STRUCTURED_CONTENT_BUDGET,
                             "structured content over budget: the model and the widget receive all of it; page it or move bulk data to _meta"
@@ -294,7 +350,6 @@ impl App {
             Err(ToolError::Internal(e)) => line!(error, error = %e, "tool call failed"),
             Err(e) => line!(warn, error = %e, "tool call"),
         }
-        outcome
     }
 
     /// A result larger than `max_result_bytes` becomes a tool error the model can
@@ -316,14 +371,12 @@ impl App {
 
     async fn run_tool(
         &self,
-        offer: &Offer,
-        name: &str,
+        resolved: &ResolvedTool,
         arguments: JsonObject,
         ctx: CallContext,
     ) -> Result<CallToolResponse, ToolError> {
-        let Some(tool) = offer.registered(name) else {
-            return Err(ToolError::UnknownTool(name.to_owned()));
-        };
+        let tool = resolved.registered();
+        let name = tool.spec.name();
         if let Err(scopes) = crate::principal::check(&tool.spec.security, ctx.principal()) {
             let who = ctx.principal();
             return Err(ToolError::AuthRequired {
@@ -344,13 +397,91 @@ impl App {
         tool.validator
             .validate(&arguments)
             .map_err(ToolError::InvalidArguments)?;
-        let run = (tool.spec.handler)(ctx, arguments);
+        // A panic in a handler ends its call, not the process: it is caught
+        // here, on the one path every call takes, and answered as internal.
+        let run = std::panic::AssertUnwindSafe((tool.spec.handler)(ctx, arguments))
+            .catch_unwind()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|panic| Err(ToolError::internal(Panicked::from(panic))))
+            });
         match tool.spec.timeout.or(self.default_timeout) {
             Some(limit) => tokio::time::timeout(limit, run)
                 .await
                 .unwrap_or(Err(ToolError::Timeout(limit))),
             None => run.await,
         }
+    }
+}
+
+/// A tool handler panicked; the panic's message, for the log line.
+#[derive(Debug, thiserror::Error)]
+#[error("the tool's handler panicked: {0}")]
+struct Panicked(String);
+
+impl From<Box<dyn std::any::Any + Send>> for Panicked {
+    fn from(panic: Box<dyn std::any::Any + Send>) -> Self {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        Self(message)
+    }
+}
+
+/// Who called, from where, and the call's ids: what the log line says about
+/// the caller (the subject, never a credential).
+struct CallFacts {
+    call_id: String,
+    subject: Option<String>,
+    client: Option<String>,
+    rpc_id: Option<String>,
+}
+
+impl CallFacts {
+    fn of(ctx: &CallContext) -> Self {
+        Self {
+            call_id: ctx.call_id().to_owned(),
+            subject: ctx.principal().map(|p| p.subject.clone()),
+            client: ctx.client().map(|c| c.to_string()),
+            rpc_id: ctx
+                .rpc_id()
+                .map(|id| crate::untrusted::shown(&id.to_string()).into_owned()),
+        }
+    }
+}
+
+/// A tool looked up once, in the offer current when it was: the call runs on
+/// that offer even if the app's offer is replaced meanwhile.
+#[derive(Clone)]
+pub struct ResolvedTool {
+    offer: Arc<Offer>,
+    index: usize,
+}
+
+impl std::fmt::Debug for ResolvedTool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ResolvedTool").field(&self.name()).finish()
+    }
+}
+
+impl ResolvedTool {
+    pub fn name(&self) -> &str {
+        self.spec().name()
+    }
+
+    pub fn spec(&self) -> &ToolSpec {
+        &self.registered().spec
+    }
+
+    /// Whether its schema asks clients to mirror arguments in `Mcp-Param-*`
+    /// headers (which the server must then check against the body).
+    pub fn mirrors_arguments_in_headers(&self) -> bool {
+        self.registered().param_headers
+    }
+
+    fn registered(&self) -> &crate::offer::RegisteredTool {
+        self.offer.registered_at(self.index)
     }
 }
 

@@ -180,10 +180,13 @@ pub enum ResourceError {
 impl ResourceError {
     pub fn into_mcp(self, uri: &str) -> ErrorData {
         match self {
-            Self::NotFound(_) => ErrorData::resource_not_found(
-                format!("Resource not found: {uri}"),
-                Some(serde_json::json!({ "uri": uri })),
-            ),
+            Self::NotFound(_) => {
+                let uri = crate::untrusted::shown(uri);
+                ErrorData::resource_not_found(
+                    format!("Resource not found: {uri}"),
+                    Some(serde_json::json!({ "uri": uri })),
+                )
+            }
             Self::Protocol(error) => error,
             Self::Internal(_) => ErrorData::internal_error("internal error", None),
         }

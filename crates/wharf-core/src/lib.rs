@@ -31,13 +31,14 @@ mod resource;
 mod server;
 pub mod submission;
 mod tool;
+pub mod untrusted;
 mod uri_template;
 mod validate;
 mod widget;
 
 pub use app::{
-    App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier, SessionRequest,
-    SessionRequestFn,
+    App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier, ResolvedTool,
+    SessionRequest, SessionRequestFn,
 };
 pub use context::{CallContext, CallId, ClientAddr, ParentSpan, SessionId};
 pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
@@ -45,7 +46,7 @@ pub use offer::{Changed, Offer, Offering};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
 pub use prompt::PromptSpec;
 pub use resource::{ResourceSpec, TemplateSpec};
-pub use server::{CALL_ID_META, WharfServer, answer_tool_call};
+pub use server::{CALL_ID_META, WharfServer, answer_call, answer_tool_call};
 pub use tool::{ToolSpec, schema_of, structured_result, text_result};
 pub use uri_template::UriTemplate;
 pub use validate::ArgumentValidator;

@@ -33,7 +33,7 @@ pub(crate) struct RegisteredTool {
     pub(crate) spec: ToolSpec,
     pub(crate) validator: ArgumentValidator,
     /// Its schema asks for arguments mirrored in `Mcp-Param-*` headers.
-    param_headers: bool,
+    pub(crate) param_headers: bool,
 }
 
 /// A checked offer: names unique, schemas compiled, templates parsed.
@@ -145,15 +145,13 @@ impl Offer {
         self.tool_index.get(name).map(|&i| &self.tools[i].spec)
     }
 
-    /// Whether the tool's input schema asks clients to mirror an argument in an
-    /// `Mcp-Param-*` header (`x-mcp-header`, 2026-07-28), which the server must
-    /// then check against the body; `None` when there is no such tool.
-    pub fn mirrors_arguments_in_headers(&self, name: &str) -> Option<bool> {
-        self.registered(name).map(|t| t.param_headers)
+    /// Where the tool named `name` is, for [`crate::ResolvedTool`].
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        self.tool_index.get(name).copied()
     }
 
-    pub(crate) fn registered(&self, name: &str) -> Option<&RegisteredTool> {
-        self.tool_index.get(name).map(|&i| &self.tools[i])
+    pub(crate) fn registered_at(&self, index: usize) -> &RegisteredTool {
+        &self.tools[index]
     }
 
     pub fn resources(&self) -> impl Iterator<Item = &ResourceSpec> {

@@ -26,7 +26,7 @@ use rmcp::{
 };
 
 use crate::{
-    app::{App, ListChange, SessionRequest},
+    app::{App, ListChange, ResolvedTool, SessionRequest},
     context::{CallContext, SessionId},
     error::PromptError,
 };
@@ -214,7 +214,7 @@ impl ServerHandler for WharfServer {
         };
         outcome.map_err(|e| {
             if let crate::error::ResourceError::Internal(cause) = &e {
-                tracing::error!(uri, error = %cause, "resource read failed");
+                tracing::error!(uri = %crate::untrusted::shown(&uri), error = %cause, "resource read failed");
             }
             e.into_mcp(&uri)
         })
@@ -241,7 +241,10 @@ impl ServerHandler for WharfServer {
     ) -> Result<GetPromptResponse, ErrorData> {
         let offer = self.app.offer();
         let Some(prompt) = offer.prompt(&request.name) else {
-            return Err(PromptError::UnknownPrompt(request.name).into_mcp());
+            return Err(PromptError::UnknownPrompt(
+                crate::untrusted::shown(&request.name).into_owned(),
+            )
+            .into_mcp());
         };
         let args = request.arguments.unwrap_or_default();
         prompt
@@ -433,12 +436,26 @@ pub async fn answer_tool_call(
     request: CallToolRequestParams,
     ctx: CallContext,
 ) -> Result<CallToolResponse, ErrorData> {
+    let tool = app.resolve(&request.name);
+    answer_call(app, tool, request, ctx).await
+}
+
+/// [`answer_tool_call`] of a tool the transport resolved already (`None`: the
+/// request names no tool the app has).
+pub async fn answer_call(
+    app: &App,
+    tool: Option<ResolvedTool>,
+    request: CallToolRequestParams,
+    ctx: CallContext,
+) -> Result<CallToolResponse, ErrorData> {
     let ctx = ctx.with_retry(request.input_responses, request.request_state);
     let call_id = ctx.call_id().to_owned();
-    let response = match app
-        .call_tool(&request.name, request.arguments.unwrap_or_default(), ctx)
-        .await
-    {
+    let arguments = request.arguments.unwrap_or_default();
+    let outcome = match tool {
+        Some(tool) => app.call(tool, arguments, ctx).await,
+        None => app.call_tool(&request.name, arguments, ctx).await,
+    };
+    let response = match outcome {
         Ok(response) => response,
         Err(e) => e.into_mcp(&call_id)?.into(),
     };

@@ -129,7 +129,7 @@ impl ToolSpec {
     }
 
     /// Whether the input schema has an `x-mcp-header` anywhere (computed once
-    /// per offer: [`Offer::mirrors_arguments_in_headers`](crate::Offer::mirrors_arguments_in_headers)).
+    /// per offer: [`ResolvedTool::mirrors_arguments_in_headers`](crate::ResolvedTool::mirrors_arguments_in_headers)).
     pub(crate) fn mirrors_arguments_in_headers(&self) -> bool {
         fn walk(v: &Value) -> bool {
             match v {

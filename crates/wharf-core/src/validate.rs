@@ -50,9 +50,11 @@ impl ArgumentValidator {
                 extra += 1;
                 continue;
             }
+            // The message may quote the client's value whole (a 3 MB string
+            // "is longer than 500 characters"): keep its start and its end.
             errors.push(FieldError {
-                pointer: error.instance_path().to_string(),
-                message: error.to_string(),
+                pointer: crate::untrusted::shown(&error.instance_path().to_string()).into_owned(),
+                message: crate::untrusted::abridged(&error.to_string()).into_owned(),
             });
         }
         if errors.is_empty() {
@@ -91,6 +93,20 @@ mod tests {
         assert!(errs[0].message.contains('1'), "{:?}", errs);
         let errs = v.validate(&obj(json!({}))).unwrap_err();
         assert!(errs[0].message.contains("limit"), "{:?}", errs);
+    }
+
+    #[test]
+    fn a_huge_value_is_not_quoted_whole() {
+        let v = ArgumentValidator::new(&obj(json!({
+            "type": "object",
+            "properties": {"q": {"type": "string", "maxLength": 500}}
+        })))
+        .unwrap();
+        let errs = v
+            .validate(&obj(json!({"q": "z".repeat(3_000_000)})))
+            .unwrap_err();
+        assert!(errs[0].message.len() < 400, "{}", errs[0].message.len());
+        assert!(errs[0].message.contains("500"), "{}", errs[0].message);
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl AuthConfig {
 }
 
 /// The rate-limit bucket a request drew from, for per-tool limits further on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
     pub class: Class,
     pub key: String,
@@ -85,6 +85,7 @@ pub(crate) struct Gate {
     pub limiter: Arc<Limiter>,
     pub proxies: TrustedProxies,
     pub metrics: Metrics,
+    pub inflight: Arc<crate::client_inflight::ClientInflight>,
 }
 
 impl Gate {
@@ -206,6 +207,11 @@ pub(crate) async fn gate(
     if let Some(r) = limit(&gate, key.class, &key.key).await {
         return r;
     }
+    // Held until the answer's head is ready (open streams are capped apart).
+    let Some(_place) = gate.inflight.enter(&key) else {
+        gate.metrics.client_inflight_refused.inc();
+        return too_many_in_flight(gate.inflight.max());
+    };
     if let Some(p) = principal {
         request.extensions_mut().insert(p);
     }
@@ -248,6 +254,22 @@ pub(crate) fn too_many(retry_after: Duration, bucket: &str) -> Response {
     let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+/// 429 for a client with `server.max_requests_per_client` requests in flight.
+fn too_many_in_flight(max: usize) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32000,
+            "message": format!("Too many requests in flight: this client already has {max} (server.max_requests_per_client); wait for an answer before sending more"),
+        }
+    });
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 

@@ -27,7 +27,12 @@ impl TrustedProxies {
 
     /// Whether `peer` is one of the trusted proxies.
     pub fn trusts_peer(&self, peer: SocketAddr) -> bool {
-        self.trusts(peer.ip().to_canonical())
+        self.trusts_ip(peer.ip())
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn trusts_ip(&self, ip: IpAddr) -> bool {
+        self.trusts(ip.to_canonical())
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {

@@ -27,6 +27,16 @@ pub struct HttpConfig {
     /// A request without `Origin` (not from a browser) is always accepted.
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// A body must arrive within this long, plus one second per
+    /// `body_min_rate` bytes received (a slow body is cut, not waited for).
+    pub body_timeout: Duration,
+    /// Bytes per second a body must keep up after `body_timeout`.
+    pub body_min_rate: usize,
+    /// Connections, and the deadlines of their reads and writes.
+    pub connections: ConnectionLimits,
+    /// Requests one client (an authenticated subject, or an address) may have
+    /// in flight at once; more get 429 at once.
+    pub max_requests_per_client: usize,
     /// A legacy session idle for this long is closed (and forgotten by the store).
     pub session_idle_timeout: Duration,
     /// Most legacy sessions one process holds in memory.
@@ -62,6 +72,59 @@ pub struct HttpConfig {
     pub drain_delay: Duration,
 }
 
+/// What a connection may hold, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Connections one address (not a trusted proxy) may hold open at once.
+    pub max_connections_per_client: usize,
+    /// A request head must arrive within this long of its first byte (or of
+    /// the connection opening).
+    pub header_timeout: Duration,
+    /// A kept-alive connection waiting for its next request is closed after
+    /// this long. Longer than the load balancer's own idle timeout, so that it
+    /// closes first and never sends on a connection being closed here.
+    pub idle_timeout: Duration,
+    /// A write that makes no progress (the client stopped reading) for this
+    /// long ends the connection.
+    pub write_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Default cap on open connections: well under a container's usual 1,024
+/// descriptors once the binary raises its soft limit, and far above what two
+/// cores serve.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// Default cap per address: a browser opens 6, a busy gateway a few dozen; 256
+/// leaves room for clients behind one NAT while one address cannot take every
+/// connection.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+
+/// Default cap on one client's requests in flight: far above what one agent
+/// sends at once, low enough that one client cannot hold the server's
+/// `max_concurrent_requests`.
+pub const DEFAULT_MAX_REQUESTS_PER_CLIENT: usize = 64;
+
+/// Default time a body has before the minimum rate applies.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default minimum rate of a body after `body_timeout`: 32 KiB/s is a slow
+/// mobile uplink; a 4 MiB body at that rate takes about two minutes.
+pub const DEFAULT_BODY_MIN_RATE: usize = 32 * 1024;
+
 /// Default cap on open SSE streams: each holds a connection and a few KiB of
 /// buffers, so a few thousand fit comfortably in a small container.
 pub const DEFAULT_MAX_SSE_STREAMS: usize = 2048;
@@ -90,6 +153,10 @@ impl Default for HttpConfig {
             allowed_hosts: loopback_hosts(),
             allowed_origins: loopback_origins(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_min_rate: DEFAULT_BODY_MIN_RATE,
+            connections: ConnectionLimits::default(),
+            max_requests_per_client: DEFAULT_MAX_REQUESTS_PER_CLIENT,
             session_idle_timeout: Duration::from_secs(30 * 60),
             max_sessions: 10_000,
             sse_keep_alive: Duration::from_secs(15),

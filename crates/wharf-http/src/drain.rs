@@ -19,7 +19,7 @@ use axum::{
     extract::{Request, State},
     http::Method,
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,9 @@ pub struct Drain {
     draining: AtomicBool,
     /// Cancelled to end every long-lived stream (rmcp sessions, legacy SSE).
     pub streams: CancellationToken,
+    /// Cancelled when the grace period ends: requests still running are
+    /// answered 503 then, so their clients know to retry elsewhere.
+    grace_over: CancellationToken,
     /// How long `/ready` answers 503 before the listener stops accepting.
     pub delay: Duration,
 }
@@ -59,6 +62,11 @@ impl Drain {
 
     pub fn start(&self) {
         self.draining.store(true, Ordering::Release);
+    }
+
+    /// The grace period is over: answer what is still running with 503.
+    pub fn end_grace(&self) {
+        self.grace_over.cancel();
     }
 
     /// Resolves when no counted request is in flight.
@@ -89,18 +97,46 @@ impl Drop for InflightGuard {
 }
 
 /// Count every request but the long-lived GET streams, until its body is sent.
+/// A request still without an answer when the grace period ends is answered
+/// 503 with a JSON-RPC error, rather than left to a closed connection.
 pub async fn track(State(drain): State<Arc<Drain>>, request: Request, next: Next) -> Response {
     if request.method() == Method::GET {
         return next.run(request).await;
     }
     let guard = drain.guard();
-    let response = next.run(request).await;
+    let response = tokio::select! {
+        response = next.run(request) => response,
+        () = drain.grace_over.cancelled() => shutting_down(),
+    };
     response.map(|body| {
         Body::new(Counted {
             body,
             _guard: guard,
         })
     })
+}
+
+/// The answer of a request cut by the end of the grace period.
+fn shutting_down() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": null,
+        "error": {"code": -32000, "message": "the server is shutting down and could not finish this request in its grace period; retry it"}
+    });
+    let mut response = (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(body),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    headers.insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// A response body that holds its request's place in the count until it is

@@ -6,8 +6,9 @@
 //! one-message transport, a peer and a service loop on a task of its own, and
 //! taking the answer out of a channel. A tool call that asks for no progress and
 //! no log messages needs none of that: it is parsed once into rmcp's
-//! `CallToolRequestParams`, its headers are compared with it, and the tool runs
-//! through the same `answer_tool_call` that `WharfServer` uses.
+//! `CallToolRequestParams` (the intake checked the envelope and resolved the
+//! tool), its headers are compared with it, and the tool runs through the same
+//! `answer_call` that `WharfServer` uses.
 //!
 //! This path never refuses a request; it only declines one. Anything it is not
 //! sure is well formed and ordinary (a header missing, repeated or encoded, an
@@ -25,54 +26,48 @@ use axum::{
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ErrorCode, Extensions,
-    JsonRpcVersion2_0, ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage,
-    ServerResult,
+    ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerResult,
 };
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use wharf_core::{App, CallContext};
+use wharf_core::{App, CallContext, ResolvedTool};
+
+use crate::intake::Message;
 
 /// A request this path will answer.
 pub(crate) struct DirectCall {
     id: RequestId,
     meta: RequestMetaObject,
     params: CallToolRequestParams,
+    tool: ResolvedTool,
     /// The client declared the tasks extension (may receive a task handle).
     tasks: bool,
 }
 
-#[derive(Deserialize)]
-struct ToolCallMessage<'a> {
-    #[allow(dead_code)] // checked by its type: "2.0" and nothing else
-    jsonrpc: JsonRpcVersion2_0,
-    id: RequestId,
-    #[serde(borrow)]
-    method: std::borrow::Cow<'a, str>,
-    params: CallToolRequestParams,
-}
-
-/// `Some` when `body` is a stateless 2026-07-28 `tools/call` of a tool `app`
-/// offers, its headers agree with it exactly, and it asks for nothing that
-/// needs a peer (progress, log messages).
-pub(crate) fn accept(headers: &HeaderMap, body: &[u8], app: &App) -> Option<DirectCall> {
+/// `Some` when `message` is a stateless 2026-07-28 `tools/call` of `tool` (the
+/// tool the intake resolved), its headers agree with it exactly, and it asks
+/// for nothing that needs a peer (progress, log messages).
+pub(crate) fn accept(
+    headers: &HeaderMap,
+    message: &Message<'_>,
+    tool: &ResolvedTool,
+) -> Option<DirectCall> {
     if headers.contains_key("mcp-session-id")
         || sole(headers, "mcp-protocol-version")? != ProtocolVersion::V_2026_07_28.as_str()
         || sole(headers, "mcp-method")? != "tools/call"
         || !is_json(headers)
         || !accepts_json_and_sse(headers)
         || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
+        || tool.mirrors_arguments_in_headers()
+        || message.method() != Some("tools/call")
     {
         return None;
     }
-    let message: ToolCallMessage = serde_json::from_slice(body).ok()?;
-    if message.method != "tools/call" {
-        return None;
-    }
-    let mut params = message.params;
+    let id = message.id.clone()?;
+    let mut params: CallToolRequestParams = serde_json::from_str(message.params?.get()).ok()?;
     let name = sole(headers, "mcp-name")?;
     // A name in the header's Base64 form (`=?base64?...?=`) is rmcp's to decode.
-    if name != params.name || name.starts_with("=?") {
+    if name != params.name || name.starts_with("=?") || params.name != tool.name() {
         return None;
     }
     let meta = params.meta.take()?;
@@ -80,14 +75,14 @@ pub(crate) fn accept(headers: &HeaderMap, body: &[u8], app: &App) -> Option<Dire
     if meta.protocol_version() != Some(ProtocolVersion::V_2026_07_28)
         || meta.get_progress_token().is_some()
         || meta.log_level().is_some()
-        || app.offer().mirrors_arguments_in_headers(&params.name) != Some(false)
     {
         return None;
     }
     Some(DirectCall {
-        id: message.id,
+        id,
         meta,
         params,
+        tool: tool.clone(),
         tasks: caps.supports_tasks(),
     })
 }
@@ -98,6 +93,7 @@ pub(crate) async fn answer(app: Arc<App>, call: DirectCall, parts: Parts) -> Res
         id,
         meta,
         params,
+        tool,
         tasks,
     } = call;
     // As in rmcp, the tool runs on a task of its own: a client that hangs up
@@ -108,7 +104,7 @@ pub(crate) async fn answer(app: Arc<App>, call: DirectCall, parts: Parts) -> Res
     extensions.insert(parts);
     let ctx = CallContext::direct(id.clone(), meta, extensions, cancel);
     let task = tokio::spawn(
-        async move { wharf_core::answer_tool_call(&app, params, ctx).await }
+        async move { wharf_core::answer_call(&app, Some(tool), params, ctx).await }
             .instrument(tracing::Span::current()),
     );
     let outcome = task.await;

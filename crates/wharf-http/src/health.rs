@@ -22,6 +22,10 @@ pub(crate) struct Readiness {
     pub drain: Arc<Drain>,
     /// Every check must pass (the database answers, the JWKS is loaded, ...).
     pub checks: Vec<ReadyCheck>,
+    /// Saturated (every connection or request place taken) is not ready: a
+    /// load balancer should send new work elsewhere until places free up.
+    pub connections: Arc<crate::connections::Connections>,
+    pub max_requests: usize,
 }
 
 /// 200 when this process should receive traffic; 503 with the reason otherwise.
@@ -36,6 +40,19 @@ pub(crate) async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
     };
     if r.drain.is_draining() {
         return not_ready("draining: the server is shutting down".into());
+    }
+    let (open, max_open) = (r.connections.open(), r.connections.max());
+    if open >= max_open {
+        return not_ready(format!(
+            "saturated: {open} of {max_open} connections open (server.max_connections)"
+        ));
+    }
+    let inflight = r.drain.inflight();
+    if inflight >= r.max_requests {
+        return not_ready(format!(
+            "saturated: {inflight} of {} requests in flight (server.max_concurrent_requests)",
+            r.max_requests
+        ));
     }
     for check in &r.checks {
         if let Err(reason) = check().await {

@@ -9,7 +9,6 @@
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    body::to_bytes,
     extract::{Query, Request, State},
     http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response, sse},
@@ -17,11 +16,12 @@ use axum::{
 use futures::{SinkExt, StreamExt};
 use rmcp::model::{ClientJsonRpcMessage, GetExtensions};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::{RwLock, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, PollSender};
-use wharf_core::{App, WharfServer};
+use wharf_core::WharfServer;
+
+use crate::intake::{Intake, Posted, Refusal};
 
 /// Messages queued per connection in each direction before a sender waits.
 /// Small: a client that stops reading its stream should feel back-pressure,
@@ -31,27 +31,24 @@ const CHANNEL_CAPACITY: usize = 32;
 /// Live HTTP+SSE connections.
 #[derive(Clone)]
 pub(crate) struct LegacySse {
-    app: Arc<App>,
+    intake: Arc<Intake>,
     sessions: Arc<RwLock<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
     max_sessions: usize,
-    max_body_bytes: usize,
     keep_alive: Duration,
     shutdown: CancellationToken,
 }
 
 impl LegacySse {
     pub fn new(
-        app: Arc<App>,
+        intake: Arc<Intake>,
         max_sessions: usize,
-        max_body_bytes: usize,
         keep_alive: Duration,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
-            app,
+            intake,
             sessions: Arc::default(),
             max_sessions,
-            max_body_bytes,
             keep_alive,
             shutdown,
         }
@@ -98,7 +95,7 @@ pub(crate) async fn connect(State(state): State<LegacySse>, request: Request) ->
     let sink =
         PollSender::new(to_client).sink_map_err(|_| std::io::Error::other("SSE stream closed"));
     let transport = (sink, ReceiverStream::new(from_client));
-    let server = WharfServer::new(state.app.clone());
+    let server = WharfServer::new(state.intake.app.clone());
     let service_stop = stop.clone();
     tokio::spawn(async move {
         match rmcp::service::serve_server_with_ct(server, transport, service_stop).await {
@@ -162,20 +159,41 @@ pub(crate) async fn post(
         );
     };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, state.max_body_bytes).await else {
-        return plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body is larger than server.max_body_bytes",
-        );
+    let bytes = match state.intake.read(&parts.headers, body).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal.into_response(),
     };
-    if let Some(r) = crate::json_depth::check(&bytes) {
+    let message = match crate::intake::parse(&bytes) {
+        Ok(Posted::Message(m)) => m,
+        Ok(_) => {
+            return Refusal::invalid("the HTTP+SSE transport takes one JSON-RPC message per POST")
+                .into_response();
+        }
+        Err(refusal) => return refusal.into_response(),
+    };
+    let tool = state.intake.resolve(&message);
+    let info = message.info(tool.as_ref());
+    if let Some(t) = &tool
+        && let Err(mut r) = state.intake.admit_tool(&parts, t.name()).await
+    {
+        r.extensions_mut().insert(info);
         return r;
     }
-    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
+    let mut message: ClientJsonRpcMessage = match serde_json::from_str(message.raw.get()) {
         Ok(m) => m,
         Err(e) => {
-            let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": format!("not a JSON-RPC message: {e}")}});
-            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            let mut r = Refusal::new(
+                StatusCode::BAD_REQUEST,
+                -32602,
+                format!(
+                    "invalid params: {}",
+                    wharf_core::untrusted::abridged(&e.to_string())
+                ),
+            )
+            .with_id(message.id.clone())
+            .into_response();
+            r.extensions_mut().insert(info);
+            return r;
         }
     };
     if let ClientJsonRpcMessage::Request(request) = &mut message {
@@ -187,7 +205,9 @@ pub(crate) async fn post(
             "the session has closed: open a new stream with GET /sse",
         );
     }
-    StatusCode::ACCEPTED.into_response()
+    let mut accepted = StatusCode::ACCEPTED.into_response();
+    accepted.extensions_mut().insert(info);
+    accepted
 }
 
 fn plain(status: StatusCode, message: &'static str) -> Response {

@@ -13,14 +13,19 @@
 mod access_log;
 mod action;
 pub mod auth;
+mod batch;
+mod client_inflight;
 pub mod client_ip;
 pub mod config;
+pub mod connections;
 mod cors;
+mod deadlines;
 pub mod drain;
 mod fast;
 mod guard;
 mod health;
 mod https;
+mod intake;
 pub mod json_depth;
 pub mod jwks;
 mod legacy_sse;
@@ -45,11 +50,11 @@ use axum::{
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use wharf_core::{App, WharfServer};
 
-pub use config::{HttpConfig, ReadyCheck};
+pub use config::{ConnectionLimits, HttpConfig, ReadyCheck};
 pub use drain::Drain;
 pub use guard::HostGuard;
 pub use rpc_info::RpcInfo;
-pub use serve::{serve, serve_tls};
+pub use serve::{Serving, serve, serve_tls};
 pub use sessions::CappedSessionManager;
 
 /// A configuration the HTTP side cannot run with.
@@ -72,9 +77,42 @@ pub struct HttpServer {
     /// (`server.admin_listen`) that the outside world cannot reach.
     pub admin: Router,
     pub drain: Arc<Drain>,
+    connections: Arc<connections::Connections>,
+    limits: ConnectionLimits,
+    metrics: metrics::Metrics,
     pub sessions: Arc<CappedSessionManager>,
     /// The token verifier when OAuth is on (its JWKS can be warmed at start-up).
     pub oauth: Option<Arc<oauth::Verifier>>,
+}
+
+impl HttpServer {
+    /// What [`serve`] runs on the main listener.
+    pub fn serving(&self) -> Serving {
+        Serving {
+            router: self.router.clone(),
+            drain: self.drain.clone(),
+            connections: self.connections.clone(),
+            limits: self.limits,
+            metrics: Some(self.metrics.clone()),
+        }
+    }
+
+    /// What [`serve`] runs on the admin listener: the probes and metrics, with
+    /// the same deadlines and caps of their own. It never drains: probes must
+    /// keep answering while the main listener does.
+    pub fn admin_serving(&self) -> Serving {
+        Serving {
+            router: self.admin.clone(),
+            drain: Drain::new(),
+            connections: connections::Connections::new(
+                self.limits.max_connections,
+                self.limits.max_connections_per_client,
+                Default::default(),
+            ),
+            limits: self.limits,
+            metrics: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -112,9 +150,17 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         rmcp_config,
     );
     let stream_cap = streams::StreamCap::new(config.max_sse_streams.max(1));
+    let proxies =
+        client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(HttpError::BadProxies)?;
+    let connections = connections::Connections::new(
+        config.connections.max_connections,
+        config.connections.max_connections_per_client,
+        proxies.clone(),
+    );
     let metrics = metrics::Metrics::new(
         sessions.clone(),
         stream_cap.clone(),
+        connections.clone(),
         app.registry().clone(),
         config.metrics_key.clone(),
     )?;
@@ -128,8 +174,6 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         .oauth
         .clone()
         .map(|c| Arc::new(oauth::Verifier::new(c)));
-    let proxies =
-        client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(HttpError::BadProxies)?;
     let https_policy = https::HttpsPolicy {
         native_tls: config.native_tls,
         require: config.require_https,
@@ -143,21 +187,28 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         limiter: limiter.clone(),
         proxies,
         metrics: metrics.clone(),
+        inflight: client_inflight::ClientInflight::new(config.max_requests_per_client),
     };
-    let mcp_state = mcp::McpState {
+    let intake = Arc::new(intake::Intake {
+        app: app.clone(),
         limiter: limiter.clone(),
         metrics: metrics.clone(),
-        app: app.clone(),
+        body: intake::BodyLimits {
+            max_bytes: config.max_body_bytes,
+            timeout: config.body_timeout,
+            min_rate: config.body_min_rate,
+        },
+    });
+    let mcp_state = mcp::McpState {
+        intake: intake.clone(),
         rmcp,
         sessions: sessions.clone(),
         stateless: config.stateless,
         fast_path: config.fast_path,
-        max_body_bytes: config.max_body_bytes,
     };
     let legacy = legacy_sse::LegacySse::new(
-        app,
+        intake,
         config.max_sessions,
-        config.max_body_bytes,
         config.sse_keep_alive,
         drain.streams.child_token(),
     );
@@ -227,6 +278,8 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
     let readiness = health::Readiness {
         drain: drain.clone(),
         checks,
+        connections: connections.clone(),
+        max_requests: config.max_concurrent_requests.max(1),
     };
     // Probes and metrics: on the main listener, and on the admin listener when
     // the binary runs one (then /metrics is only there).
@@ -246,19 +299,38 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         tower::ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
                 access_log::AccessLog {
-                    metrics,
+                    metrics: metrics.clone(),
                     tracing: config.tracing,
                 },
                 access_log::log,
             ))
-            .layer(middleware::from_fn_with_state(drain.clone(), drain::track)),
+            .layer(middleware::from_fn_with_state(drain.clone(), drain::track))
+            // A panic in a handler answers 500 (and is logged); the process and
+            // the connection's other requests carry on.
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked)),
     );
 
     Ok(HttpServer {
         router,
         admin,
         drain,
+        connections,
+        limits: config.connections,
+        metrics,
         sessions,
         oauth: verifier,
     })
+}
+
+/// The answer to a request whose handler panicked.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked; answered 500");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": null,
+        "error": {"code": -32603, "message": "internal error"}
+    });
+    axum::response::IntoResponse::into_response((
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(body),
+    ))
 }

@@ -78,6 +78,14 @@ pub struct Series {
     pub rate_limit_backend_errors: IntCounter,
     /// Requests shed because `server.max_concurrent_requests` were in flight.
     pub shed: IntCounter,
+    /// Requests refused because their client had `server.max_requests_per_client` in flight.
+    pub client_inflight_refused: IntCounter,
+    /// Connections closed as soon as accepted, by reason (`max_connections`, `per_client`).
+    pub connections_refused: IntCounterVec,
+    /// Connections or requests ended at a deadline, by phase (`header`, `idle`, `body`, `write`).
+    pub timeouts: IntCounterVec,
+    connections: IntGauge,
+    connections_source: Arc<crate::connections::Connections>,
     /// The app's own series (tool calls, database), served alongside.
     app_registry: Registry,
     /// When set, a scrape must present `Authorization: Bearer <key>`.
@@ -94,6 +102,7 @@ impl Metrics {
     pub fn new(
         sessions_source: Arc<CappedSessionManager>,
         streams_source: crate::streams::StreamCap,
+        connections_source: Arc<crate::connections::Connections>,
         app_registry: Registry,
         key: Option<String>,
     ) -> Result<Self, prometheus::Error> {
@@ -144,6 +153,29 @@ impl Metrics {
             "shed_total",
             "Requests answered 503 because server.max_concurrent_requests were in flight",
         )?;
+        let client_inflight_refused = IntCounter::new(
+            "client_inflight_refused_total",
+            "Requests answered 429 because their client had server.max_requests_per_client in flight",
+        )?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Connections closed as soon as accepted, by reason (max_connections, per_client)",
+            ),
+            &["reason"],
+        )?;
+        let timeouts = IntCounterVec::new(
+            Opts::new(
+                "timeouts_total",
+                "Connections or requests ended at a deadline, by phase (header, idle, body, write)",
+            ),
+            &["phase"],
+        )?;
+        let connections = IntGauge::new("connections", "HTTP connections open now")?;
+        registry.register(Box::new(client_inflight_refused.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        registry.register(Box::new(timeouts.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(rate_limit_backend_errors.clone()))?;
@@ -166,6 +198,11 @@ impl Metrics {
             rate_limited,
             rate_limit_backend_errors,
             shed,
+            client_inflight_refused,
+            connections_refused,
+            timeouts,
+            connections,
+            connections_source,
             app_registry,
             key: key.map(Into::into),
         })))
@@ -207,6 +244,7 @@ pub(crate) async fn scrape(State(m): State<Metrics>, headers: HeaderMap) -> Resp
     }
     m.sessions.set(m.sessions_source.live().await as i64);
     m.streams.set(m.streams_source.open() as i64);
+    m.connections.set(m.connections_source.open() as i64);
     let mut families = m.registry.gather();
     families.extend(m.app_registry.gather());
     let mut out = Vec::new();

@@ -1,35 +1,18 @@
 //! What the access log says about an MCP request: its JSON-RPC method and tool.
 //!
-//! The `/mcp` handler reads the body anyway (to tell the action API from
-//! JSON-RPC), so it records the method and tool name here, in the response's
-//! extensions, for the access log middleware to pick up. Only names that the
-//! server itself knows are recorded, so a client cannot put arbitrary text into
-//! log fields or metric labels through them.
+//! The intake reads every POST body anyway, so the handlers record the method
+//! and tool name here, in the response's extensions, for the access log
+//! middleware to pick up. Only tools the server itself has are recorded, and
+//! methods only when short and printable, so a client cannot put arbitrary
+//! text into log fields or metric labels through them.
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 /// The JSON-RPC method and tool of one request, as far as they are known.
 #[derive(Debug, Clone, Default)]
 pub struct RpcInfo {
     pub method: Option<String>,
     pub tool: Option<String>,
-}
-
-/// The few top-level fields needed to route and log a POST body; the rest of the
-/// body is skipped without being built into a value.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Peek {
-    pub jsonrpc: Option<IgnoredAny>,
-    pub method: Option<String>,
-    pub params: Option<PeekParams>,
-    /// The action API's tool name (`{"action": "call_tool", "name": ...}`).
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PeekParams {
-    pub name: Option<String>,
 }
 
 /// `params._meta`'s trace context: read (a second, small parse) only when
@@ -57,25 +40,5 @@ impl TracePeek {
     pub fn parse(body: &[u8]) -> Option<crate::trace::MetaContext> {
         let peek: Self = serde_json::from_slice(body).ok()?;
         peek.params?.meta.filter(|m| m.traceparent.is_some())
-    }
-}
-
-impl Peek {
-    /// `Some` when the body is a JSON object; `None` for arrays and bad JSON, which
-    /// go to rmcp so that it answers with the proper JSON-RPC error.
-    pub fn parse(body: &[u8]) -> Option<Self> {
-        serde_json::from_slice(body).ok()
-    }
-
-    /// A JSON object without `"jsonrpc"` is a call to the simple action API.
-    pub fn is_action(&self) -> bool {
-        self.jsonrpc.is_none()
-    }
-
-    pub fn tool_name(&self) -> Option<&str> {
-        match self.method.as_deref() {
-            Some("tools/call") => self.params.as_ref()?.name.as_deref(),
-            _ => None,
-        }
     }
 }

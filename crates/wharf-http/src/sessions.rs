@@ -66,6 +66,12 @@ impl CappedSessionManager {
         self.live().await < self.max_sessions
     }
 
+    /// Whether this process holds the session `id` now.
+    pub async fn holds(&self, id: &str) -> bool {
+        let id: SessionId = id.to_owned().into();
+        self.inner.sessions.read().await.contains_key(&id)
+    }
+
     pub fn max_sessions(&self) -> usize {
         self.max_sessions
     }

@@ -1,13 +1,13 @@
-//! Native HTTPS: a listener that completes TLS handshakes (rustls) before axum
-//! sees a connection, with a certificate that can be swapped while serving
+//! Native HTTPS: TLS handshakes (rustls) completed before hyper sees a
+//! connection, with a certificate that can be swapped while serving
 //! (`reload`, which the binary calls on SIGHUP after a renewal).
 //!
-//! Handshakes run concurrently, each under [`HANDSHAKE_TIMEOUT`], so one slow
-//! or silent client cannot hold up the accept loop; a failed handshake is
-//! logged at debug level and dropped.
+//! Each handshake runs on its connection's own task, under
+//! [`HANDSHAKE_TIMEOUT`], after the connection was admitted (`connections`), so
+//! one slow or silent client cannot hold up the accept loop; a failed handshake
+//! is logged at debug level and dropped.
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -18,13 +18,11 @@ use rustls::{
     ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 
 /// The longest a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; more wait in the kernel's accept queue.
-const MAX_PENDING_HANDSHAKES: usize = 1024;
 
 /// Where the certificate chain and its key are, so they can be read again.
 #[derive(Debug, Clone)]
@@ -93,66 +91,18 @@ impl TlsConfig {
     }
 }
 
-/// A TCP listener whose connections arrive already decrypted.
-pub struct TlsListener {
-    tcp: TcpListener,
-    tls: TlsConfig,
-    pending: JoinSet<Option<(TlsStream<tokio::net::TcpStream>, SocketAddr)>>,
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, tls: TlsConfig) -> Self {
-        Self {
-            tcp,
-            tls,
-            pending: JoinSet::new(),
+impl TlsConfig {
+    /// Complete the TLS handshake of an accepted connection, within
+    /// [`HANDSHAKE_TIMEOUT`], with the certificate current now.
+    pub async fn accept(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
+        let acceptor = TlsAcceptor::from(self.current.load_full());
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no handshake within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            )),
         }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            tokio::select! {
-                accepted = self.tcp.accept(), if self.pending.len() < MAX_PENDING_HANDSHAKES => {
-                    let (tcp, addr) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off briefly.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = tcp.set_nodelay(true);
-                    let acceptor = TlsAcceptor::from(self.tls.current.load_full());
-                    self.pending.spawn(async move {
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(stream)) => Some((stream, addr)),
-                            Ok(Err(e)) => {
-                                tracing::debug!(error = %e, client = %addr, "TLS handshake failed");
-                                None
-                            }
-                            Err(_) => {
-                                tracing::debug!(client = %addr, "TLS handshake timed out");
-                                None
-                            }
-                        }
-                    });
-                }
-                Some(done) = self.pending.join_next() => {
-                    if let Ok(Some(conn)) = done {
-                        return conn;
-                    }
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
     }
 }

@@ -82,8 +82,7 @@ async fn serve_app(app: App, config: HttpConfig, grace: std::time::Duration) -> 
     let drain = server.drain.clone();
     let served = tokio::spawn(wharf_http::serve(
         listener,
-        server.router,
-        server.drain,
+        server.serving(),
         shutdown.clone(),
         grace,
     ));

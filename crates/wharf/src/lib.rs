@@ -471,6 +471,10 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         allowed_hosts: config.allowed_hosts.clone(),
         allowed_origins: config.allowed_origins.clone(),
         max_body_bytes: config.max_body_bytes,
+        body_timeout: config.body_timeout,
+        body_min_rate: config.body_min_rate,
+        connections: fit_to_descriptors(config.connections),
+        max_requests_per_client: config.max_requests_per_client,
         session_idle_timeout: config.session_idle_timeout,
         max_sessions: config.max_sessions,
         sse_keep_alive: config.sse_keep_alive,
@@ -550,11 +554,12 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
             format!("cannot listen on {addr} (server.admin_listen / WHARF_ADMIN_LISTEN)")
         })?;
         tracing::info!(listen = %addr, "serving /health, /ready and /metrics on the admin listener");
-        let router = server.admin.clone();
+        let serving = server.admin_serving();
         // Probes must keep answering while the main listener drains, so the admin
         // listener stops only when the process exits.
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(admin, router).await {
+            let never = CancellationToken::new();
+            if let Err(e) = wharf_http::serve(admin, serving, never, Duration::ZERO).await {
                 tracing::error!(error = %e, "the admin listener failed");
             }
         });
@@ -573,27 +578,50 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         Some(tls) => {
             tokio::spawn(reload_on_sighup(tls.clone()));
             wharf_http::serve_tls(
-                wharf_http::tls::TlsListener::new(listener, tls),
-                server.router,
-                server.drain,
+                listener,
+                tls,
+                server.serving(),
                 shutdown,
                 config.shutdown_grace,
             )
             .await?;
         }
         None => {
-            wharf_http::serve(
-                listener,
-                server.router,
-                server.drain,
-                shutdown,
-                config.shutdown_grace,
-            )
-            .await?;
+            wharf_http::serve(listener, server.serving(), shutdown, config.shutdown_grace).await?;
         }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Descriptors kept for what is not a client connection: database files and
+/// connections, the search index, log files, upstream servers.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raise the descriptor limit to what the system allows (as Go's runtime does),
+/// and keep `server.max_connections` under it with room for everything else,
+/// so that connections run out before descriptors do (and `/health`, the
+/// database and the logs keep working).
+fn fit_to_descriptors(mut limits: wharf_http::ConnectionLimits) -> wharf_http::ConnectionLimits {
+    let wanted = limits.max_connections as u64 + RESERVED_DESCRIPTORS;
+    let available = match rlimit::increase_nofile_limit(wanted) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the file-descriptor limit");
+            return limits;
+        }
+    };
+    if available < wanted {
+        let fitted = available.saturating_sub(RESERVED_DESCRIPTORS).max(16) as usize;
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            descriptors = available,
+            fitted,
+            "server.max_connections lowered to fit the file-descriptor limit (raise it with `ulimit -n` or the container's nofile limit)"
+        );
+        limits.max_connections = fitted;
+    }
+    limits
 }
 
 /// Keep the store in step with the sessions this process holds.

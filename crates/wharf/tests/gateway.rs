@@ -118,22 +118,15 @@ pub(crate) struct HttpUpstream {
 impl HttpUpstream {
     pub(crate) async fn start(app: Arc<App>, faults: Arc<Faults>, addr: SocketAddr) -> Self {
         let server = wharf_http::build(app, &wharf_http::HttpConfig::default()).unwrap();
-        let router = server
-            .router
-            .layer(axum::middleware::from_fn_with_state(faults, fail_when_told));
+        let serving = server.serving().map_router(|router| {
+            router.layer(axum::middleware::from_fn_with_state(faults, fail_when_told))
+        });
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let token = stop.clone();
         let served = tokio::spawn(async move {
-            let _ = wharf_http::serve(
-                listener,
-                router,
-                server.drain,
-                token,
-                Duration::from_millis(100),
-            )
-            .await;
+            let _ = wharf_http::serve(listener, serving, token, Duration::from_millis(100)).await;
         });
         Self { addr, stop, served }
     }
