@@ -12,6 +12,51 @@ pub const MAX_LIMIT: u32 = 50;
 /// (PostgreSQL's limit, 1664, is lower).
 pub const MAX_COLUMNS: usize = 2000;
 
+/// Limits on SQL that comes from outside.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlLimits {
+    pub timeout: std::time::Duration,
+    pub max_rows: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self {
+            timeout: std::time::Duration::from_secs(2),
+            max_rows: 500,
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Which SQL a catalog's SQL tools take: the model is told, so it writes the
+/// right placeholders and functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlDialect {
+    /// SQLite: placeholders `?1, ?2`.
+    Sqlite,
+    /// PostgreSQL: placeholders `$1, $2`.
+    Postgres,
+}
+
+impl SqlDialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// How the statement refers to its first two parameters.
+    pub fn placeholders(self) -> &'static str {
+        match self {
+            Self::Sqlite => "?1, ?2",
+            Self::Postgres => "$1, $2",
+        }
+    }
+}
+
 /// A search.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
@@ -108,6 +153,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Tables a read-only SQL query may read.
     async fn list_tables(&self) -> Result<Vec<String>, CatalogError>;
     async fn describe_table(&self, table: &str) -> Result<Vec<Column>, CatalogError>;
+    /// The SQL [`Catalog::query`] and [`Catalog::execute`] take.
+    fn sql_dialect(&self) -> SqlDialect;
     /// Run one read-only statement with bound parameters, capped and timed.
     async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError>;
     /// Run one writing statement with bound parameters in its own transaction

@@ -7,6 +7,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 /// The first cursor format; bump the prefix if the encoding ever changes.
 const VERSION: &str = "v1";
 
+/// The deepest hit a search pages to. A cursor is client input: its offset
+/// sizes what the search keeps in memory (the ranked hits before the page),
+/// so it is bounded; nobody reads past 200 pages of 50 hits.
+pub const MAX_OFFSET: usize = 10_000;
+
 /// FNV-1a: a stable 64-bit fingerprint, the same on every replica and Rust
 /// version (std's `DefaultHasher` promises neither).
 fn fingerprint(parts: &[&str]) -> u64 {
@@ -41,7 +46,15 @@ pub fn decode(cursor: &str, query: &[&str]) -> Result<usize, &'static str> {
             "this cursor belongs to a different search; pass the same query and tags, or drop the cursor",
         );
     }
-    offset.parse().map_err(|_| "not a cursor from this server")
+    let offset: usize = offset
+        .parse()
+        .map_err(|_| "not a cursor from this server")?;
+    if offset > MAX_OFFSET {
+        return Err(
+            "this cursor points past the deepest page a search returns (10,000 hits); narrow the query instead",
+        );
+    }
+    Ok(offset)
 }
 
 /// Where one page of a search starts, and the cursor of the page after it.
@@ -64,8 +77,10 @@ impl<'a> Page<'a> {
     }
 
     /// The cursor of the page after this one, `len` hits long.
-    pub fn next(&self, len: usize) -> String {
-        encode(self.offset + len, &self.key)
+    /// `None` past [`MAX_OFFSET`]: the last page a search returns.
+    pub fn next(&self, len: usize) -> Option<String> {
+        let next = self.offset + len;
+        (next <= MAX_OFFSET).then(|| encode(next, &self.key))
     }
 }
 
@@ -80,5 +95,16 @@ mod tests {
         assert!(decode(&c, &["fetch", "css"]).is_err());
         assert!(decode("garbage", &["fetch"]).is_err());
         assert!(decode(&URL_SAFE_NO_PAD.encode("v1:x:0"), &["fetch"]).is_err());
+    }
+
+    #[test]
+    fn a_forged_deep_offset_is_refused() {
+        let print = format!("{:016x}", fingerprint(&["css"]));
+        for offset in ["10001", "18446744073709551615", "99999999999999999999999"] {
+            let forged = URL_SAFE_NO_PAD.encode(format!("v1:{offset}:{print}"));
+            assert!(decode(&forged, &["css"]).is_err(), "{offset}");
+        }
+        let ok = URL_SAFE_NO_PAD.encode(format!("v1:10000:{print}"));
+        assert_eq!(decode(&ok, &["css"]), Ok(10_000));
     }
 }

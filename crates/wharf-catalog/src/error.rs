@@ -13,6 +13,12 @@ pub enum DbError {
     Open { path: PathBuf, source: r2d2::Error },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database file was removed (or cannot be seen) while in use.
+    #[error("the database file {path} cannot be used: {source}")]
+    Gone {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("the database task failed: {0}")]

@@ -180,6 +180,9 @@ impl Catalog for Instrumented {
         self.measure("describe_table", self.inner.describe_table(table))
             .await
     }
+    fn sql_dialect(&self) -> crate::SqlDialect {
+        self.inner.sql_dialect()
+    }
     async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError> {
         self.measure("query", self.inner.query(sql, params)).await
     }

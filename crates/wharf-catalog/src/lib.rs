@@ -1,40 +1,44 @@
 //! Wharf's data: the database and what lives in it.
 //!
-//! - [`Database`]: the embedded SQLite database (WAL, a connection pool,
-//!   versioned migrations);
-//! - [`SqliteSessionStore`]: rmcp's `SessionStore` on that database, so legacy
-//!   sessions survive restarts and move between replicas sharing the file;
-//! - [`Catalog`] and [`SqliteCatalog`]: search and retrieval, imports, read-only SQL;
-//! - [`tools`]: the catalog's MCP tools, built on `wharf-core`, and [`widget`], the
-//!   HTML that renders their results in ChatGPT and MCP Apps hosts.
+//! - [`Database`]: the configured database, SQLite (`sqlite/`: embedded, one
+//!   file, WAL, versioned migrations) or PostgreSQL (`postgres/`), behind one
+//!   face; both backends have the same files (database, catalog, sessions);
+//! - [`SessionTable`]: rmcp's `SessionStore` on that database under one expiry
+//!   rule (`sessions`), so legacy sessions survive restarts and move between
+//!   replicas;
+//! - [`Catalog`]: search and retrieval, imports, read-only SQL (bounded by
+//!   `untrusted_sql` and each backend's own guards);
+//! - [`tools`]: the catalog's MCP tools, built on `wharf-core`, and [`widget`],
+//!   the HTML that renders their results in ChatGPT and MCP Apps hosts.
 //!
 //! SQL here binds every value as a parameter; no statement is built from input.
 
 mod catalog;
 mod cursor;
-mod db;
+mod database;
 mod error;
 pub mod import;
 pub mod instrumented;
 mod item;
 mod postgres;
 mod sample;
-mod search_index;
-mod session_store;
+mod sessions;
 mod sqlite;
 pub mod tools;
+mod untrusted_sql;
 mod widget;
 
 pub use catalog::{
     Catalog, CatalogError, Column, Hit, ImportSummary, MAX_LIMIT, QueryResult, SearchPage,
-    SearchQuery, seed_if_empty,
+    SearchQuery, SqlDialect, SqlLimits, seed_if_empty,
 };
-pub use db::Database;
+pub use cursor::MAX_OFFSET;
+pub use database::{Database, DatabaseSettings, DatabaseUrl};
 pub use error::DbError;
 pub use instrumented::{DbMetrics, PoolUse};
 pub use item::Item;
 pub use postgres::{PgCatalog, PgDatabase, PgSessionStore};
 pub use sample::sample_items;
-pub use session_store::SqliteSessionStore;
-pub use sqlite::{SqlLimits, SqliteCatalog};
+pub use sessions::{SessionTable, heartbeat};
+pub use sqlite::{SqliteCatalog, SqliteDatabase, SqliteSessionStore, SqliteSettings};
 pub use widget::{CATALOG_HTML, CATALOG_WIDGET_URI, widget};

@@ -210,18 +210,21 @@ fn describe_table(catalog: Arc<dyn Catalog>) -> ToolSpec {
 }
 
 fn execute_sql_query(catalog: Arc<dyn Catalog>) -> ToolSpec {
+    let dialect = catalog.sql_dialect();
     ToolSpec::new("execute_sql_query")
         .title("Run a read-only SQL query")
-        .description(
+        .description(format!(
             "Use this for questions search cannot answer (counts, groupings, filters on attributes). Runs ONE read-only \
-             SQLite statement; put values in `params` and refer to them as ?1, ?2. Results are capped in rows, size and time; \
+             {} statement; put values in `params` and refer to them as {}. Results are capped in rows, size and time; \
              a cut result says so in `truncated`. Writes, several statements and ATTACH are refused.",
-        )
+            dialect.name(),
+            dialect.placeholders()
+        ))
         .input_schema(obj(json!({
             "type": "object",
             "properties": {
                 "sql": {"type": "string", "minLength": 1, "maxLength": 10000, "description": "One SELECT (or WITH ... SELECT) statement."},
-                "params": {"type": "array", "maxItems": 100, "items": {"type": ["string", "number", "integer", "boolean", "null"]}, "description": "Values bound to ?1, ?2, ..."}
+                "params": {"type": "array", "maxItems": 100, "items": {"type": ["string", "number", "integer", "boolean", "null"]}, "description": format!("Values bound to {}, ...", dialect.placeholders())}
             },
             "required": ["sql"],
             "additionalProperties": false

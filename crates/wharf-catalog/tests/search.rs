@@ -230,12 +230,12 @@ async fn the_index_finds_what_fts5_finds() {
 
 #[tokio::test]
 async fn a_change_is_found_at_once_and_by_the_index_once_rebuilt() {
-    use wharf_catalog::{Catalog, Database, SqliteCatalog};
+    use wharf_catalog::{Catalog, SqliteCatalog, SqliteDatabase};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
     let open = async || {
         SqliteCatalog::new(
-            Database::open_sqlite(&path).await.unwrap(),
+            SqliteDatabase::open(&path).await.unwrap(),
             SqlLimits::default(),
         )
     };

@@ -3,13 +3,15 @@
 //! runs the same checks on every backend, each on the sample catalog.
 
 mod search;
+mod sessions;
 mod sql;
+mod untrusted;
 mod upsert;
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::OnceCell;
-use wharf_catalog::{Catalog, Database, PgCatalog, PgDatabase, SqlLimits, SqliteCatalog};
+use wharf_catalog::{Catalog, PgCatalog, PgDatabase, SqlLimits, SqliteCatalog, SqliteDatabase};
 
 /// One backend loaded with the sample catalog (12,522 items).
 pub struct Fixture {
@@ -30,11 +32,11 @@ impl Fixture {
     pub async fn second_handle(&self, limits: SqlLimits) -> Arc<dyn Catalog> {
         match &self.reopen {
             Reopen::Sqlite(path) => Arc::new(SqliteCatalog::new(
-                Database::open_sqlite(path).await.unwrap(),
+                SqliteDatabase::open(path).await.unwrap(),
                 limits,
             )),
             Reopen::SqliteFts5(path) => Arc::new(SqliteCatalog::without_search_index(
-                Database::open_sqlite(path).await.unwrap(),
+                SqliteDatabase::open(path).await.unwrap(),
                 limits,
             )),
             Reopen::Postgres(url) => Arc::new(PgCatalog::new(
@@ -52,7 +54,7 @@ pub const SAMPLE_SIZE: u64 = 12_522;
 pub async fn fixtures(limits: SqlLimits) -> Vec<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
-    let sqlite = SqliteCatalog::new(Database::open_sqlite(&path).await.unwrap(), limits);
+    let sqlite = SqliteCatalog::new(SqliteDatabase::open(&path).await.unwrap(), limits);
     wharf_catalog::seed_if_empty(&sqlite, wharf_catalog::sample_items)
         .await
         .unwrap();
@@ -64,7 +66,7 @@ pub async fn fixtures(limits: SqlLimits) -> Vec<Fixture> {
     let fts5_dir = tempfile::tempdir().unwrap();
     let fts5_path = fts5_dir.path().join("catalog.db");
     let fts5 = SqliteCatalog::without_search_index(
-        Database::open_sqlite(&fts5_path).await.unwrap(),
+        SqliteDatabase::open(&fts5_path).await.unwrap(),
         limits,
     );
     wharf_catalog::seed_if_empty(&fts5, wharf_catalog::sample_items)
@@ -140,6 +142,14 @@ async fn fresh_postgres_database(admin: &str) -> String {
     )
     .await;
     with_database(admin, &name)
+}
+
+/// A new, empty PostgreSQL database on the `TEST_POSTGRES_URL` server.
+pub async fn empty_postgres_database() -> String {
+    let admin = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    let name = format!("wharf_empty_{}", uuid::Uuid::new_v4().simple());
+    admin_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    with_database(&admin, &name)
 }
 
 async fn admin_exec(admin: &str, sql: &str) {

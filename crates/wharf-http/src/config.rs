@@ -46,6 +46,9 @@ pub struct HttpConfig {
     /// Where legacy sessions are persisted so other replicas (and this one after a
     /// restart) can serve them. `None`: sessions live and die with this process.
     pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Where the owners of stored sessions are kept (with the sessions), so
+    /// that a session restored on another replica is still its creator's alone.
+    pub session_owners: Option<Arc<dyn crate::sessions::SessionOwners>>,
     /// Checked by `GET /ready`; `None`: ready unless draining.
     pub ready_check: Option<ReadyCheck>,
     /// Who may call: API keys, OAuth, anonymous callers.
@@ -70,6 +73,8 @@ pub struct HttpConfig {
     pub metrics_key: Option<String>,
     /// On shutdown, how long `/ready` fails while connections are still accepted.
     pub drain_delay: Duration,
+    /// The process's own series (log lines dropped, ...), served at `/metrics`.
+    pub process_metrics: Option<prometheus::Registry>,
 }
 
 /// What a connection may hold, and for how long.
@@ -161,6 +166,7 @@ impl Default for HttpConfig {
             max_sessions: 10_000,
             sse_keep_alive: Duration::from_secs(15),
             session_store: None,
+            session_owners: None,
             ready_check: None,
             auth: crate::auth::AuthConfig::default(),
             rate_limit: crate::rate_limit::RateLimitConfig::default(),
@@ -173,6 +179,7 @@ impl Default for HttpConfig {
             metrics_on_main: true,
             metrics_key: None,
             drain_delay: Duration::ZERO,
+            process_metrics: None,
         }
     }
 }

@@ -55,7 +55,7 @@ pub use drain::Drain;
 pub use guard::HostGuard;
 pub use rpc_info::RpcInfo;
 pub use serve::{Serving, serve, serve_tls};
-pub use sessions::CappedSessionManager;
+pub use sessions::{CappedSessionManager, SessionOwners};
 
 /// A configuration the HTTP side cannot run with.
 #[derive(Debug, thiserror::Error)]
@@ -128,10 +128,10 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
             .map_err(HttpError::BadAllowList)?,
     );
     let drain = Drain::with_delay(config.drain_delay);
-    let sessions = Arc::new(CappedSessionManager::new(
-        config.session_idle_timeout,
-        config.max_sessions,
-    ));
+    let sessions = Arc::new(
+        CappedSessionManager::new(config.session_idle_timeout, config.max_sessions)
+            .with_stored_owners(config.session_owners.clone()),
+    );
 
     let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!config.stateless)
@@ -162,6 +162,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         stream_cap.clone(),
         connections.clone(),
         app.registry().clone(),
+        config.process_metrics.clone(),
         config.metrics_key.clone(),
     )?;
     let limiter = rate_limit::Limiter::new(

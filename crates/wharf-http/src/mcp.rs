@@ -122,6 +122,11 @@ pub(crate) async fn rpc(
     {
         return r;
     }
+    let subject = subject_of(&parts);
+    if let Some(refused) = session_owner(state, &parts.headers, &subject, message.id.clone()).await
+    {
+        return refused;
+    }
     if let Some(refused) = session_cap(state, &parts.headers, message).await {
         return refused;
     }
@@ -160,6 +165,11 @@ pub(crate) async fn rpc(
         Request::from_parts(parts, Body::from(body)),
     )
     .await;
+    if message.method() == Some("initialize")
+        && let Some(id) = session_header(response.headers())
+    {
+        state.sessions.set_owner(id, &subject).await;
+    }
     let response = json_refusal(response, message, request_is_json).await;
     if !accepts.sse_named && message.is_request() && is_event_stream(response.headers()) {
         return collect(response, message.id.clone()).await;
@@ -168,6 +178,42 @@ pub(crate) async fn rpc(
         return as_event(response).await;
     }
     response
+}
+
+/// The subject of the caller's credentials; empty for an anonymous caller.
+fn subject_of(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<wharf_core::Principal>()
+        .map(|p| p.subject.clone())
+        .unwrap_or_default()
+}
+
+fn session_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+}
+
+/// 404 when the request names a session its caller did not create: to them
+/// it does not exist (whether it exists for someone else is not said).
+async fn session_owner(
+    state: &McpState,
+    headers: &HeaderMap,
+    subject: &str,
+    id: Option<RequestId>,
+) -> Option<Response> {
+    let session = session_header(headers).filter(|_| !state.stateless)?;
+    if state.sessions.may_use(session, subject).await {
+        return None;
+    }
+    Some(
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            -32001,
+            "Session not found: initialize a new session",
+        )
+        .with_id(id)
+        .into_response(),
+    )
 }
 
 /// 503 when this message would make a session past `sessions.max`: a new
@@ -195,6 +241,11 @@ async fn session_cap(
 /// 405 for 2026-07-28 clients), refusals worded as JSON.
 pub(crate) async fn other(State(state): State<Arc<McpState>>, request: Request) -> Response {
     let is_delete = request.method() == Method::DELETE;
+    let (parts, body) = request.into_parts();
+    if let Some(refused) = session_owner(&state, &parts.headers, &subject_of(&parts), None).await {
+        return refused;
+    }
+    let request = Request::from_parts(parts, body);
     let response = forward(state.rmcp.clone(), request).await;
     if is_delete && response.status() == StatusCode::ACCEPTED {
         let mut ended = StatusCode::NO_CONTENT.into_response();

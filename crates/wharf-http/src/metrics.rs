@@ -88,6 +88,8 @@ pub struct Series {
     connections_source: Arc<crate::connections::Connections>,
     /// The app's own series (tool calls, database), served alongside.
     app_registry: Registry,
+    /// The process's (log lines dropped, ...), served alongside.
+    process_registry: Option<Registry>,
     /// When set, a scrape must present `Authorization: Bearer <key>`.
     key: Option<Arc<str>>,
 }
@@ -104,6 +106,7 @@ impl Metrics {
         streams_source: crate::streams::StreamCap,
         connections_source: Arc<crate::connections::Connections>,
         app_registry: Registry,
+        process_registry: Option<Registry>,
         key: Option<String>,
     ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("wharf".into()), None)?;
@@ -204,6 +207,7 @@ impl Metrics {
             connections,
             connections_source,
             app_registry,
+            process_registry,
             key: key.map(Into::into),
         })))
     }
@@ -247,6 +251,9 @@ pub(crate) async fn scrape(State(m): State<Metrics>, headers: HeaderMap) -> Resp
     m.connections.set(m.connections_source.open() as i64);
     let mut families = m.registry.gather();
     families.extend(m.app_registry.gather());
+    if let Some(process) = &m.process_registry {
+        families.extend(process.gather());
+    }
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::error!(error = %e, "cannot encode metrics");

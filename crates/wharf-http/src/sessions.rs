@@ -7,8 +7,13 @@
 //! delegated unchanged. Sessions survive restarts and move between replicas
 //! through rmcp's `SessionStore` (Wharf's lives in the database, see
 //! wharf-catalog), which replays the client's `initialize` on the new process.
+//!
+//! A session belongs to whoever created it: the subject of the credentials on
+//! its `initialize` (empty for an anonymous caller) is recorded, here and in
+//! the store, and a request under other credentials that names the session is
+//! answered as if it did not exist. A session id is not a credential.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use futures::Stream;
 use rmcp::{
@@ -30,10 +35,21 @@ pub enum SessionError {
     Local(#[from] LocalSessionManagerError),
 }
 
+/// Where session owners are kept beyond this process (the session store's
+/// database), so a replica that restores a session knows whose it is.
+#[async_trait::async_trait]
+pub trait SessionOwners: Send + Sync {
+    async fn set_owner(&self, id: &str, owner: &str) -> Result<(), String>;
+    async fn owner(&self, id: &str) -> Result<Option<String>, String>;
+}
+
 /// A `LocalSessionManager` that holds at most `max_sessions` sessions.
 pub struct CappedSessionManager {
     inner: LocalSessionManager,
     max_sessions: usize,
+    /// The owners of sessions this process has seen.
+    owners: std::sync::Mutex<HashMap<String, String>>,
+    stored_owners: Option<Arc<dyn SessionOwners>>,
 }
 
 impl std::fmt::Debug for CappedSessionManager {
@@ -53,6 +69,63 @@ impl CappedSessionManager {
         Self {
             inner,
             max_sessions,
+            owners: Default::default(),
+            stored_owners: None,
+        }
+    }
+
+    /// Keep owners in `store` too (with the sessions themselves).
+    pub fn with_stored_owners(mut self, store: Option<Arc<dyn SessionOwners>>) -> Self {
+        self.stored_owners = store;
+        self
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record that session `id` was created by `owner`.
+    pub async fn set_owner(&self, id: &str, owner: &str) {
+        let live: Option<Vec<SessionId>> = {
+            let owners = self.owners();
+            (owners.len() >= self.max_sessions.saturating_mul(2)).then(Vec::new)
+        };
+        if live.is_some() {
+            // Forget the owners of sessions that expired without a DELETE.
+            let held = self.ids().await;
+            let held: std::collections::HashSet<&str> = held.iter().map(|id| id.as_ref()).collect();
+            self.owners().retain(|id, _| held.contains(id.as_str()));
+        }
+        self.owners().insert(id.to_owned(), owner.to_owned());
+        if let Some(store) = &self.stored_owners
+            && let Err(e) = store.set_owner(id, owner).await
+        {
+            tracing::warn!(error = e, "cannot record a session's owner in the store");
+        }
+    }
+
+    /// Whether `subject` may use session `id`: it created it, or nobody is
+    /// recorded as its owner (a session this server does not know is rmcp's to
+    /// refuse with 404).
+    pub async fn may_use(&self, id: &str, subject: &str) -> bool {
+        if let Some(owner) = self.owners().get(id) {
+            return owner == subject;
+        }
+        let Some(store) = &self.stored_owners else {
+            return true;
+        };
+        match store.owner(id).await {
+            Ok(Some(owner)) => {
+                let allowed = owner == subject;
+                self.owners().insert(id.to_owned(), owner);
+                allowed
+            }
+            Ok(None) => true,
+            Err(e) => {
+                // Fail closed: an owner that cannot be checked is not assumed.
+                tracing::warn!(error = e, "cannot read a session's owner from the store");
+                false
+            }
         }
     }
 
@@ -106,6 +179,7 @@ impl SessionManager for CappedSessionManager {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.owners().remove(id.as_ref());
         Ok(self.inner.close_session(id).await?)
     }
 

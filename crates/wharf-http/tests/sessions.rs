@@ -118,3 +118,64 @@ async fn stateless_mode_mints_no_session() {
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("mcp-session-id").is_none());
 }
+
+#[tokio::test]
+async fn a_session_belongs_to_the_key_that_created_it() {
+    use wharf_http::auth::{ApiKey, AuthConfig};
+    const ALICE: &str = "alice-0123456789abcdef0123456789abcdef";
+    const MALLORY: &str = "mallory-0123456789abcdef0123456789abcd";
+    let s = start(HttpConfig {
+        auth: AuthConfig {
+            api_keys: vec![
+                ApiKey {
+                    name: "alice".into(),
+                    key: ALICE.into(),
+                },
+                ApiKey {
+                    name: "mallory".into(),
+                    key: MALLORY.into(),
+                },
+            ],
+            ..Default::default()
+        },
+        ..HttpConfig::default()
+    })
+    .await;
+    let post = |key: &'static str, session: Option<String>, body: serde_json::Value| {
+        let mut r = crate::common::client()
+            .post(s.url("/mcp"))
+            .bearer_auth(key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(id) = session {
+            r = r.header("mcp-session-id", id);
+        }
+        r.json(&body).send()
+    };
+    let init = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    });
+    let r = post(ALICE, None, init).await.unwrap();
+    let id = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let stolen = post(MALLORY, Some(id.clone()), list()).await.unwrap();
+    assert_eq!(stolen.status(), 404);
+    let deleted = crate::common::client()
+        .delete(s.url("/mcp"))
+        .bearer_auth(MALLORY)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404);
+    let own = post(ALICE, Some(id), list()).await.unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(
+        rpc_body(own).await["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -19,7 +19,7 @@ use wharf_gateway::{
     Backoff, BreakerConfig, Gateway, GatewayConfig, Transport, UpstreamConfig, WhenUnhealthy,
 };
 
-use crate::config::{Config, DatabaseTarget, Profile};
+use crate::config::{Config, DatabaseUrl, Profile};
 
 /// Requests the flaky front of the in-process catalog refuses (503) when armed.
 #[derive(Default)]
@@ -52,7 +52,7 @@ async fn catalog(
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut config = config.clone();
     config.profile = Profile::Catalog;
-    config.database = DatabaseTarget::Sqlite(dir.join("wharf.db"));
+    config.database = DatabaseUrl::Sqlite(dir.join("wharf.db"));
     let (app, _db) = crate::build_app(&config, None, true).await?;
     let server = wharf_http::build(app, &wharf_http::HttpConfig::default())?;
     let router = server

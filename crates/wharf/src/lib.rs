@@ -17,13 +17,13 @@ mod demo;
 mod eval;
 mod gateway;
 mod llm;
+mod log_queue;
 mod telemetry;
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use database::{Db, Store};
 use tokio_util::sync::CancellationToken;
 use wharf_core::{App, WharfServer};
 
@@ -32,6 +32,10 @@ use config::{Config, Profile, SessionStoreKind, Sources, layers::Problem};
 
 /// Exit code for a configuration that cannot be used (as sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
+
+/// After the command finishes, how long blocking work still running (a SQL
+/// statement past the drain grace, a file read) may delay the exit.
+const ABANDON_BLOCKING_AFTER: Duration = Duration::from_millis(500);
 
 /// The session store's heartbeat: how often live sessions are marked used and
 /// expired ones swept, as a fraction of the idle timeout.
@@ -101,7 +105,14 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             "warn,rmcp=off".into()
         };
     }
-    let _telemetry = match telemetry::init(&config) {
+    // A server logs its fatal error as a log line (in the log's format); a
+    // terminal command prints it for the person who ran it. Never both.
+    let logs_fatal_errors = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Stdio | Command::Gateway(_)
+    );
+    let fatal_also_printed = !logs_fatal_errors || config.log_format == config::LogFormat::Json;
+    let telemetry = match telemetry::init(&config) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -130,7 +141,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(_) => serve(config, app).await,
+            Command::Serve(_) => serve(config, app, telemetry.registry().clone()).await,
             Command::Stdio => stdio(config, app).await,
             Command::Catalog(CatalogCommand::Import {
                 file,
@@ -138,7 +149,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 skip_invalid,
             }) => {
                 catalog_cli::import(
-                    Db::open(&config).await?.catalog(config.sql_limits),
+                    database::open(&config).await?.catalog(config.sql_limits),
                     &file,
                     format.as_deref(),
                     skip_invalid,
@@ -147,7 +158,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             }
             Command::Catalog(CatalogCommand::Export { output }) => {
                 catalog_cli::export(
-                    Db::open(&config).await?.catalog(config.sql_limits),
+                    database::open(&config).await?.catalog(config.sql_limits),
                     output.as_deref(),
                 )
                 .await
@@ -180,15 +191,24 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 Ok(())
             }
             Command::Gateway(g) if g.stdio => stdio(config, app).await,
-            Command::Gateway(_) => serve(config, app).await,
+            Command::Gateway(_) => serve(config, app, telemetry.registry().clone()).await,
             Command::Check { .. } | Command::ConfigReference | Command::Health { .. } => Ok(()),
         }
     });
+    // The process ends now, not when the last blocking task does (a SQL
+    // statement still running past the drain grace): they are abandoned.
+    runtime.shutdown_timeout(ABANDON_BLOCKING_AFTER);
     match result {
         Ok(()) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "wharf stopped");
-            eprintln!("error: {e:#}");
+            if logs_fatal_errors {
+                tracing::error!(error = format!("{e:#}"), "wharf stopped");
+            }
+            // A text log line already says it on stderr; a JSON one is for
+            // machines, and the person at the terminal gets the sentence.
+            if fatal_also_printed {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -414,11 +434,11 @@ async fn build_app(
     config: &Config,
     given: Option<Arc<App>>,
     seed: bool,
-) -> anyhow::Result<(Arc<App>, Option<Db>)> {
+) -> anyhow::Result<(Arc<App>, Option<wharf_catalog::Database>)> {
     let needs_db = given.is_none() && config.profile == Profile::Catalog;
     let db =
         if needs_db || (!config.stateless && config.session_store == SessionStoreKind::Database) {
-            Some(Db::open(config).await?)
+            Some(database::open(config).await?)
         } else {
             None
         };
@@ -463,7 +483,11 @@ async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    app: Option<Arc<App>>,
+    process_metrics: prometheus::Registry,
+) -> anyhow::Result<()> {
     let (app, db) = build_app(&config, app, true).await?;
     let mut http = wharf_http::HttpConfig {
         stateless: config.stateless,
@@ -479,6 +503,7 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         max_sessions: config.max_sessions,
         sse_keep_alive: config.sse_keep_alive,
         session_store: None,
+        session_owners: None,
         ready_check: db.clone().map(|db| -> wharf_http::ReadyCheck {
             Arc::new(move || {
                 let db = db.clone();
@@ -507,6 +532,7 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         metrics_on_main: config.admin_listen.is_none(),
         metrics_key: config.metrics_key.as_ref().map(|k| k.expose().to_owned()),
         drain_delay: config.drain_delay,
+        process_metrics: Some(process_metrics),
     };
     let tls = match &config.tls {
         Some(files) => Some(
@@ -520,7 +546,8 @@ async fn serve(config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
         db.filter(|_| !config.stateless && config.session_store == SessionStoreKind::Database)
     {
         let s = db.session_store(config.session_idle_timeout);
-        http.session_store = Some(s.as_rmcp());
+        http.session_store = Some(s.clone());
+        http.session_owners = Some(Arc::new(database::StoredOwners(s.clone())));
         store = Some(s);
     }
     let server = wharf_http::build(app.clone(), &http)?;
@@ -626,7 +653,7 @@ fn fit_to_descriptors(mut limits: wharf_http::ConnectionLimits) -> wharf_http::C
 
 /// Keep the store in step with the sessions this process holds.
 async fn heartbeat(
-    store: Store,
+    store: Arc<dyn wharf_catalog::SessionTable>,
     sessions: Arc<wharf_http::CappedSessionManager>,
     idle: Duration,
     shutdown: CancellationToken,
@@ -643,7 +670,7 @@ async fn heartbeat(
             .into_iter()
             .map(|id| id.to_string())
             .collect();
-        match store.heartbeat(ids).await {
+        match wharf_catalog::heartbeat(store.as_ref(), ids).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "swept expired sessions"),
             Err(e) => tracing::warn!(error = %e, "session store heartbeat failed"),

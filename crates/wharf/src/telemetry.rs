@@ -2,18 +2,17 @@
 //!
 //! Log lines go to stderr (stdout belongs to JSON-RPC in stdio mode), as readable
 //! text or one JSON object per line, and optionally to a rotated file. Both
-//! writers are non-blocking: a line is handed to a background thread, and when
-//! that thread falls behind lines are dropped rather than stalling a request.
+//! writers are non-blocking: a line is handed to a background thread through a
+//! queue bounded in bytes (`log_queue`), and when that thread falls behind lines
+//! are dropped (and counted) rather than stalling a request. A panic is logged
+//! as one line in the configured format.
 //! With an OTLP endpoint, spans (HTTP request, MCP request, tool call, database
 //! operation) are batched and exported on a background thread.
 
 use anyhow::Context;
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
-use tracing_appender::{
-    non_blocking::{NonBlockingBuilder, WorkerGuard},
-    rolling::{RollingFileAppender, Rotation as Rolling},
-};
+use tracing_appender::rolling::{RollingFileAppender, Rotation as Rolling};
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, layer::SubscriberExt};
 
 use crate::config::{Config, LogFormat, Rotation};
@@ -21,13 +20,19 @@ use crate::config::{Config, LogFormat, Rotation};
 /// rmcp logs every stateless request's peer at INFO; that is noise in production.
 const QUIET_DEPENDENCIES: &str = "rmcp=warn,hyper=warn,h2=warn,tower=warn,reqwest=warn";
 
-/// Lines buffered for each writer before new ones are dropped.
-const BUFFERED_LINES: usize = 16_384;
-
 /// Keeps the writers and the exporter running; dropping it flushes them.
 pub struct Telemetry {
-    _writers: Vec<WorkerGuard>,
+    _writers: Vec<crate::log_queue::Flush>,
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    registry: prometheus::Registry,
+}
+
+impl Telemetry {
+    /// The process's own series (`wharf_log_lines_dropped_total`), served at
+    /// `/metrics` with the others.
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
 }
 
 impl Drop for Telemetry {
@@ -46,14 +51,6 @@ fn filter(level: &str) -> EnvFilter {
 }
 
 type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
-
-/// The log writer thread writes what is queued, then flushes once the queue is
-/// empty: buffered, a burst of lines is one `write` instead of one per line
-/// (under load, two per request), and a line still goes out as soon as the
-/// thread has caught up.
-fn batched<W: std::io::Write>(writer: W) -> std::io::BufWriter<W> {
-    std::io::BufWriter::with_capacity(64 * 1024, writer)
-}
 
 fn lines<W>(format: LogFormat, writer: W, ansi: bool) -> Boxed
 where
@@ -78,11 +75,19 @@ where
 pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let mut writers = Vec::new();
     let mut layers: Vec<Boxed> = Vec::new();
+    let registry = prometheus::Registry::new_custom(Some("wharf".into()), None)
+        .context("cannot set up the log metrics")?;
+    let dropped = prometheus::IntCounter::new(
+        "log_lines_dropped_total",
+        "Log lines dropped because the writer fell behind (its queue is bounded in bytes)",
+    )
+    .context("cannot set up the log metrics")?;
+    registry
+        .register(Box::new(dropped.clone()))
+        .context("cannot set up the log metrics")?;
+    let text = config.log_format == LogFormat::Text;
 
-    let (stderr, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(BUFFERED_LINES)
-        .finish(batched(std::io::stderr()));
+    let (stderr, guard) = crate::log_queue::LogQueue::new(std::io::stderr(), dropped.clone(), text);
     writers.push(guard);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     layers.push(
@@ -131,10 +136,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
                 file.path.display()
             )
         })?;
-        let (writer, guard) = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(BUFFERED_LINES)
-            .finish(batched(appender));
+        let (writer, guard) = crate::log_queue::LogQueue::new(appender, dropped.clone(), text);
         writers.push(guard);
         layers.push(
             lines(config.log_format, writer, false)
@@ -174,8 +176,15 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
 
     tracing::subscriber::set_global_default(Registry::default().with(layers))
         .context("logging was already set up")?;
+    std::panic::set_hook(Box::new(|info| {
+        // One line in the log's own format, not the default hook's free text
+        // (which would break a JSON log). The request it happened in is
+        // answered as an internal error and the process carries on.
+        tracing::error!(panic = %info, "panic");
+    }));
     Ok(Telemetry {
         _writers: writers,
         tracer,
+        registry,
     })
 }

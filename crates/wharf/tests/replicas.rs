@@ -120,3 +120,62 @@ async fn two_replicas_on_postgres_share_the_catalog_and_sessions() {
         "{text}"
     );
 }
+
+/// `initialize` and `echo` under an API key.
+async fn initialize_as(w: &Wharf, key: &str) -> String {
+    let r = client()
+        .post(w.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["mcp-session-id"].to_str().unwrap().to_owned()
+}
+
+async fn echo_as(w: &Wharf, key: &str, session: &str) -> u16 {
+    client()
+        .post(w.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_session_is_its_creators_alone_on_every_replica() {
+    const ALICE: &str = "alice-0123456789abcdef0123456789abcdef";
+    const MALLORY: &str = "mallory-0123456789abcdef0123456789abcd";
+    let keys = format!("alice:{ALICE},mallory:{MALLORY}");
+    let env = [("WHARF_API_KEYS", keys.as_str())];
+    let data = tempfile::tempdir().unwrap();
+    let a = Wharf::start_with_env(data.path(), &[], &env).await;
+    let b = Wharf::start_with_env(data.path(), &[], &env).await;
+    let session = initialize_as(&a, ALICE).await;
+    // Another key that learns the id can neither use nor end the session,
+    // on the replica that holds it or on one that would restore it.
+    assert_eq!(echo_as(&a, MALLORY, &session).await, 404);
+    assert_eq!(echo_as(&b, MALLORY, &session).await, 404);
+    let ended = client()
+        .delete(b.url("/mcp"))
+        .bearer_auth(MALLORY)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 404);
+    assert_eq!(echo_as(&b, ALICE, &session).await, 200);
+    assert_eq!(echo_as(&a, ALICE, &session).await, 200);
+}

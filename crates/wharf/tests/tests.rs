@@ -6,6 +6,7 @@ mod check;
 mod config_tools;
 mod gateway;
 mod gateway_sessions;
+mod hostile;
 mod import;
 mod logs;
 mod process;

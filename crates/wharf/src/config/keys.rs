@@ -393,6 +393,13 @@ pub const KEYS: &[Key] = &[
         doc: "Connections in the PostgreSQL pool (SQLite uses a fixed pool of 8 readers/writers).",
     },
     Key {
+        path: "database.sqlite_memory_limit",
+        env: "WHARF_SQLITE_MEMORY_LIMIT",
+        kind: Kind::Count,
+        default: "268435456",
+        doc: "Bytes of memory every SQLite connection of the process may use together (`PRAGMA hard_heap_limit`); a statement that needs more fails with a clear error instead of growing the process.",
+    },
+    Key {
         path: "database.data_dir",
         env: "WHARF_DATA_DIR",
         kind: Kind::Text,
@@ -489,6 +496,13 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Count,
         default: "262144",
         doc: "Largest `execute_sql_query` result, in bytes of JSON; the result says when it was cut.",
+    },
+    Key {
+        path: "catalog.sql_max_value_bytes",
+        env: "WHARF_SQL_MAX_VALUE_BYTES",
+        kind: Kind::Count,
+        default: "8388608",
+        doc: "On SQLite, the longest string or blob a model-written statement may build (`SQLITE_LIMIT_LENGTH`), so `randomblob(1e9)` fails at once instead of taking a gigabyte.",
     },
 ];
 

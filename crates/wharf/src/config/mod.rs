@@ -12,6 +12,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use keys::Kind;
 use layers::{Layer, Problem, RawValue, Setting};
+pub use wharf_catalog::DatabaseUrl;
 
 /// Where legacy sessions are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +55,9 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub max_sessions: usize,
     pub session_store: SessionStoreKind,
-    pub database: DatabaseTarget,
-    /// Connections in the PostgreSQL pool.
-    pub database_pool: usize,
+    pub database: DatabaseUrl,
+    /// The PostgreSQL pool's size, SQLite's memory bounds.
+    pub database_settings: wharf_catalog::DatabaseSettings,
     pub log_format: LogFormat,
     pub log_level: String,
     pub profile: Profile,
@@ -132,24 +133,6 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
-    }
-}
-
-/// Which database Wharf uses.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DatabaseTarget {
-    /// The embedded SQLite file.
-    Sqlite(PathBuf),
-    /// A PostgreSQL URL (it may hold a password).
-    Postgres(Secret),
-}
-
-impl std::fmt::Display for DatabaseTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(p) => write!(f, "SQLite file {}", p.display()),
-            Self::Postgres(_) => f.write_str("PostgreSQL (URL hidden)"),
-        }
     }
 }
 
@@ -265,20 +248,20 @@ impl Config {
         let hosts_explicit = layer.contains_key("server.allowed_hosts");
         let data_dir = PathBuf::from(r.text("database.data_dir"));
         let database = match layer.get("database.url") {
-            None => DatabaseTarget::Sqlite(data_dir.join("wharf.db")),
+            None => DatabaseUrl::Sqlite(data_dir.join("wharf.db")),
             Some(s) => match &s.value {
                 RawValue::Text(url)
                     if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
                 {
-                    DatabaseTarget::Postgres(Secret(url.clone()))
+                    DatabaseUrl::Postgres(url.clone())
                 }
-                RawValue::Text(url) => DatabaseTarget::Sqlite(sqlite_path(url, &s.at, r.problems)),
+                RawValue::Text(url) => DatabaseUrl::Sqlite(sqlite_path(url, &s.at, r.problems)),
                 _ => {
                     r.problems.push(Problem {
                         at: s.at.clone(),
                         message: "must be a string".into(),
                     });
-                    DatabaseTarget::Sqlite(PathBuf::new())
+                    DatabaseUrl::Sqlite(PathBuf::new())
                 }
             },
         };
@@ -312,7 +295,13 @@ impl Config {
                 _ => SessionStoreKind::Database,
             },
             database,
-            database_pool: r.count("database.pool_size"),
+            database_settings: wharf_catalog::DatabaseSettings {
+                pool_size: r.count("database.pool_size"),
+                sqlite: wharf_catalog::SqliteSettings {
+                    memory_limit: r.count("database.sqlite_memory_limit"),
+                    max_value_bytes: r.count("catalog.sql_max_value_bytes"),
+                },
+            },
             log_format: match r.word("log.format") {
                 "json" => LogFormat::Json,
                 _ => LogFormat::Text,
@@ -781,7 +770,7 @@ mod tests {
         assert_eq!(c.session_idle_timeout, Duration::from_secs(1800));
         assert_eq!(
             c.database,
-            DatabaseTarget::Sqlite(PathBuf::from("./data/wharf.db"))
+            DatabaseUrl::Sqlite(PathBuf::from("./data/wharf.db"))
         );
     }
 
@@ -986,7 +975,7 @@ mod tests {
             vec![],
         )
         .unwrap();
-        assert!(matches!(c.database, DatabaseTarget::Postgres(_)));
+        assert!(matches!(c.database, DatabaseUrl::Postgres(_)));
         let shown = format!("{c:?} {}", c.database);
         assert!(!shown.contains("hunter2"), "{shown}");
         let bad = load("", &[("WHARF_DATABASE", "mysql://x")], vec![]).unwrap_err();

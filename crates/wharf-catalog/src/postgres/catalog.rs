@@ -1,183 +1,34 @@
 //! The catalog on PostgreSQL, for when one machine is not enough: the same tools
 //! and results as SQLite, with `tsvector` full-text search (`websearch_to_tsquery`,
 //! a GIN index, `ts_rank` normalised by document length so that a short exact
-//! title beats a long text that repeats the word, `ts_headline` snippets), migrations applied on
-//! start, a configurable pool, and read-only SQL in a `READ ONLY` transaction
-//! under a role that holds only `SELECT` grants, with a `statement_timeout`.
-//!
-//! The session store lives here too, so replicas that share the database share
-//! sessions.
+//! title beats a long text that repeats the word, `ts_headline` snippets), and
+//! untrusted SQL run on its own cleaned pool, in a `READ ONLY` transaction of its
+//! own, as a role that holds only `SELECT` grants, under a `statement_timeout`,
+//! small `work_mem` and (where allowed) `temp_file_limit`, with the functions
+//! that act beyond the statement refused by name (`untrusted_sql`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures::{StreamExt, pin_mut};
-use rmcp::transport::streamable_http_server::session::{
-    SessionState, SessionStore, SessionStoreError,
-};
 use serde_json::Value;
-use tokio_postgres::{
-    NoTls,
-    types::{ToSql, Type},
-};
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::{
     catalog::{
         Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage, SearchQuery,
+        SqlDialect, SqlLimits,
     },
     cursor,
     item::Item,
-    sqlite::SqlLimits,
+    postgres::database::{PgDatabase, READER_ROLE, db},
 };
 
-/// The role untrusted SQL runs as: it can read `items` and nothing else.
-const READER_ROLE: &str = "wharf_reader";
+/// Memory one sort or hash of an untrusted statement may use in the server
+/// before it spills to disk (PostgreSQL's default is 4 MB; a statement may use
+/// several).
+const UNTRUSTED_WORK_MEM: &str = "8MB";
 
-/// Schema migrations, in order; `wharf_schema.version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE items (
-        id text PRIMARY KEY,
-        title text NOT NULL,
-        body text NOT NULL DEFAULT '',
-        url text,
-        tags jsonb NOT NULL DEFAULT '[]',
-        attributes jsonb NOT NULL DEFAULT '{}',
-        created_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        search tsvector GENERATED ALWAYS AS (
-            setweight(to_tsvector('english', title), 'A') ||
-            setweight(jsonb_to_tsvector('english', tags, '[\"string\"]'), 'B') ||
-            setweight(to_tsvector('english', body), 'C')
-        ) STORED
-    );
-    CREATE INDEX items_search ON items USING gin (search);
-    CREATE TABLE mcp_sessions (
-        id text PRIMARY KEY,
-        state jsonb NOT NULL,
-        created_at bigint NOT NULL,
-        last_seen bigint NOT NULL
-    );
-    CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);"];
-
-/// Errors from PostgreSQL.
-fn db(e: impl std::fmt::Display) -> CatalogError {
-    CatalogError::Db(crate::error::DbError::Postgres(e.to_string()))
-}
-
-/// A pool of connections to one PostgreSQL database.
-#[derive(Clone)]
-pub struct PgDatabase {
-    pool: Pool,
-    reader_role: bool,
-}
-
-impl std::fmt::Debug for PgDatabase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgDatabase").finish_non_exhaustive()
-    }
-}
-
-impl PgDatabase {
-    /// The pool's use now.
-    pub fn pool_use(&self) -> Vec<(&'static str, crate::PoolUse)> {
-        let status = self.pool.status();
-        vec![(
-            "main",
-            crate::PoolUse {
-                in_use: status.size.saturating_sub(status.available),
-                idle: status.available,
-                max: status.max_size,
-            },
-        )]
-    }
-
-    /// Connect, migrate, and set up the read-only role. The URL's password never
-    /// appears in an error.
-    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, CatalogError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| CatalogError::Invalid(format!("not a PostgreSQL URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size)
-            .build()
-            .map_err(db)?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| db(format!("cannot connect to PostgreSQL: {e}")))?;
-        let tx = client.transaction().await.map_err(db)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS wharf_schema (version integer NOT NULL); LOCK TABLE wharf_schema")
-            .await
-            .map_err(db)?;
-        let applied: i64 = tx
-            .query_opt("SELECT version FROM wharf_schema", &[])
-            .await
-            .map_err(db)?
-            .map_or(0, |r| i64::from(r.get::<_, i32>(0)));
-        if applied > MIGRATIONS.len() as i64 {
-            return Err(CatalogError::Invalid(format!(
-                "the database has schema version {applied}, newer than this Wharf knows ({}); upgrade Wharf",
-                MIGRATIONS.len()
-            )));
-        }
-        for sql in MIGRATIONS.iter().skip(applied as usize) {
-            tx.batch_execute(sql).await.map_err(db)?;
-        }
-        tx.execute("DELETE FROM wharf_schema", &[])
-            .await
-            .map_err(db)?;
-        tx.execute(
-            "INSERT INTO wharf_schema VALUES ($1)",
-            &[&(MIGRATIONS.len() as i32)],
-        )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let reader_role = ensure_reader_role(&client).await;
-        if !reader_role {
-            tracing::warn!(
-                role = READER_ROLE,
-                "cannot create or use the read-only role; untrusted SQL is limited by READ ONLY transactions only. \
-                 Create it as an administrator: CREATE ROLE wharf_reader NOLOGIN; GRANT SELECT ON items TO wharf_reader; \
-                 GRANT wharf_reader TO <wharf's user>"
-            );
-        }
-        Ok(Self { pool, reader_role })
-    }
-
-    pub async fn ping(&self) -> Result<(), CatalogError> {
-        let c = self.pool.get().await.map_err(db)?;
-        c.query_one("SELECT 1", &[]).await.map_err(db)?;
-        Ok(())
-    }
-}
-
-/// Create the reader role if needed and check that this user may switch to it.
-async fn ensure_reader_role(client: &deadpool_postgres::Client) -> bool {
-    let setup = format!(
-        "DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN CREATE ROLE {READER_ROLE} NOLOGIN; END IF;
-         END $$;
-         GRANT SELECT ON items TO {READER_ROLE};
-         GRANT {READER_ROLE} TO CURRENT_USER;"
-    );
-    if let Err(e) = client.batch_execute(&setup).await {
-        tracing::debug!(error = %e, "reader role setup");
-    }
-    client
-        .query_one(
-            &format!("SELECT pg_has_role(current_user, '{READER_ROLE}', 'MEMBER')"),
-            &[],
-        )
-        .await
-        .is_ok_and(|r| r.get::<_, bool>(0))
-}
+/// The temporary files an untrusted statement may write, where Wharf's user
+/// may set it.
+const UNTRUSTED_TEMP_FILES: &str = "64MB";
 
 /// The catalog on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -251,7 +102,7 @@ impl Catalog for PgCatalog {
         hits.truncate(limit as usize);
         Ok(SearchPage {
             hits,
-            next_cursor: more.then(|| page.next(limit as usize)),
+            next_cursor: more.then(|| page.next(limit as usize)).flatten(),
         })
     }
 
@@ -370,28 +221,46 @@ impl Catalog for PgCatalog {
             .collect())
     }
 
+    fn sql_dialect(&self) -> SqlDialect {
+        SqlDialect::Postgres
+    }
+
     async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError> {
-        let mut client = self.db.pool.get().await.map_err(db)?;
+        if let Some(name) = crate::untrusted_sql::refused_pg_function(sql) {
+            return Err(CatalogError::Invalid(format!(
+                "not allowed: `{name}` acts beyond one read-only statement (advisory locks, settings, files, other servers, SQL from strings and server control are off limits)"
+            )));
+        }
+        if crate::untrusted_sql::has_several_statements(sql) {
+            return Err(CatalogError::Invalid(
+                "only one statement is allowed per call".into(),
+            ));
+        }
+        let sql = crate::untrusted_sql::statement_body(sql);
+        let limits = self.limits;
+        let mut client = self.db.untrusted.get().await.map_err(db)?;
+        // Its own transaction, which ends with it (rolled back): nothing it
+        // sets outlives it, and the pool cleans the connection besides.
         let tx = client
             .build_transaction()
             .read_only(true)
             .start()
             .await
             .map_err(db)?;
-        let ms = self.limits.timeout.as_millis().max(1);
-        tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
-            .await
-            .map_err(db)?;
-        if self.db.reader_role {
-            tx.batch_execute(&format!("SET LOCAL ROLE {READER_ROLE}"))
-                .await
-                .map_err(db)?;
+        let ms = limits.timeout.as_millis().max(1);
+        let mut settings = format!(
+            "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; SET LOCAL work_mem = '{UNTRUSTED_WORK_MEM}';"
+        );
+        if self.db.temp_file_limit {
+            settings.push_str(&format!(
+                " SET LOCAL temp_file_limit = '{UNTRUSTED_TEMP_FILES}';"
+            ));
         }
-        let sql = sql.trim().trim_end_matches(';');
-        let stmt = tx
-            .prepare(sql)
-            .await
-            .map_err(|e| explain(&e, self.limits))?;
+        if self.db.reader_role {
+            settings.push_str(&format!(" SET LOCAL ROLE {READER_ROLE};"));
+        }
+        tx.batch_execute(&settings).await.map_err(db)?;
+        let stmt = tx.prepare(sql).await.map_err(|e| explain(&e, limits))?;
         let bound = bind_all(&stmt, &params)?;
         let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         if columns.is_empty() {
@@ -399,54 +268,73 @@ impl Catalog for PgCatalog {
                 "only statements that read are allowed (SELECT, WITH ... SELECT)".into(),
             ));
         }
-        // Every column of every type becomes JSON in the database, in column order.
-        let wrapped = format!("SELECT to_jsonb(q) FROM ({sql}) AS q");
-        let refs: Vec<&(dyn ToSql + Sync)> = bound
+        // Every column of every type becomes JSON in the database, in column
+        // order; a row larger than the byte cap is measured there and never
+        // sent (a single `repeat('x', 1e9)` cannot fill this process). The
+        // statement sits on lines of its own, so a trailing `--` comment in it
+        // cannot swallow the wrapper's closing parenthesis.
+        let cap = bound.len() + 1;
+        let wrapped = format!(
+            "SELECT CASE WHEN n <= ${cap} THEN j END, n\n\
+             FROM (SELECT j, octet_length(j::text) AS n\n\
+                   FROM (SELECT to_jsonb(q) AS j FROM (\n{sql}\n) AS q) AS w) AS m"
+        );
+        let max_row = i32::try_from(limits.max_bytes).unwrap_or(i32::MAX);
+        let mut refs: Vec<&(dyn ToSql + Sync)> = bound
             .iter()
             .map(|b| b.as_ref() as &(dyn ToSql + Sync))
             .collect();
+        refs.push(&max_row);
         // A portal fetches at most one row past the cap, and the stream is always
         // read to its end: a result stream dropped half-read stalls the connection.
         let wrapped = tx
             .prepare(&wrapped)
             .await
-            .map_err(|e| explain(&e, self.limits))?;
+            .map_err(|e| explain(&e, limits))?;
         let portal = tx
             .bind_raw(&wrapped, refs)
             .await
-            .map_err(|e| explain(&e, self.limits))?;
-        let fetch = i32::try_from(self.limits.max_rows + 1).unwrap_or(i32::MAX);
+            .map_err(|e| explain(&e, limits))?;
+        let fetch = i32::try_from(limits.max_rows + 1).unwrap_or(i32::MAX);
         let stream = tx
             .query_portal_raw(&portal, fetch)
             .await
-            .map_err(|e| explain(&e, self.limits))?;
+            .map_err(|e| explain(&e, limits))?;
         pin_mut!(stream);
         let mut rows = Vec::new();
         let mut bytes = 0usize;
         let mut truncated = None;
         while let Some(row) = stream.next().await {
-            let row = row.map_err(|e| explain(&e, self.limits))?;
+            let row = row.map_err(|e| explain(&e, limits))?;
             if truncated.is_some() {
                 continue;
             }
-            if rows.len() == self.limits.max_rows {
+            if rows.len() == limits.max_rows {
                 truncated = Some(format!(
                     "only the first {} rows are returned; add LIMIT/OFFSET or narrow the query",
-                    self.limits.max_rows
+                    limits.max_rows
                 ));
                 continue;
             }
-            let object: Value = row.get(0);
+            let Some(object) = row.get::<_, Option<Value>>(0) else {
+                let size: i32 = row.get(1);
+                truncated = Some(format!(
+                    "the result was cut at {} rows: the next row is {size} bytes, over the limit of {} bytes (catalog.sql_max_bytes); select fewer or shorter columns",
+                    rows.len(),
+                    limits.max_bytes
+                ));
+                continue;
+            };
             let values: Vec<Value> = columns
                 .iter()
                 .map(|c| object.get(c).cloned().unwrap_or(Value::Null))
                 .collect();
             bytes += serde_json::to_string(&values).map_or(0, |s| s.len());
-            if bytes > self.limits.max_bytes {
+            if bytes > limits.max_bytes {
                 truncated = Some(format!(
                     "the result was cut at {} rows to stay under {} bytes; select fewer columns or rows",
                     rows.len(),
-                    self.limits.max_bytes
+                    limits.max_bytes
                 ));
                 continue;
             }
@@ -474,7 +362,7 @@ impl PgCatalog {
         let mut client = self.db.pool.get().await.map_err(db)?;
         let tx = client.transaction().await.map_err(db)?;
         let stmt = tx
-            .prepare(sql.trim().trim_end_matches(';'))
+            .prepare(crate::untrusted_sql::statement_body(sql))
             .await
             .map_err(|e| explain(&e, self.limits))?;
         let bound = bind_all(&stmt, params)?;
@@ -568,88 +456,5 @@ fn explain(e: &tokio_postgres::Error, limits: SqlLimits) -> CatalogError {
             CatalogError::Invalid("only one statement is allowed per call".into())
         }
         _ => CatalogError::Invalid(format!("SQL error: {}", dbe.message())),
-    }
-}
-
-/// rmcp's `SessionStore` on PostgreSQL; the same rules as the SQLite store.
-#[derive(Debug, Clone)]
-pub struct PgSessionStore {
-    db: PgDatabase,
-    idle_timeout: Duration,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-impl PgSessionStore {
-    pub fn new(db: PgDatabase, idle_timeout: Duration) -> Self {
-        Self { db, idle_timeout }
-    }
-
-    fn cutoff(&self) -> i64 {
-        now_ms() - self.idle_timeout.as_millis() as i64
-    }
-
-    pub async fn touch(&self, ids: Vec<String>) -> Result<(), CatalogError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let c = self.db.pool.get().await.map_err(db)?;
-        c.execute(
-            "UPDATE mcp_sessions SET last_seen = $1 WHERE id = ANY($2)",
-            &[&now_ms(), &ids],
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
-    }
-
-    pub async fn sweep(&self) -> Result<usize, CatalogError> {
-        let c = self.db.pool.get().await.map_err(db)?;
-        Ok(c.execute(
-            "DELETE FROM mcp_sessions WHERE last_seen < $1",
-            &[&self.cutoff()],
-        )
-        .await
-        .map_err(db)? as usize)
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for PgSessionStore {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let c = self.db.pool.get().await?;
-        let row = c
-            .query_opt(
-                "UPDATE mcp_sessions SET last_seen = $1 WHERE id = $2 AND last_seen >= $3 RETURNING state",
-                &[&now_ms(), &session_id, &self.cutoff()],
-            )
-            .await?;
-        Ok(match row {
-            Some(r) => Some(serde_json::from_value(r.get::<_, Value>(0))?),
-            None => None,
-        })
-    }
-
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
-        let c = self.db.pool.get().await?;
-        let json = serde_json::to_value(state)?;
-        c.execute(
-            "INSERT INTO mcp_sessions (id, state, created_at, last_seen) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, last_seen = excluded.last_seen",
-            &[&session_id, &json, &now_ms()],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
-        let c = self.db.pool.get().await?;
-        c.execute("DELETE FROM mcp_sessions WHERE id = $1", &[&session_id])
-            .await?;
-        Ok(())
     }
 }

@@ -1,7 +1,17 @@
-//! The embedded SQLite database: one file, WAL mode, a pool of connections.
+//! The embedded SQLite database: one file, WAL mode, a pool of connections for
+//! Wharf's own statements and a small read-only one for SQL from outside.
 //!
 //! rusqlite is synchronous; every use runs on tokio's blocking pool through
-//! [`Database::run`], so a slow query never stalls the async workers.
+//! [`SqliteDatabase::run`], so a slow query never stalls the async workers.
+//!
+//! Untrusted SQL is bounded in what it can build and use: no string or blob
+//! longer than `catalog.sql_max_value_bytes` (`SQLITE_LIMIT_LENGTH`), no
+//! transaction or savepoint of its own (the statement's implicit transaction
+//! ends with it, so no later caller on the pooled connection reads a frozen
+//! snapshot), no ATTACH, no PRAGMA assignment, no `load_extension`, none of
+//! Wharf's internal tables; and every SQLite connection of the process shares
+//! one heap bound (`database.sqlite_memory_limit`, `PRAGMA hard_heap_limit`), so
+//! no statement can take the process's memory.
 
 use std::{
     path::{Path, PathBuf},
@@ -27,6 +37,30 @@ const READONLY_POOL_SIZE: u32 = 4;
 /// How long a writer waits for the write lock before `SQLITE_BUSY`. Several
 /// processes may share the file (replicas on one host).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a caller waits for a pooled connection (or for a new one to open)
+/// before its call fails with a clear error, rather than waiting r2d2's 30 s
+/// while, say, the data directory has been deleted.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// How SQLite may use memory, for everything in this process.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteSettings {
+    /// The heap all SQLite connections share (`PRAGMA hard_heap_limit`): past
+    /// it, the statement that asks for more fails with "out of memory".
+    pub memory_limit: usize,
+    /// The longest string or blob untrusted SQL may build (`SQLITE_LIMIT_LENGTH`).
+    pub max_value_bytes: usize,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        Self {
+            memory_limit: 256 * 1024 * 1024,
+            max_value_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Append only: a shipped migration is never edited.
@@ -76,6 +110,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER items_gen_au AFTER UPDATE ON items BEGIN
         UPDATE catalog_meta SET value = value + 1 WHERE key = 'generation';
     END;",
+    // 4: who created each legacy session (its subject), so no one else uses it.
+    "ALTER TABLE mcp_sessions ADD COLUMN owner TEXT;",
 ];
 
 /// Tables that hold Wharf's own state; user SQL may not read them (a session id
@@ -84,7 +120,7 @@ pub const INTERNAL_TABLES: &[&str] = &["mcp_sessions"];
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
-pub struct Database {
+pub struct SqliteDatabase {
     pool: r2d2::Pool<SqliteConnectionManager>,
     /// Connections opened read-only, with `query_only` and an authorizer, for
     /// SQL that comes from outside (the SQL tools).
@@ -92,22 +128,28 @@ pub struct Database {
     path: PathBuf,
 }
 
-impl std::fmt::Debug for Database {
+impl std::fmt::Debug for SqliteDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
+        f.debug_struct("SqliteDatabase")
             .field("path", &self.path)
             .finish()
     }
 }
 
-impl Database {
-    /// Open (or create) the SQLite database at `path` and bring its schema up to date.
-    pub async fn open_sqlite(path: &Path) -> Result<Self, DbError> {
-        let path = path.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path)).await?
+impl SqliteDatabase {
+    /// Open (or create) the SQLite database at `path` and bring its schema up
+    /// to date, with the default [`SqliteSettings`].
+    pub async fn open(path: &Path) -> Result<Self, DbError> {
+        Self::open_with(path, SqliteSettings::default()).await
     }
 
-    fn open_blocking(path: PathBuf) -> Result<Self, DbError> {
+    /// [`SqliteDatabase::open`] with settings.
+    pub async fn open_with(path: &Path, settings: SqliteSettings) -> Result<Self, DbError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, settings)).await?
+    }
+
+    fn open_blocking(path: PathBuf, settings: SqliteSettings) -> Result<Self, DbError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
                 path: dir.to_owned(),
@@ -122,6 +164,7 @@ impl Database {
         });
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
+            .connection_timeout(POOL_WAIT)
             .build(manager)
             .map_err(|source| DbError::Open {
                 path: path.clone(),
@@ -130,21 +173,27 @@ impl Database {
         // Migrate before the read-only pool opens, so the file exists with its schema.
         let mut conn = pool.get()?;
         migrate(&path, &mut conn)?;
+        // Process-wide: every connection, trusted or not, shares this bound.
+        conn.pragma_update(None, "hard_heap_limit", settings.memory_limit as i64)?;
         drop(conn);
+        let max_value = i32::try_from(settings.max_value_bytes).unwrap_or(i32::MAX);
         let readonly_manager = SqliteConnectionManager::file(&path)
             .with_flags(
                 OpenFlags::SQLITE_OPEN_READ_ONLY
                     | OpenFlags::SQLITE_OPEN_NO_MUTEX
                     | OpenFlags::SQLITE_OPEN_URI,
             )
-            .with_init(|c| {
+            .with_init(move |c| {
                 c.busy_timeout(BUSY_TIMEOUT)?;
                 c.execute_batch("PRAGMA query_only = 1;")?;
+                c.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, max_value)?;
+                c.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
                 c.authorizer(Some(guard_untrusted_sql))?;
                 Ok(())
             });
         let readonly = r2d2::Pool::builder()
             .max_size(READONLY_POOL_SIZE)
+            .connection_timeout(POOL_WAIT)
             .build(readonly_manager)
             .map_err(|source| DbError::Open {
                 path: path.clone(),
@@ -198,9 +247,17 @@ impl Database {
             .to_vec()
     }
 
-    /// Whether the database answers (for readiness).
+    /// Whether the database can be used (for readiness): its file is still
+    /// there (a deleted one keeps answering on open connections while every
+    /// new one fails), and a read of its schema succeeds.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+        if let Err(source) = std::fs::metadata(&self.path) {
+            return Err(DbError::Gone {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.run(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?))
             .await
     }
 }
@@ -241,11 +298,19 @@ fn migrate(path: &Path, conn: &mut Connection) -> Result<(), DbError> {
 }
 
 /// The authorizer of read-only connections: no ATTACH/DETACH (no other files),
-/// no PRAGMA that sets anything, no reads of Wharf's internal tables. Writes are
+/// no transaction or savepoint (a `BEGIN` left open would freeze the pooled
+/// connection's snapshot for the next caller), no PRAGMA that sets anything,
+/// no extension loading, no reads of Wharf's internal tables. Writes are
 /// already impossible: the connection is read-only and `query_only`.
-fn guard_untrusted_sql(ctx: AuthContext<'_>) -> Authorization {
+pub(crate) fn guard_untrusted_sql(ctx: AuthContext<'_>) -> Authorization {
     match ctx.action {
         AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Deny,
+        AuthAction::Function { function_name }
+            if REFUSED_FUNCTIONS.contains(&function_name.to_ascii_lowercase().as_str()) =>
+        {
+            Authorization::Deny
+        }
         AuthAction::Pragma {
             pragma_value: Some(_),
             ..
@@ -261,6 +326,15 @@ fn guard_untrusted_sql(ctx: AuthContext<'_>) -> Authorization {
         _ => Authorization::Allow,
     }
 }
+
+/// Functions untrusted SQL may not call: they reach beyond the database.
+const REFUSED_FUNCTIONS: &[&str] = &[
+    "load_extension",
+    "readfile",
+    "writefile",
+    "edit",
+    "fts3_tokenizer",
+];
 
 /// Pragmas untrusted SQL may read: schema introspection, and `data_version`,
 /// which FTS5 reads on every full-text query.
@@ -281,10 +355,10 @@ mod tests {
     async fn creates_the_directory_and_migrates_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/wharf.db");
-        let db = Database::open_sqlite(&path).await.unwrap();
+        let db = SqliteDatabase::open(&path).await.unwrap();
         db.ping().await.unwrap();
         drop(db);
-        let db = Database::open_sqlite(&path).await.unwrap();
+        let db = SqliteDatabase::open(&path).await.unwrap();
         let version: i64 = db
             .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .await
@@ -299,7 +373,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 999).unwrap();
         drop(conn);
-        let err = Database::open_sqlite(&path).await.unwrap_err();
+        let err = SqliteDatabase::open(&path).await.unwrap_err();
         assert!(err.to_string().contains("newer Wharf"), "{err}");
     }
 }

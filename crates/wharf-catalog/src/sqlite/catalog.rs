@@ -13,12 +13,15 @@ use serde_json::Value;
 use crate::{
     catalog::{
         Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage, SearchQuery,
+        SqlDialect, SqlLimits,
     },
     cursor,
-    db::{Database, INTERNAL_TABLES},
     error::DbError,
     item::Item,
-    search_index::{self, SearchIndex},
+    sqlite::{
+        database::{INTERNAL_TABLES, SqliteDatabase},
+        search_index::{self, SearchIndex},
+    },
 };
 
 /// Most words of a search query that are used; more only slow the search.
@@ -30,28 +33,10 @@ const BM25_WEIGHTS: &str = "10.0, 1.0, 3.0";
 /// SQLite steps between checks of a query's deadline.
 const PROGRESS_STEPS: i32 = 1_000;
 
-/// Limits on SQL that comes from outside.
-#[derive(Debug, Clone, Copy)]
-pub struct SqlLimits {
-    pub timeout: Duration,
-    pub max_rows: usize,
-    pub max_bytes: usize,
-}
-
-impl Default for SqlLimits {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(2),
-            max_rows: 500,
-            max_bytes: 256 * 1024,
-        }
-    }
-}
-
 /// The SQLite catalog.
 #[derive(Debug, Clone)]
 pub struct SqliteCatalog {
-    db: Database,
+    db: SqliteDatabase,
     limits: SqlLimits,
     /// `None` when the index directory cannot be opened: searches use FTS5.
     index: Option<Arc<SearchIndex>>,
@@ -59,7 +44,7 @@ pub struct SqliteCatalog {
 
 impl SqliteCatalog {
     /// The catalog in `db`, with its search index next to the file.
-    pub fn new(db: Database, limits: SqlLimits) -> Self {
+    pub fn new(db: SqliteDatabase, limits: SqlLimits) -> Self {
         let index = match SearchIndex::open(&search_index::dir_for(db.path())) {
             Ok(index) => Some(Arc::new(index)),
             Err(e) => {
@@ -72,7 +57,7 @@ impl SqliteCatalog {
 
     /// The catalog in `db` searched with FTS5 only (no index directory): what
     /// every search falls back to; for comparisons.
-    pub fn without_search_index(db: Database, limits: SqlLimits) -> Self {
+    pub fn without_search_index(db: SqliteDatabase, limits: SqlLimits) -> Self {
         Self {
             db,
             limits,
@@ -80,7 +65,7 @@ impl SqliteCatalog {
         }
     }
 
-    pub fn database(&self) -> &Database {
+    pub fn database(&self) -> &SqliteDatabase {
         &self.db
     }
 
@@ -285,7 +270,7 @@ impl Catalog for SqliteCatalog {
             for h in &mut hits {
                 h.score = (h.score * 1000.0).round() / 1000.0;
             }
-            let next_cursor = more.then(|| page.next(limit));
+            let next_cursor = more.then(|| page.next(limit)).flatten();
             return Ok(SearchPage { hits, next_cursor });
         }
         let tags = json_text(&q.tags);
@@ -340,7 +325,7 @@ impl Catalog for SqliteCatalog {
         for h in &mut hits {
             h.score = (h.score * 1000.0).round() / 1000.0;
         }
-        let next_cursor = more.then(|| page.next(limit));
+        let next_cursor = more.then(|| page.next(limit)).flatten();
         Ok(SearchPage { hits, next_cursor })
     }
 
@@ -457,6 +442,10 @@ impl Catalog for SqliteCatalog {
                 Ok(Ok(columns))
             })
             .await?
+    }
+
+    fn sql_dialect(&self) -> SqlDialect {
+        SqlDialect::Sqlite
     }
 
     async fn query(&self, sql: &str, params: Vec<Value>) -> Result<QueryResult, CatalogError> {
@@ -599,6 +588,18 @@ fn run_query(
     // A handler left behind would interrupt every later query on this pooled
     // connection once its deadline passed, so failing to clear it is an error.
     c.progress_handler(0, None::<fn() -> bool>)?;
+    // The authorizer refuses BEGIN and SAVEPOINT, so the statement's implicit
+    // transaction ended with it; were one still open, the next caller on this
+    // pooled connection would read a frozen snapshot. Checked, not assumed.
+    if !c.is_autocommit() {
+        c.authorizer(
+            None::<fn(rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization>,
+        )?;
+        let rolled_back = c.execute_batch("ROLLBACK");
+        c.authorizer(Some(crate::sqlite::database::guard_untrusted_sql))?;
+        rolled_back?;
+        tracing::error!("an untrusted statement left a transaction open; rolled back");
+    }
     outcome
 }
 
@@ -613,18 +614,34 @@ fn explain(e: rusqlite::Error, limits: SqlLimits) -> CatalogError {
             CatalogError::Timeout(limits.timeout.as_millis() as u64)
         }
         rusqlite::Error::SqliteFailure(f, msg)
-            if f.code == ErrorCode::AuthorizationForStatementDenied =>
+            if f.code == ErrorCode::AuthorizationForStatementDenied
+                || msg.as_deref().is_some_and(|m| m.starts_with("not authorized")) =>
         {
             CatalogError::Invalid(format!(
-                "not allowed: {} (ATTACH, DETACH, PRAGMA assignments and Wharf's internal tables are off limits)",
+                "not allowed: {} (ATTACH, DETACH, BEGIN/SAVEPOINT, PRAGMA assignments, extensions and Wharf's internal tables are off limits)",
                 msg.as_deref().unwrap_or("denied")
             ))
         }
         rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, ErrorCode::ReadOnly) => {
             CatalogError::Invalid("this tool only reads; the database refused a write".into())
         }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::TooBig => {
+            CatalogError::Invalid(
+                "the statement builds a string or blob larger than this server allows (catalog.sql_max_value_bytes); build smaller values".into(),
+            )
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::OutOfMemory => {
+            CatalogError::Invalid(
+                "the statement needs more memory than this server allows (database.sqlite_memory_limit); narrow the query".into(),
+            )
+        }
         rusqlite::Error::SqliteFailure(_, Some(msg)) => {
             CatalogError::Invalid(format!("SQL error: {msg}"))
+        }
+        rusqlite::Error::SqlInputError { msg, .. } if msg.starts_with("not authorized") => {
+            CatalogError::Invalid(format!(
+                "not allowed: {msg} (ATTACH, DETACH, BEGIN/SAVEPOINT, PRAGMA assignments, extensions and Wharf's internal tables are off limits)"
+            ))
         }
         rusqlite::Error::SqlInputError { msg, .. } => {
             CatalogError::Invalid(format!("SQL error: {msg}"))

@@ -1,0 +1,11 @@
+//! The embedded SQLite backend: the same files as `postgres/` (database,
+//! catalog, sessions), plus the search index kept next to the file.
+
+mod catalog;
+pub(crate) mod database;
+mod search_index;
+mod sessions;
+
+pub use catalog::SqliteCatalog;
+pub use database::{SqliteDatabase, SqliteSettings};
+pub use sessions::SqliteSessionStore;
