@@ -15,11 +15,19 @@
 //!
 //! `widget` rebuilds `web/dist/` from `web/src/` (esbuild).
 //!
+//! `fuzz [SECONDS]` (also part of `ci`, 60 s a target) runs every libFuzzer
+//! target in `fuzz/` for a bounded time.
+//!
 //! Tools that are not Rust (Node 22, the conformance suite, the Python SDK) are
 //! installed from the package registries, at pinned versions, into
 //! `<target>/ci-tools/`, once.
 
+// Automation runs outside any runtime and any Wharf crate: std's clock and
+// plain mutexes are right here.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod conformance;
+mod fuzz;
 mod postgres;
 mod scale_out;
 mod tools;
@@ -38,10 +46,15 @@ fn main() -> ExitCode {
             tools::ensure().and_then(|t| conformance::run_gateway(&t).map(|_| ()))
         }
         Some("widget") => tools::ensure().and_then(|t| widget::build(&t)),
+        Some("fuzz") => fuzz::run_all(
+            args.get(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(FUZZ_SECONDS),
+        ),
         Some("scale-out") => tools::ensure().and_then(|t| scale_out::run(&t)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | conformance | conformance-gateway | scale-out | widget>"
+                "usage: cargo xtask <ci | conformance | conformance-gateway | scale-out | widget | fuzz [SECONDS]>"
             );
             return ExitCode::from(2);
         }
@@ -81,6 +94,9 @@ pub fn workspace_root() -> std::path::PathBuf {
 pub fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), Into::into)
 }
+
+/// How long CI fuzzes each target.
+const FUZZ_SECONDS: u32 = 60;
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -128,5 +144,6 @@ fn ci() -> Result<()> {
     let passed = conformance::run_gateway(&tools)?;
     println!("conformance through `wharf gateway`: {passed} passed, none failed");
     scale_out::run(&tools)?;
+    fuzz::run_all(FUZZ_SECONDS)?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! `wharf_db_errors_total{op}`), a span per operation when tracing is on, and the
 //! pool's use (`wharf_db_pool_connections{pool,state}`) read at scrape time.
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{future::Future, sync::Arc};
+
+use tokio::time::Instant;
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts,

@@ -4,10 +4,7 @@
 //! arguments against the published schema, runs the handler under its timeout and
 //! writes one log line with the call id, tool, outcome and latency.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 
@@ -15,6 +12,7 @@ use futures::FutureExt;
 use rmcp::model::{
     CallToolResponse, CompleteRequestParams, Implementation, JsonObject, ServerCapabilities,
 };
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::{

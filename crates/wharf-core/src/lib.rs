@@ -30,6 +30,7 @@ mod prompt;
 mod resource;
 mod server;
 pub mod submission;
+pub mod sync;
 mod tool;
 pub mod untrusted;
 mod uri_template;

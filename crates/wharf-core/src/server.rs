@@ -77,11 +77,7 @@ impl WharfServer {
 
     /// The minimum level the client asked for with `logging/setLevel`, if any.
     pub fn log_level(&self) -> Option<LoggingLevel> {
-        *self
-            .state
-            .log_level
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        *crate::sync::lock(&self.state.log_level)
     }
 
     /// The context of a call in this session.
@@ -293,11 +289,7 @@ impl ServerHandler for WharfServer {
         }
         self.pass_on(SessionRequest::SetLevel(request.level), ctx)
             .await?;
-        *self
-            .state
-            .log_level
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(request.level);
+        *crate::sync::lock(&self.state.log_level) = Some(request.level);
         Ok(())
     }
 
@@ -314,11 +306,7 @@ impl ServerHandler for WharfServer {
         }
         self.pass_on(SessionRequest::Subscribe(request.uri.clone()), ctx)
             .await?;
-        self.state
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(request.uri);
+        crate::sync::lock(&self.state.subscriptions).insert(request.uri);
         Ok(())
     }
 
@@ -335,11 +323,7 @@ impl ServerHandler for WharfServer {
         }
         self.pass_on(SessionRequest::Unsubscribe(request.uri.clone()), ctx)
             .await?;
-        self.state
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&request.uri);
+        crate::sync::lock(&self.state.subscriptions).remove(&request.uri);
         Ok(())
     }
 
@@ -389,13 +373,7 @@ impl ServerHandler for WharfServer {
         let mut changes = self.app.subscribe_changes();
         let peer = ctx.peer;
         let state = self.state.clone();
-        let subscribed = move |uri: &str| {
-            state
-                .subscriptions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(uri)
-        };
+        let subscribed = move |uri: &str| crate::sync::lock(&state.subscriptions).contains(uri);
         tokio::spawn(async move {
             let mut check = tokio::time::interval(SESSION_LIVENESS_CHECK);
             loop {

@@ -103,7 +103,7 @@ impl Breaker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Position> {
-        self.position.lock().unwrap_or_else(|e| e.into_inner())
+        wharf_core::sync::lock(&self.position)
     }
 
     pub fn state(&self) -> BreakerState {

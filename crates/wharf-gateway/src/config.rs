@@ -1,13 +1,19 @@
-//! The gateway's upstreams, as written in `config/mcp.json` (the classic shape,
-//! accepted as is) or the same fields in TOML (`[[servers]]`).
+//! The gateway's upstreams, as users already write them, in any of the common
+//! shapes, in JSON or TOML:
 //!
-//! ```json
-//! { "servers": [
-//!     { "name": "catalog", "url": "http://127.0.0.1:8000/mcp", "timeout": 30 },
-//!     { "name": "notes", "command": "python3", "args": ["notes.py"], "max_retries": 2 },
-//!     { "name": "weather", "script_path": "servers/weather.py", "health_check_interval": 60 } ],
-//!   "log_level": "INFO" }
-//! ```
+//! - the classic `config/mcp.json`: `{"servers": [{"name": …, "url" | "command"
+//!   | "script_path": …, "timeout", "max_retries", …}], "log_level": …}`, with
+//!   the production client's fields (`enabled`, `health_check_interval`,
+//!   `metadata`, a per-server `log_level`, and a `script_path` that is a Python
+//!   module such as `mcp_sandbox.server`, run as `python3 -m`);
+//! - Claude Desktop, Cursor, Windsurf and Cline: `{"mcpServers": {name:
+//!   {"command", "args", "env"} | {"url" | "serverUrl", "headers"}}}`;
+//! - VS Code: `{"servers": {name: {"type": "stdio" | "http" | "sse", …}}}`.
+//!
+//! `${VAR}` (and VS Code's `${env:VAR}`) is replaced from the environment in
+//! URLs, headers, `bearer`, `args` and `env`; the values so read are kept as
+//! the upstream's secrets, so no error or log line shows them. Every problem
+//! in a file is reported at once, each saying where it is.
 //!
 //! This module parses text; the binary reads the file and hands over a lookup for
 //! the `${VAR}` references (only the binary reads the environment).
@@ -125,8 +131,9 @@ pub enum WhenUnhealthy {
     Hide,
 }
 
-/// One upstream server and its limits.
-#[derive(Debug, Clone, PartialEq)]
+/// One upstream server and its limits. Its `Debug` shows no header value,
+/// URL query or secret.
+#[derive(Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub name: String,
     /// Prefix of its tools' and prompts' names (`{namespace}{separator}{name}`);
@@ -143,6 +150,9 @@ pub struct UpstreamConfig {
     pub health_check_interval: Duration,
     pub max_concurrency: usize,
     pub metadata: Value,
+    /// Values read from the environment for this upstream (`${VAR}`): never
+    /// shown in an error or a log line.
+    pub secrets: Vec<String>,
 }
 
 impl UpstreamConfig {
@@ -161,7 +171,25 @@ impl UpstreamConfig {
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             metadata: Value::Null,
+            secrets: Vec::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let transport = match &self.transport {
+            Transport::Http { url } | Transport::Sse { url } => crate::redact::shown_url(url),
+            Transport::Stdio { command, .. } => command.clone(),
+            Transport::InProcess(_) => "in-process".into(),
+        };
+        f.debug_struct("UpstreamConfig")
+            .field("name", &self.name)
+            .field("transport", &transport)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("enabled", &self.enabled)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,34 +218,13 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 /// Namespace separator: `catalog_search_items`, as FastMCP and agentgateway do.
 pub const DEFAULT_SEPARATOR: &str = "_";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    servers: Vec<Value>,
-    #[serde(default)]
-    log_level: Option<String>,
-    #[serde(default)]
-    separator: Option<String>,
-    #[serde(default)]
-    when_unhealthy: Option<String>,
-    #[serde(default)]
-    breaker: Option<RawBreaker>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBreaker {
-    consecutive_failures: Option<u32>,
-    failure_rate: Option<f64>,
-    window: Option<u32>,
-    min_calls: Option<u32>,
-    open_for: Option<Value>,
-}
-
+/// The fields of one server, from every shape (unknown fields are refused,
+/// with the list of known ones).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     script_path: Option<String>,
     #[serde(default)]
@@ -228,10 +235,12 @@ struct RawServer {
     env: BTreeMap<String, String>,
     #[serde(default)]
     cwd: Option<PathBuf>,
-    #[serde(default)]
+    /// Windsurf writes `serverUrl`.
+    #[serde(default, alias = "serverUrl")]
     url: Option<String>,
-    /// `streamable-http` (default) or `sse`.
-    #[serde(default)]
+    /// `streamable-http` (default) or `sse`; VS Code and Cline write `type`
+    /// (`stdio`, `http`, `sse`) or `transportType`.
+    #[serde(default, alias = "type", alias = "transportType")]
     transport: Option<String>,
     /// `auto` (default), `2026-07-28` or `legacy`.
     #[serde(default)]
@@ -240,8 +249,11 @@ struct RawServer {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     bearer: Option<String>,
-    #[serde(default = "yes")]
-    enabled: bool,
+    #[serde(default)]
+    enabled: Option<bool>,
+    /// Cline's switch, the other way round.
+    #[serde(default)]
+    disabled: Option<bool>,
     #[serde(default)]
     timeout: Option<Value>,
     #[serde(default)]
@@ -254,10 +266,38 @@ struct RawServer {
     namespace: Option<String>,
     #[serde(default)]
     metadata: Value,
+    /// The production client's per-server level, passed to a started server
+    /// as `LOG_LEVEL`.
+    #[serde(default)]
+    log_level: Option<String>,
+    /// What editors keep for themselves; read and not used.
+    #[serde(default, rename = "autoApprove")]
+    _auto_approve: Value,
+    #[serde(default, rename = "alwaysAllow")]
+    _always_allow: Value,
+    #[serde(default, rename = "description")]
+    _description: Value,
 }
 
-fn yes() -> bool {
-    true
+/// Top-level keys besides the server list.
+const TOP_LEVEL: &[&str] = &[
+    "servers",
+    "mcpServers",
+    "log_level",
+    "separator",
+    "when_unhealthy",
+    "breaker",
+    "inputs",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    consecutive_failures: Option<u32>,
+    failure_rate: Option<f64>,
+    window: Option<u32>,
+    min_calls: Option<u32>,
+    open_for: Option<Value>,
 }
 
 /// Seconds as a number (the classic file) or a duration string (`"1m 30s"`).
@@ -287,12 +327,14 @@ fn duration(value: &Value, at: &str) -> Result<Duration, ConfigError> {
     }
 }
 
-/// Replace `${VAR}` in `text` with `lookup(VAR)`; an unset variable is an error
-/// (a header with an empty token would fail later, far from the cause).
+/// Replace `${VAR}` (or VS Code's `${env:VAR}`) in `text` with `lookup(VAR)`,
+/// recording each value read in `secrets`; an unset variable is an error (a
+/// header with an empty token would fail later, far from the cause).
 fn expand(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     at: &str,
+    secrets: &mut Vec<String>,
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -305,11 +347,23 @@ fn expand(
                 message: "`${` without a closing `}`".into(),
             });
         };
-        let name = &after[..end];
+        let reference = &after[..end];
+        if let Some(input) = reference.strip_prefix("input:") {
+            return Err(ConfigError {
+                at: at.to_owned(),
+                message: format!(
+                    "${{input:{input}}} is a VS Code prompt, which a server cannot ask; put the value in an environment variable and write ${{VAR}}"
+                ),
+            });
+        }
+        let name = reference.strip_prefix("env:").unwrap_or(reference);
         let value = lookup(name).ok_or_else(|| ConfigError {
             at: at.to_owned(),
             message: format!("refers to ${{{name}}}, which is not set in the environment"),
         })?;
+        if !value.is_empty() {
+            secrets.push(value.clone());
+        }
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -317,21 +371,31 @@ fn expand(
     Ok(out)
 }
 
-/// The interpreter for a `script_path`, from its extension, as the classic
-/// client does: Python and Node scripts; anything else is run directly.
+/// How to run a `script_path`: a Python or Node script by its extension, a
+/// dotted Python module (`mcp_sandbox.server`) with `python3 -m`, anything
+/// else as a program.
 fn script_command(path: &str) -> (String, Vec<String>) {
-    let interpreter = match std::path::Path::new(path)
-        .extension()
-        .and_then(|e| e.to_str())
-    {
-        Some("py") => Some("python3"),
-        Some("js" | "mjs" | "cjs") => Some("node"),
-        _ => None,
-    };
-    match interpreter {
-        Some(i) => (i.to_owned(), vec![path.to_owned()]),
-        None => (path.to_owned(), Vec::new()),
+    let p = std::path::Path::new(path);
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("py") => ("python3".to_owned(), vec![path.to_owned()]),
+        Some("js" | "mjs" | "cjs") => ("node".to_owned(), vec![path.to_owned()]),
+        _ if is_python_module(path) => {
+            ("python3".to_owned(), vec!["-m".to_owned(), path.to_owned()])
+        }
+        _ => (path.to_owned(), Vec::new()),
     }
+}
+
+/// `package.module`: dotted identifiers, no path separator.
+fn is_python_module(path: &str) -> bool {
+    path.contains('.')
+        && !path.contains('/')
+        && path.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
 }
 
 fn valid_namespace(ns: &str) -> bool {
@@ -343,40 +407,105 @@ fn valid_namespace(ns: &str) -> bool {
 
 impl GatewayConfig {
     /// Parse a gateway file. `toml` picks the syntax; `lookup` resolves `${VAR}`.
+    /// Every problem found is returned, each saying where it is.
     pub fn parse(
         text: &str,
         toml: bool,
         lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, Vec<ConfigError>> {
         let root: Value = if toml {
-            ::toml::from_str(text).map_err(|e| ConfigError {
-                at: "the file".into(),
-                message: e.to_string(),
+            ::toml::from_str(text).map_err(|e| {
+                vec![ConfigError {
+                    at: "the file".into(),
+                    message: e.to_string(),
+                }]
             })?
         } else {
-            serde_json::from_str(text).map_err(|e| ConfigError {
-                at: format!("line {} column {}", e.line(), e.column()),
-                message: e.to_string(),
+            serde_json::from_str(text).map_err(|e| {
+                vec![ConfigError {
+                    at: format!("line {} column {}", e.line(), e.column()),
+                    message: e.to_string(),
+                }]
             })?
         };
-        let raw: RawFile = serde_json::from_value(root).map_err(|e| ConfigError {
-            at: "the top level".into(),
-            message: format!("{e} (expected `servers`, and optionally `log_level`, `separator`, `when_unhealthy`, `breaker`)"),
-        })?;
-        let mut upstreams = Vec::with_capacity(raw.servers.len());
-        for (i, server) in raw.servers.into_iter().enumerate() {
-            let label = server.get("name").and_then(Value::as_str).map_or_else(
-                || format!("servers[{i}]"),
-                |n| format!("servers[{i}] ({n})"),
-            );
-            let s: RawServer = serde_json::from_value(server).map_err(|e| ConfigError {
-                at: label.clone(),
-                message: e.to_string(),
-            })?;
-            upstreams.push(upstream(s, &label, lookup)?);
+        let Value::Object(mut root) = root else {
+            return Err(vec![ConfigError {
+                at: "the top level".into(),
+                message: "expected an object with `servers` (or `mcpServers`)".into(),
+            }]);
+        };
+        let mut problems = Vec::new();
+        for key in root.keys() {
+            if !TOP_LEVEL.contains(&key.as_str()) {
+                problems.push(ConfigError {
+                    at: key.clone(),
+                    message: format!("unknown key; expected one of {}", TOP_LEVEL.join(", ")),
+                });
+            }
         }
-        if upstreams.is_empty() {
-            return Err(ConfigError {
+        // (label, name, fields) of each server, whatever the shape.
+        let mut servers: Vec<(String, Option<String>, Value)> = Vec::new();
+        match (root.remove("servers"), root.remove("mcpServers")) {
+            (Some(_), Some(_)) => problems.push(ConfigError {
+                at: "the top level".into(),
+                message: "has both `servers` and `mcpServers`; keep one".into(),
+            }),
+            (Some(Value::Array(list)), None) => {
+                for (i, server) in list.into_iter().enumerate() {
+                    let label = server.get("name").and_then(Value::as_str).map_or_else(
+                        || format!("servers[{i}]"),
+                        |n| format!("servers[{i}] ({n})"),
+                    );
+                    servers.push((label, None, server));
+                }
+            }
+            (Some(Value::Object(map)), None) => {
+                for (name, server) in map {
+                    servers.push((format!("servers.{name}"), Some(name), server));
+                }
+            }
+            (None, Some(Value::Object(map))) => {
+                for (name, server) in map {
+                    servers.push((format!("mcpServers.{name}"), Some(name), server));
+                }
+            }
+            (None, None) => problems.push(ConfigError {
+                at: "the top level".into(),
+                message: "lists no servers: write `servers` (a list, or VS Code's object) or `mcpServers` (Claude Desktop, Cursor)".into(),
+            }),
+            (Some(_), None) | (None, Some(_)) => problems.push(ConfigError {
+                at: "servers".into(),
+                message: "must be a list of servers, or an object of servers by name".into(),
+            }),
+        }
+        let mut upstreams = Vec::with_capacity(servers.len());
+        for (label, name, fields) in servers {
+            let mut raw: RawServer = match serde_json::from_value(fields) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(ConfigError {
+                        at: label,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if let Some(name) = name {
+                if raw.name.as_ref().is_some_and(|n| *n != name) {
+                    problems.push(ConfigError {
+                        at: format!("{label}.name"),
+                        message: format!("differs from its key `{name}`; keep one"),
+                    });
+                    continue;
+                }
+                raw.name = Some(name);
+            }
+            if let Some(u) = upstream(raw, &label, lookup, &mut problems) {
+                upstreams.push(u);
+            }
+        }
+        if upstreams.is_empty() && problems.is_empty() {
+            problems.push(ConfigError {
                 at: "servers".into(),
                 message: "no servers listed; add at least one { \"name\": ..., \"url\" | \"command\" | \"script_path\": ... }".into(),
             });
@@ -384,7 +513,7 @@ impl GatewayConfig {
         let mut seen = std::collections::HashSet::new();
         for u in &upstreams {
             if !u.namespace.is_empty() && !seen.insert(u.namespace.clone()) {
-                return Err(ConfigError {
+                problems.push(ConfigError {
                     at: format!("servers ({})", u.name),
                     message: format!(
                         "namespace `{}` is used twice; give one of them another `namespace`",
@@ -393,55 +522,84 @@ impl GatewayConfig {
                 });
             }
         }
-        let when_unhealthy = match raw.when_unhealthy.as_deref() {
+        let text = |key: &str, problems: &mut Vec<ConfigError>| match root.get(key) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                problems.push(ConfigError {
+                    at: key.into(),
+                    message: "must be a string".into(),
+                });
+                None
+            }
+        };
+        let when_unhealthy = match text("when_unhealthy", &mut problems).as_deref() {
             None | Some("error") => WhenUnhealthy::Error,
             Some("hide") => WhenUnhealthy::Hide,
             Some(other) => {
-                return Err(ConfigError {
+                problems.push(ConfigError {
                     at: "when_unhealthy".into(),
                     message: format!("`{other}` is not one of: error, hide"),
                 });
+                WhenUnhealthy::Error
             }
         };
-        let separator = raw.separator.unwrap_or_else(|| DEFAULT_SEPARATOR.into());
+        let separator =
+            text("separator", &mut problems).unwrap_or_else(|| DEFAULT_SEPARATOR.into());
         if !valid_namespace(&separator) {
-            return Err(ConfigError {
+            problems.push(ConfigError {
                 at: "separator".into(),
                 message: "use letters, digits, `_`, `-` or `.` (tool names allow only those)"
                     .into(),
             });
         }
+        let log_level = text("log_level", &mut problems);
         let mut breaker = BreakerConfig::default();
-        if let Some(b) = raw.breaker {
-            if let Some(n) = b.consecutive_failures {
-                breaker.consecutive_failures = n.max(1);
-            }
-            if let Some(r) = b.failure_rate {
-                if !(r > 0.0 && r <= 1.0) {
-                    return Err(ConfigError {
-                        at: "breaker.failure_rate".into(),
-                        message: format!(
-                            "{r} is not in (0, 1]; 0.5 opens at half the calls failing"
-                        ),
-                    });
+        if let Some(b) = root.remove("breaker") {
+            match serde_json::from_value::<RawBreaker>(b) {
+                Err(e) => problems.push(ConfigError {
+                    at: "breaker".into(),
+                    message: e.to_string(),
+                }),
+                Ok(b) => {
+                    if let Some(n) = b.consecutive_failures {
+                        breaker.consecutive_failures = n.max(1);
+                    }
+                    if let Some(r) = b.failure_rate {
+                        if r > 0.0 && r <= 1.0 {
+                            breaker.failure_rate = r;
+                        } else {
+                            problems.push(ConfigError {
+                                at: "breaker.failure_rate".into(),
+                                message: format!(
+                                    "{r} is not in (0, 1]; 0.5 opens at half the calls failing"
+                                ),
+                            });
+                        }
+                    }
+                    if let Some(n) = b.window {
+                        breaker.window = n.max(1);
+                    }
+                    if let Some(n) = b.min_calls {
+                        breaker.min_calls = n.max(1);
+                    }
+                    if let Some(d) = &b.open_for {
+                        match duration(d, "breaker.open_for") {
+                            Ok(d) => breaker.open_for = d,
+                            Err(e) => problems.push(e),
+                        }
+                    }
                 }
-                breaker.failure_rate = r;
             }
-            if let Some(n) = b.window {
-                breaker.window = n.max(1);
-            }
-            if let Some(n) = b.min_calls {
-                breaker.min_calls = n.max(1);
-            }
-            if let Some(d) = &b.open_for {
-                breaker.open_for = duration(d, "breaker.open_for")?;
-            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
         Ok(Self {
             separator,
             when_unhealthy,
             breaker,
-            log_level: raw.log_level,
+            log_level,
             ..Self::new(upstreams)
         })
     }
@@ -464,150 +622,230 @@ impl GatewayConfig {
     }
 }
 
+/// One server's settings, its problems added to `problems` (`None` when it
+/// has any).
 fn upstream(
     s: RawServer,
     label: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<UpstreamConfig, ConfigError> {
+    problems: &mut Vec<ConfigError>,
+) -> Option<UpstreamConfig> {
+    let before = problems.len();
     let at = |field: &str| format!("{label}.{field}");
+    let mut report = |at: String, message: String| problems.push(ConfigError { at, message });
+    let Some(name) = s.name.clone().filter(|n| !n.is_empty()) else {
+        report(label.to_owned(), "has no `name`".into());
+        return None;
+    };
+    let mut secrets = Vec::new();
+    let mut expanded = |text: &str, field: &str, report: &mut dyn FnMut(String, String)| {
+        expand(text, lookup, &at(field), &mut secrets)
+            .map_err(|e| report(e.at, e.message))
+            .ok()
+    };
+    let kind = s.transport.as_deref().map(str::to_ascii_lowercase);
+    let stdio_kind = matches!(kind.as_deref(), Some("stdio"));
+    let mut args = Vec::new();
+    for (i, a) in s.args.iter().enumerate() {
+        args.push(expanded(a, &format!("args[{i}]"), &mut report).unwrap_or_default());
+    }
+    let mut env = BTreeMap::new();
+    for (k, v) in &s.env {
+        env.insert(
+            k.clone(),
+            expanded(v, &format!("env.{k}"), &mut report).unwrap_or_default(),
+        );
+    }
+    if let Some(level) = &s.log_level {
+        env.entry("LOG_LEVEL".to_owned())
+            .or_insert_with(|| level.clone());
+    }
     let transport = match (&s.script_path, &s.command, &s.url) {
         (Some(path), None, None) => {
-            let (command, mut args) = script_command(path);
-            args.extend(s.args.iter().cloned());
-            Transport::Stdio {
+            let (command, mut script_args) = script_command(path);
+            script_args.extend(args.iter().cloned());
+            Some(Transport::Stdio {
                 command,
-                args,
-                env: s.env.clone(),
+                args: script_args,
+                env: env.clone(),
                 cwd: s.cwd.clone(),
-            }
+            })
         }
-        (None, Some(command), None) => Transport::Stdio {
+        (None, Some(command), None) => Some(Transport::Stdio {
             command: command.clone(),
-            args: s.args.clone(),
-            env: s.env.clone(),
+            args: args.clone(),
+            env: env.clone(),
             cwd: s.cwd.clone(),
-        },
-        (None, None, Some(url)) => {
-            let url = expand(url, lookup, &at("url"))?;
-            let parsed = url::Url::parse(&url).map_err(|e| ConfigError {
-                at: at("url"),
-                message: format!("`{url}` is not a URL: {e}"),
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ConfigError {
-                    at: at("url"),
-                    message: format!("`{url}`: only http:// and https:// are supported"),
-                });
-            }
-            match s.transport.as_deref() {
-                None if parsed.path().ends_with("/sse") => Transport::Sse { url },
-                None | Some("streamable-http" | "http") => Transport::Http { url },
-                Some("sse") => Transport::Sse { url },
-                Some(other) => {
-                    return Err(ConfigError {
-                        at: at("transport"),
-                        message: format!("`{other}` is not one of: streamable-http, sse"),
-                    });
-                }
-            }
+        }),
+        (None, None, Some(_)) if stdio_kind => {
+            report(
+                at("type"),
+                "is `stdio` but the server has a `url`; give `command` and `args`, or drop `type`"
+                    .into(),
+            );
+            None
         }
+        (None, None, Some(url)) => match expanded(url, "url", &mut report) {
+            None => None,
+            Some(url) => match url::Url::parse(&url) {
+                Err(e) => {
+                    report(
+                        at("url"),
+                        format!("`{}` is not a URL: {e}", crate::redact::shown_url(&url)),
+                    );
+                    None
+                }
+                Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+                    report(
+                        at("url"),
+                        format!(
+                            "`{}`: only http:// and https:// are supported",
+                            crate::redact::shown_url(&url)
+                        ),
+                    );
+                    None
+                }
+                Ok(parsed) => match kind.as_deref() {
+                    None if parsed.path().ends_with("/sse") => Some(Transport::Sse { url }),
+                    None | Some("streamable-http" | "streamablehttp" | "http") => {
+                        Some(Transport::Http { url })
+                    }
+                    Some("sse") => Some(Transport::Sse { url }),
+                    Some(other) => {
+                        report(
+                            at("transport"),
+                            format!("`{other}` is not one of: streamable-http (http), sse, stdio"),
+                        );
+                        None
+                    }
+                },
+            },
+        },
         (None, None, None) => {
-            return Err(ConfigError {
-                at: label.to_owned(),
-                message: "says neither how to start nor where to reach the server: set `url`, `command` (with `args`) or `script_path`".into(),
-            });
+            report(label.to_owned(), "says neither how to start nor where to reach the server: set `url`, `command` (with `args`) or `script_path`".into());
+            None
         }
         _ => {
-            return Err(ConfigError {
-                at: label.to_owned(),
-                message: "set only one of `url`, `command` and `script_path`".into(),
-            });
+            report(
+                label.to_owned(),
+                "set only one of `url`, `command` and `script_path`".into(),
+            );
+            None
         }
     };
-    if !matches!(transport, Transport::Stdio { .. })
+    let started = matches!(transport, Some(Transport::Stdio { .. }));
+    if transport.is_some()
+        && !started
         && (!s.env.is_empty() || !s.args.is_empty() || s.cwd.is_some())
     {
-        return Err(ConfigError {
-            at: label.to_owned(),
-            message: "`env`, `args` and `cwd` apply to a started server (`command` or `script_path`), not to a `url`".into(),
-        });
+        report(label.to_owned(), "`env`, `args` and `cwd` apply to a started server (`command` or `script_path`), not to a `url`".into());
     }
     let mut headers = BTreeMap::new();
+    // Header values and the bearer token are secrets too, kept apart while
+    // `expanded` holds the list of the ones read from the environment.
+    let mut credentials = Vec::new();
     for (k, v) in &s.headers {
-        let value = expand(v, lookup, &at(&format!("headers.{k}")))?;
+        let Some(value) = expanded(v, &format!("headers.{k}"), &mut report) else {
+            continue;
+        };
         if http::HeaderName::from_bytes(k.as_bytes()).is_err()
             || http::HeaderValue::from_str(&value).is_err()
         {
-            return Err(ConfigError {
-                at: at(&format!("headers.{k}")),
-                message: "is not a valid HTTP header name and value".into(),
-            });
+            report(
+                at(&format!("headers.{k}")),
+                "is not a valid HTTP header name and value".into(),
+            );
+            continue;
         }
-        headers.insert(k.clone(), value);
+        // A header is a credential more often than not: never shown.
+        credentials.push(value.clone());
+        headers.insert(k.to_ascii_lowercase(), value);
     }
-    if let Some(b) = &s.bearer {
-        let token = expand(b, lookup, &at("bearer"))?;
+    if let Some(b) = &s.bearer
+        && let Some(token) = expanded(b, "bearer", &mut report)
+    {
+        credentials.push(token.clone());
         headers.insert("authorization".into(), format!("Bearer {token}"));
     }
-    if !headers.is_empty() && matches!(transport, Transport::Stdio { .. }) {
-        return Err(ConfigError {
-            at: at("headers"),
-            message: "headers and bearer apply to a `url` server only".into(),
-        });
+    if !headers.is_empty() && started {
+        report(
+            at("headers"),
+            "headers and bearer apply to a `url` server only".into(),
+        );
     }
     // An empty namespace publishes names unchanged (one upstream, or a gateway
     // that must look exactly like its server).
-    let namespace = s.namespace.clone().unwrap_or_else(|| s.name.clone());
+    let namespace = s.namespace.clone().unwrap_or_else(|| name.clone());
     if !namespace.is_empty() && !valid_namespace(&namespace) {
-        return Err(ConfigError {
-            at: at(if s.namespace.is_some() {
+        report(
+            at(if s.namespace.is_some() {
                 "namespace"
             } else {
                 "name"
             }),
-            message: format!(
+            format!(
                 "`{namespace}` cannot prefix tool names: use letters, digits, `_`, `-` or `.` (or set `namespace`)"
             ),
-        });
+        );
     }
-    let timeout = match &s.timeout {
-        Some(v) => duration(v, &at("timeout"))?,
-        None => DEFAULT_TIMEOUT,
+    let mut timed = |v: &Option<Value>, field: &str, default: Duration| match v {
+        Some(v) => duration(v, &at(field)).unwrap_or_else(|e| {
+            report(e.at, e.message);
+            default
+        }),
+        None => default,
     };
-    let health_check_interval = match &s.health_check_interval {
-        Some(v) => duration(v, &at("health_check_interval"))?,
-        None => DEFAULT_HEALTH_CHECK_INTERVAL,
-    };
+    let timeout = timed(&s.timeout, "timeout", DEFAULT_TIMEOUT);
+    let health_check_interval = timed(
+        &s.health_check_interval,
+        "health_check_interval",
+        DEFAULT_HEALTH_CHECK_INTERVAL,
+    );
     let max_concurrency = s.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
     if max_concurrency == 0 {
-        return Err(ConfigError {
-            at: at("max_concurrency"),
-            message: "must be at least 1".into(),
-        });
+        report(at("max_concurrency"), "must be at least 1".into());
     }
     let era = match s.protocol.as_deref() {
         None | Some("auto") => Era::Auto,
         Some("2026-07-28" | "modern") => Era::Modern,
         Some("legacy" | "2025-11-25" | "2025-06-18" | "2025-03-26" | "2024-11-05") => Era::Legacy,
         Some(other) => {
-            return Err(ConfigError {
-                at: at("protocol"),
-                message: format!("`{other}` is not one of: auto, 2026-07-28, legacy"),
-            });
+            report(
+                at("protocol"),
+                format!("`{other}` is not one of: auto, 2026-07-28, legacy"),
+            );
+            Era::Auto
         }
     };
-    Ok(UpstreamConfig {
-        name: s.name,
+    let enabled = match (s.enabled, s.disabled) {
+        (Some(e), Some(d)) if e == d => {
+            report(
+                label.to_owned(),
+                "says both `enabled` and `disabled`; keep one".into(),
+            );
+            true
+        }
+        (Some(e), _) => e,
+        (None, Some(d)) => !d,
+        (None, None) => true,
+    };
+    if problems.len() > before {
+        return None;
+    }
+    secrets.extend(credentials);
+    Some(UpstreamConfig {
+        name,
         namespace,
         era,
-        transport,
+        transport: transport?,
         headers,
-        enabled: s.enabled,
+        enabled,
         timeout,
         max_retries: s.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
         health_check_interval,
         max_concurrency,
         metadata: s.metadata,
+        secrets,
     })
 }
 
@@ -615,10 +853,15 @@ fn upstream(
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+    fn parse_all(text: &str) -> Result<GatewayConfig, Vec<ConfigError>> {
         GatewayConfig::parse(text, false, &|name| {
             (name == "TOKEN").then(|| "s3cret".to_owned())
         })
+    }
+
+    /// The first problem, for the cases that have one.
+    fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+        parse_all(text).map_err(|mut all| all.remove(0))
     }
 
     #[test]
@@ -653,6 +896,8 @@ mod tests {
         assert!(matches!(&notes.transport, Transport::Stdio { command, .. } if command == "npx"));
         assert_eq!(notes.timeout, DEFAULT_TIMEOUT);
         assert_eq!(catalog.headers["authorization"], "Bearer s3cret");
+        assert!(catalog.secrets.contains(&"s3cret".to_owned()));
+        assert!(!format!("{catalog:?}").contains("s3cret"));
         assert!(matches!(old.transport, Transport::Sse { .. }));
         assert!(!old.enabled);
         assert_eq!(c.log_level.as_deref(), Some("INFO"));
@@ -666,7 +911,7 @@ mod tests {
             true,
             &|_| None,
         )
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(c.upstreams[0].timeout, Duration::from_millis(1500));
         assert_eq!(c.when_unhealthy, WhenUnhealthy::Hide);
         assert_eq!(c.breaker.open_for, Duration::from_secs(5));
@@ -717,6 +962,17 @@ mod tests {
                 "used twice",
             ),
             (r#"{"servers": []}"#, "servers", "no servers listed"),
+            (r#"{"tools": []}"#, "tools", "unknown key"),
+            (
+                r#"{"servers": {"x": {"type": "stdio", "url": "http://h"}}}"#,
+                "servers.x.type",
+                "is `stdio`",
+            ),
+            (
+                r#"{"mcpServers": {"x": {"command": "y", "args": ["${input:key}"]}}}"#,
+                "mcpServers.x.args[0]",
+                "VS Code prompt",
+            ),
             (
                 r#"{"servers": [{"name": "a", "url": "http://x"}], "when_unhealthy": "panic"}"#,
                 "when_unhealthy",
@@ -729,5 +985,88 @@ mod tests {
             assert_eq!(e.at, at, "{text}: {e}");
             assert!(e.message.contains(message), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn every_problem_in_a_file_is_reported_at_once() {
+        let problems = parse_all(
+            r#"{"servers": [
+                {"name": "a", "url": "ftp://x"},
+                {"name": "b", "command": "y", "timeout": -1},
+                {"name": "c", "url": "http://x", "timout": 3}
+              ], "when_unhealthy": "panic"}"#,
+        )
+        .unwrap_err();
+        let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "servers[0] (a).url",
+                "servers[1] (b).timeout",
+                "servers[2] (c)",
+                "when_unhealthy"
+            ],
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn reads_claude_desktop_cursor_and_windsurf_files() {
+        let c = parse(
+            r#"{"mcpServers": {
+                "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"], "env": {"K": "${TOKEN}"}},
+                "remote": {"url": "https://mcp.example.com/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}},
+                "surf": {"serverUrl": "https://surf.example.com/sse"},
+                "off": {"command": "x", "disabled": true, "autoApprove": ["t"]}
+            }}"#,
+        )
+        .unwrap();
+        let by = |n: &str| c.upstreams.iter().find(|u| u.name == n).unwrap();
+        assert!(
+            matches!(&by("files").transport, Transport::Stdio { command, env, .. }
+            if command == "npx" && env["K"] == "s3cret")
+        );
+        assert!(
+            matches!(&by("remote").transport, Transport::Http { url } if url == "https://mcp.example.com/mcp")
+        );
+        assert_eq!(by("remote").headers["authorization"], "Bearer s3cret");
+        assert!(matches!(&by("surf").transport, Transport::Sse { .. }));
+        assert!(!by("off").enabled);
+        assert_eq!(by("files").namespace, "files");
+    }
+
+    #[test]
+    fn reads_vs_code_files() {
+        let c = parse(
+            r#"{"servers": {
+                "github": {"type": "http", "url": "https://api.example.com/mcp/", "headers": {"X-Key": "${env:TOKEN}"}},
+                "local": {"type": "stdio", "command": "python3", "args": ["server.py"]}
+            }, "inputs": []}"#,
+        )
+        .unwrap();
+        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.upstreams[0].headers["x-key"], "s3cret");
+        assert!(matches!(&c.upstreams[1].transport, Transport::Stdio { .. }));
+    }
+
+    #[test]
+    fn a_module_script_path_runs_with_python_m() {
+        let c = parse(
+            r#"{"servers": [{"name": "sandbox", "script_path": "mcp_sandbox.server", "log_level": "DEBUG",
+                "enabled": true, "timeout": 30, "max_retries": 3, "health_check_interval": 60, "metadata": {"team": "x"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstreams[0].transport,
+            Transport::Stdio {
+                command: "python3".into(),
+                args: vec!["-m".into(), "mcp_sandbox.server".into()],
+                env: BTreeMap::from([("LOG_LEVEL".to_owned(), "DEBUG".to_owned())]),
+                cwd: None
+            }
+        );
+        assert!(is_python_module("a.b_c.d"));
+        assert!(!is_python_module("servers/weather.py"));
+        assert!(!is_python_module("server"));
     }
 }

@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use crate::{
     config::{Era, Transport},
     lane::LaneState,
-    relay::ProgressRoutes,
+    progress::ProgressRoutes,
 };
 
 /// One live connection.
@@ -270,23 +270,6 @@ where
     }
 }
 
-/// rmcp's handshake errors name every transport type they pass through; keep
-/// what a person can act on (the request error and the step it happened in).
-fn tidy(message: String) -> String {
-    let Some(start) = message.find("Client error: ") else {
-        return message;
-    };
-    let rest = &message[start + "Client error: ".len()..];
-    match rest.find(", when ") {
-        Some(i) => format!(
-            "{} (during the {})",
-            &rest[..i],
-            rest[i + 7..].trim_start_matches("send ")
-        ),
-        None => rest.to_owned(),
-    }
-}
-
 /// Newest first; the `initialize` fallback asks for the newest legacy version.
 fn lifecycle(era: Era) -> ClientLifecycleMode {
     match era {
@@ -359,7 +342,7 @@ pub async fn connect(
             handler
                 .serve_with_lifecycle(transport, lifecycle(era))
                 .await
-                .map_err(|e| tidy(format!("{url}: {e}")))
+                .map_err(|e| crate::error::tidy(format!("{}: {e}", crate::redact::shown_url(url))))
         }
         Transport::InProcess(server) => {
             let transport = tap(server.connect(), handler.progress.clone());
@@ -377,7 +360,7 @@ pub async fn connect(
             handler
                 .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
                 .await
-                .map_err(|e| format!("{url}: {e}"))
+                .map_err(|e| format!("{}: {e}", crate::redact::shown_url(url)))
         }
     }
 }

@@ -73,6 +73,33 @@ impl UpstreamError {
         matches!(self, Self::Connect { .. } | Self::Transport { .. })
     }
 
+    /// The same error with every secret of its upstream scrubbed out of its
+    /// text (see `redact`).
+    pub(crate) fn scrubbed(self, redactor: &crate::redact::Redactor) -> Self {
+        match self {
+            Self::Connect { upstream, message } => Self::Connect {
+                upstream,
+                message: redactor.scrub(&message),
+            },
+            Self::Transport { upstream, message } => Self::Transport {
+                upstream,
+                message: redactor.scrub(&message),
+            },
+            Self::Unavailable { upstream, reason } => Self::Unavailable {
+                upstream,
+                reason: redactor.scrub(&reason),
+            },
+            Self::Remote {
+                upstream,
+                mut error,
+            } => {
+                error.message = redactor.scrub(&error.message).into();
+                Self::Remote { upstream, error }
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn from_service(upstream: &str, error: ServiceError) -> Self {
         let upstream = upstream.to_owned();
         match error {
@@ -84,13 +111,31 @@ impl UpstreamError {
             // A request rmcp could not hand to the transport was not sent.
             ServiceError::TransportSend(e) => Self::Connect {
                 upstream,
-                message: e.to_string(),
+                message: tidy(e.to_string()),
             },
             other => Self::Transport {
                 upstream,
-                message: other.to_string(),
+                message: tidy(other.to_string()),
             },
         }
+    }
+}
+
+/// rmcp's transport errors name every transport type they pass through; keep
+/// what a person (or a model) can act on: the request error and the step it
+/// happened in.
+pub(crate) fn tidy(message: String) -> String {
+    let Some(start) = message.find("Client error: ") else {
+        return message;
+    };
+    let rest = &message[start + "Client error: ".len()..];
+    match rest.find(", when ") {
+        Some(i) => format!(
+            "{} (during the {})",
+            &rest[..i],
+            rest[i + 7..].trim_start_matches("send ")
+        ),
+        None => rest.to_owned(),
     }
 }
 

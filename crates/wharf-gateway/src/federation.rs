@@ -122,10 +122,11 @@ impl Gateway {
     /// is reported and retried by its health check; the gateway starts anyway.
     pub async fn start(self: &Arc<Self>) {
         futures::future::join_all(self.upstreams.iter().map(|u| async move {
-            if u.check_health().await == Health::Healthy
-                && let Err(e) = u.refresh_lists().await
-            {
-                tracing::warn!(upstream = u.name(), error = %e, "cannot list the upstream's tools");
+            if u.check_health().await == Health::Healthy {
+                if let Err(e) = u.refresh_lists().await {
+                    tracing::warn!(upstream = u.name(), error = %e, "cannot list the upstream's tools");
+                }
+                u.listen_for_changes().await;
             }
         }))
         .await;
@@ -170,6 +171,9 @@ impl Gateway {
                     recovered
                 }
             };
+            // A connection made again (after a crash, or by a call) is
+            // listened to again.
+            upstream.listen_for_changes().await;
             if relist {
                 let (tools, prompts, resources) = changes.take();
                 match upstream.refresh_lists().await {

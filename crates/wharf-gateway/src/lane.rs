@@ -1,4 +1,5 @@
-//! Lanes: one upstream session for each downstream legacy session.
+//! A lane's caller: what one downstream legacy session's own upstream session
+//! (its lane, kept in `lanes`) knows about the caller it serves.
 //!
 //! A legacy (2025-x) session carries state its server keeps for it alone: the
 //! server may ask the client for input in the middle of a call (sampling,
@@ -17,23 +18,21 @@
 
 #![allow(deprecated)] // logging and resource subscriptions are deprecated in 2026-07-28
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard},
-};
+use std::{collections::HashMap, sync::Mutex};
 
 use rmcp::{
     ErrorData, RoleServer,
     model::{
-        ClientCapabilities, ClientResult, Extensions, GetExtensions, LoggingLevel,
+        ClientCapabilities, ClientResult, Extensions, GetExtensions,
         LoggingMessageNotificationParam, RequestId, ResourceUpdatedNotificationParam,
         ServerRequest,
     },
     service::{InboundStreamOrigin, OriginatingRequestId, Peer, ServiceError},
 };
-use tokio::time::Instant;
 
-use crate::{connect::Connection, relay::ProgressRoutes};
+use wharf_core::sync::lock;
+
+use crate::progress::ProgressRoutes;
 
 /// What a lane knows about its caller.
 pub struct LaneState {
@@ -44,10 +43,6 @@ pub struct LaneState {
     calls: Mutex<HashMap<RequestId, RequestId>>,
     pub(crate) progress: ProgressRoutes,
     pub(crate) capabilities: ClientCapabilities,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LaneState {
@@ -113,33 +108,5 @@ impl LaneState {
 
     pub(crate) async fn resource_updated(&self, params: ResourceUpdatedNotificationParam) {
         let _ = self.caller().notify_resource_updated(params).await;
-    }
-}
-
-/// One caller's session with one upstream.
-pub struct Lane {
-    pub(crate) conn: Arc<Connection>,
-    pub(crate) state: Arc<LaneState>,
-}
-
-/// A caller's place in an upstream's lanes: the lane (made again if its
-/// connection dies) and what must be set up again on a new one.
-#[derive(Default)]
-pub(crate) struct LaneSlot {
-    pub(crate) lane: Option<Arc<Lane>>,
-    pub(crate) log_level: Option<LoggingLevel>,
-    pub(crate) subscribed: HashSet<String>,
-    pub(crate) last_used: Option<Instant>,
-}
-
-impl LaneSlot {
-    /// Is the caller gone (its session closed), or has it been idle past `idle`
-    /// with nothing subscribed?
-    pub(crate) fn finished(&self, idle: std::time::Duration) -> bool {
-        let Some(lane) = &self.lane else {
-            return self.last_used.is_none_or(|t| t.elapsed() > idle);
-        };
-        lane.state.caller().is_transport_closed()
-            || (self.subscribed.is_empty() && self.last_used.is_none_or(|t| t.elapsed() > idle))
     }
 }

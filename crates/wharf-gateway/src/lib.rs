@@ -5,8 +5,17 @@
 //! circuit breaker (fail fast while the upstream is sick), the concurrency
 //! limit, the connection (made, or remade after a crash, with backoff), the
 //! per-attempt timeout, and retries with full-jitter backoff for calls that are
-//! safe to repeat. [`Upstream::call`] is that stack; nothing else talks to an
-//! upstream.
+//! safe to repeat. [`Upstream::call`] is that stack; nothing else sends an
+//! upstream a request (but its health check, which measures it): a caller's
+//! own upstream session (`lanes`) is opened and set up inside a call's
+//! attempt, and a list-change subscription is opened through the stack.
+//!
+//! Files: `config` (the gateway file), `connect` (one rmcp client connection),
+//! `sse_client` (the 2024-11-05 client transport), `upstream` (the stack),
+//! `breaker`, `backoff`, `error` (classes decide retries and the breaker),
+//! `lanes` + `lane` (an upstream session per legacy caller), `relay` (calling
+//! as the downstream caller), `progress` (progress notifications to their
+//! caller, bounded), `federation` (upstreams into one app), `metrics`.
 
 mod backoff;
 mod breaker;
@@ -15,7 +24,10 @@ mod connect;
 mod error;
 mod federation;
 mod lane;
+mod lanes;
 mod metrics;
+mod progress;
+mod redact;
 mod relay;
 mod sse_client;
 mod upstream;
@@ -30,5 +42,6 @@ pub use connect::{Announced, Connection, ListKind, UpstreamHandler, connect};
 pub use error::{ConfigError, UpstreamError, safe_to_repeat};
 pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
-pub use relay::ProgressRoutes;
+pub use progress::ProgressRoutes;
+pub use redact::shown_url;
 pub use upstream::{Health, Lists, Upstream};

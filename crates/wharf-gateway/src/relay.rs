@@ -8,142 +8,21 @@
 //! asks the client with the legacy server-to-client request and retries the
 //! upstream call with the answers, so old clients get the same tools.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
-
 use rmcp::{
     ErrorData, RoleClient, RoleServer,
     model::{
         CancelledNotificationParam, ClientRequest, ClientResult, InputRequest, InputRequests,
-        InputResponses, ProgressNotificationParam, ProgressToken, RequestMetaObject, ServerRequest,
-        ServerResult,
+        InputResponses, RequestMetaObject, ServerRequest, ServerResult,
     },
     service::{Peer, PeerRequestOptions, ServiceError},
 };
-use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
 use wharf_core::CallContext;
 
-use crate::lane::LaneState;
+use crate::{lane::LaneState, progress::ProgressRoutes};
 
 /// Input rounds a relayed call may take before the gateway gives up (rmcp's
 /// client uses the same order of magnitude).
 pub(crate) const MAX_INPUT_ROUNDS: usize = 8;
-
-/// Where an upstream's progress notifications go, by the upstream's progress
-/// token: to the caller waiting for that request, in the order they came.
-#[derive(Clone, Default)]
-pub struct ProgressRoutes(Arc<Mutex<Routes>>);
-
-#[derive(Default)]
-struct Routes {
-    live: HashMap<ProgressToken, mpsc::UnboundedSender<ProgressNotificationParam>>,
-    /// Arrived before their request was registered (rmcp names a request's token
-    /// only once it is sent, and a quick upstream answers first): held until it is.
-    /// Held notifications are dropped after [`EARLY_TTL`]: their request was
-    /// not one the gateway relays (a list, a health check).
-    early: HashMap<ProgressToken, (Instant, Vec<ProgressNotificationParam>)>,
-}
-
-const EARLY_TTL: Duration = Duration::from_secs(10);
-
-/// Notifications held for one token whose request is not registered yet.
-const MAX_EARLY: usize = 64;
-/// Tokens with notifications held; more come only from an upstream sending
-/// progress for requests the gateway never made.
-const MAX_EARLY_TOKENS: usize = 1024;
-
-impl ProgressRoutes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Routes> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Take an upstream progress notification, in the order the connection
-    /// received it (never waits).
-    pub fn forward(&self, params: ProgressNotificationParam) {
-        let mut routes = self.lock();
-        if let Some(tx) = routes.live.get(&params.progress_token) {
-            let _ = tx.send(params);
-            return;
-        }
-        match routes.early.get_mut(&params.progress_token) {
-            Some((_, held)) if held.len() < MAX_EARLY => held.push(params),
-            Some(_) => {}
-            None => {
-                routes.early.retain(|_, (at, _)| at.elapsed() < EARLY_TTL);
-                if routes.early.len() < MAX_EARLY_TOKENS {
-                    let token = params.progress_token.clone();
-                    routes.early.insert(token, (Instant::now(), vec![params]));
-                }
-            }
-        }
-    }
-
-    /// Route the notifications of upstream `token` (those held first) to
-    /// `caller` under its own token, or drop them when it gave none.
-    fn open(
-        &self,
-        token: ProgressToken,
-        caller: Option<(Peer<RoleServer>, ProgressToken)>,
-    ) -> Flow {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut routes = self.lock();
-        for p in routes
-            .early
-            .remove(&token)
-            .map(|(_, held)| held)
-            .unwrap_or_default()
-        {
-            let _ = tx.send(p);
-        }
-        routes.live.insert(token.clone(), tx);
-        drop(routes);
-        let task = caller.map(|(peer, theirs)| {
-            tokio::spawn(async move {
-                while let Some(mut p) = rx.recv().await {
-                    p.progress_token = theirs.clone();
-                    if peer.notify_progress(p).await.is_err() {
-                        return;
-                    }
-                }
-            })
-        });
-        Flow {
-            routes: self.clone(),
-            token,
-            task,
-        }
-    }
-}
-
-/// One request's progress route. Dropped, it stops routing.
-struct Flow {
-    routes: ProgressRoutes,
-    token: ProgressToken,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Flow {
-    /// Stop routing, and wait until everything that arrived before the answer
-    /// has reached the caller: its result must not overtake its progress.
-    async fn close(mut self) {
-        self.routes.lock().live.remove(&self.token);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Flow {
-    fn drop(&mut self) {
-        let mut routes = self.routes.lock();
-        routes.live.remove(&self.token);
-        routes.early.remove(&self.token);
-    }
-}
 
 /// Cancels the upstream request if the caller goes away before the answer.
 struct Pending<'a> {

@@ -50,12 +50,18 @@ pub async fn connect(
         while let Some(event) = events.next().await {
             let event = event.map_err(|e| format!("reading {url}: {e}"))?;
             if event.event.as_deref() == Some("endpoint") {
-                return event
-                    .data
-                    .ok_or_else(|| format!("{url}: the endpoint event has no data"));
+                return event.data.ok_or_else(|| {
+                    format!(
+                        "{}: the endpoint event has no data",
+                        crate::redact::shown_url(url)
+                    )
+                });
             }
         }
-        Err(format!("{url}: the stream ended before an endpoint event"))
+        Err(format!(
+            "{}: the stream ended before an endpoint event",
+            crate::redact::shown_url(url)
+        ))
     })
     .await
     .map_err(|_| {
@@ -66,7 +72,13 @@ pub async fn connect(
     })??;
     let post_to = url::Url::parse(url)
         .and_then(|base| base.join(endpoint.trim()))
-        .map_err(|e| format!("{url}: bad endpoint `{endpoint}`: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "{}: bad endpoint `{}`: {e}",
+                crate::redact::shown_url(url),
+                crate::redact::shown_url(&endpoint)
+            )
+        })?;
 
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(QUEUE);
     tokio::spawn(async move {

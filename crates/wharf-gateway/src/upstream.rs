@@ -5,7 +5,7 @@
 
 #![allow(deprecated)] // legacy sessions' log level and resource subscriptions
 
-use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use rmcp::{
@@ -20,7 +20,7 @@ use tokio::{
     sync::{Mutex, Semaphore},
     time::Instant,
 };
-use wharf_core::{CallContext, SessionId, SessionRequest};
+use wharf_core::{CallContext, SessionRequest, sync::lock};
 
 use crate::{
     backoff::Backoff,
@@ -28,26 +28,10 @@ use crate::{
     config::{Era, Transport, UpstreamConfig},
     connect::{Connection, UpstreamHandler, connect},
     error::UpstreamError,
-    lane::{Lane, LaneSlot, LaneState},
+    lane::LaneState,
+    lanes::{LaneFailure, Lanes},
     metrics::UpstreamMetrics,
-    relay::legacy_client,
 };
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// End a caller's upstream session (an HTTP upstream is told with DELETE) once
-/// no call holds it; a call still holding it lets it drop when done.
-async fn close_lane(slot: Arc<Mutex<LaneSlot>>) {
-    let lane = slot.lock().await.lane.take();
-    if let Some(lane) = lane
-        && let Ok(lane) = Arc::try_unwrap(lane)
-        && let Ok(conn) = Arc::try_unwrap(lane.conn)
-    {
-        let _ = conn.cancel().await;
-    }
-}
 
 /// What the last health check (or call) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,12 +88,13 @@ pub struct Upstream {
     lists: ArcSwap<Lists>,
     metrics: UpstreamMetrics,
     client_name: String,
-    progress: crate::relay::ProgressRoutes,
-    /// Legacy callers' own sessions with this upstream, by their session.
-    lanes: std::sync::Mutex<HashMap<SessionId, Arc<Mutex<LaneSlot>>>>,
-    /// When the upstream last refused a lane while its shared connection was
-    /// up (it speaks no legacy version); lanes are not tried again for a while.
-    lanes_refused: std::sync::Mutex<Option<Instant>>,
+    progress: crate::progress::ProgressRoutes,
+    /// Legacy callers' own sessions with this upstream.
+    lanes: Lanes,
+    /// Scrubs this upstream's secrets out of every error it produces.
+    redactor: crate::redact::Redactor,
+    /// The connection whose list changes are being listened to.
+    listening: std::sync::Mutex<std::sync::Weak<Connection>>,
 }
 
 /// Where one attempt goes: the upstream's shared connection, or the caller's lane.
@@ -130,13 +115,6 @@ impl std::fmt::Debug for Upstream {
 /// Upper bound on a connection handshake, whatever the call timeout: a server
 /// that takes longer than this to start is reported, not waited for.
 const MAX_CONNECT_TIME: Duration = Duration::from_secs(30);
-
-/// Lanes one upstream keeps open at most; callers beyond it share the
-/// upstream's connection (and lose what only a session of their own gives).
-const MAX_LANES: usize = 1024;
-
-/// How long an upstream that refused a lane is left alone before the next try.
-const LANE_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Upstream {
     pub fn new(
@@ -164,6 +142,15 @@ impl Upstream {
         let name = config.name.clone();
         metrics.breaker.with_label_values(&[&name]).set(0);
         metrics.healthy.with_label_values(&[&name]).set(0);
+        let changed: Arc<crate::connect::Announced> = Arc::default();
+        let redactor = crate::redact::Redactor::for_upstream(&config);
+        let client_name = "wharf-gateway";
+        let lanes = Lanes::new(
+            &name,
+            client_name,
+            changed.clone(),
+            metrics.sessions.with_label_values(&[&name]),
+        );
         let health = if config.enabled {
             Health::Starting
         } else {
@@ -184,14 +171,15 @@ impl Upstream {
                 last_error: None,
                 ever_connected: false,
             }),
-            changed: Arc::default(),
+            changed,
             health: std::sync::Mutex::new(health),
             lists: ArcSwap::from_pointee(Lists::default()),
             metrics,
-            client_name: "wharf-gateway".into(),
+            client_name: client_name.into(),
             progress: Default::default(),
-            lanes: Default::default(),
-            lanes_refused: Default::default(),
+            lanes,
+            redactor,
+            listening: Default::default(),
         }
     }
 
@@ -204,10 +192,7 @@ impl Upstream {
     }
 
     pub fn health(&self) -> Health {
-        self.health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.health).clone()
     }
 
     pub fn breaker_state(&self) -> BreakerState {
@@ -225,7 +210,7 @@ impl Upstream {
     }
 
     fn set_health(&self, health: Health) {
-        let mut current = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = lock(&self.health);
         if *current != health {
             match &health {
                 Health::Healthy => tracing::info!(upstream = self.name(), "upstream healthy"),
@@ -300,7 +285,6 @@ impl Upstream {
                 slot.not_before = None;
                 slot.last_error = None;
                 slot.current = Some(c.clone());
-                self.listen_for_changes(&c);
                 // The lists may have changed while it was away (the first
                 // connection is listed by whoever made it: `Gateway::start`).
                 if again {
@@ -339,47 +323,47 @@ impl Upstream {
                     MAX_CONNECT_TIME.as_secs()
                 ))
             })
+            .map_err(|message| self.redactor.scrub(&message))
     }
 
     /// A 2026-07-28 server sends list changes only on a `subscriptions/listen`
-    /// stream; older ones send them on the session and reach [`UpstreamHandler`].
-    fn listen_for_changes(&self, c: &Arc<Connection>) {
-        let Some(info) = c.peer_info() else { return };
-        if info.protocol_version < rmcp::model::ProtocolVersion::V_2026_07_28 {
+    /// stream (older ones send them on the session, to [`UpstreamHandler`]).
+    /// Opened through the call stack (timeout, breaker, retries), once per
+    /// connection; the gateway asks after each health check, so a connection
+    /// made again is listened to again.
+    pub async fn listen_for_changes(&self) {
+        let current = self.slot.lock().await.current.clone();
+        let Some(conn) = current.filter(|c| wants_list_changes(c)) else {
             return;
+        };
+        {
+            let mut listening = lock(&self.listening);
+            if listening.upgrade().is_some_and(|l| Arc::ptr_eq(&l, &conn)) {
+                return;
+            }
+            *listening = Arc::downgrade(&conn);
         }
-        let caps = &info.capabilities;
-        let wants = caps
-            .tools
-            .as_ref()
-            .is_some_and(|t| t.list_changed == Some(true))
-            || caps
-                .prompts
-                .as_ref()
-                .is_some_and(|p| p.list_changed == Some(true))
-            || caps
-                .resources
-                .as_ref()
-                .is_some_and(|r| r.list_changed == Some(true));
-        if !wants {
-            return;
-        }
-        let peer = c.peer().clone();
+        let filter = rmcp::model::SubscriptionFilter::builder()
+            .tools_list_changed()
+            .prompts_list_changed()
+            .resources_list_changed()
+            .build();
+        let opened = self
+            .call("subscriptions/listen", true, |c| {
+                let filter = filter.clone();
+                async move { c.peer().listen(filter).await }
+            })
+            .await;
+        let mut sub = match opened {
+            Ok(s) => s,
+            Err(e) => {
+                *lock(&self.listening) = std::sync::Weak::new();
+                tracing::debug!(upstream = self.name(), error = %e, "no list-change subscription");
+                return;
+            }
+        };
         let changed = self.changed.clone();
-        let name = self.name().to_owned();
         tokio::spawn(async move {
-            let filter = rmcp::model::SubscriptionFilter::builder()
-                .tools_list_changed()
-                .prompts_list_changed()
-                .resources_list_changed()
-                .build();
-            let mut sub = match peer.listen(filter).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(upstream = name, error = %e, "no list-change subscription");
-                    return;
-                }
-            };
             while let Ok(Some(n)) = sub.next().await {
                 use rmcp::model::ServerNotification as N;
                 let kind = match n {
@@ -487,7 +471,10 @@ impl Upstream {
                     return Err(e);
                 }
             };
-            let outcome = self.attempt(caller, &op).await;
+            let outcome = self
+                .attempt(caller, &op)
+                .await
+                .map_err(|e| e.scrubbed(&self.redactor));
             let fault = matches!(&outcome, Err(e) if e.is_upstream_fault());
             if let Some(state) = self.breaker.record(permit, !fault) {
                 self.metrics
@@ -557,7 +544,7 @@ impl Upstream {
         // Not under the call's deadline: cancelling a handshake half-way would kill
         // a slow-starting stdio server on every call. A handshake has its own bound
         // (MAX_CONNECT_TIME).
-        let route = self.route(caller).await?;
+        let route = self.route(caller, deadline).await?;
         let conn = route.conn.clone();
         match tokio::time::timeout_at(deadline, op(route)).await {
             Err(_) => Err(UpstreamError::Timeout {
@@ -576,14 +563,51 @@ impl Upstream {
     }
 
     /// The connection an attempt takes: the caller's lane, or the shared one.
-    async fn route(&self, caller: Option<&CallContext>) -> Result<Route, UpstreamError> {
+    /// A lane is made inside the attempt: its set-up runs before `deadline`.
+    async fn route(
+        &self,
+        caller: Option<&CallContext>,
+        deadline: Instant,
+    ) -> Result<Route, UpstreamError> {
+        // A stdio server is one process with one session: no lanes.
         if let Some(ctx) = caller
-            && let Some(lane) = self.lane(ctx).await?
+            && !matches!(self.config.transport, Transport::Stdio { .. })
         {
-            return Ok(Route {
-                conn: lane.conn.clone(),
-                lane: Some(lane.state.clone()),
-            });
+            let dial = |handler| self.handshake(Era::Legacy, handler);
+            match self
+                .lanes
+                .lane(ctx, deadline, self.config.timeout, dial)
+                .await
+            {
+                Ok(Some(lane)) => {
+                    return Ok(Route {
+                        conn: lane.conn.clone(),
+                        lane: Some(lane.state.clone()),
+                    });
+                }
+                Ok(None) => {}
+                Err(LaneFailure::Replay(e)) => return Err(e),
+                Err(LaneFailure::Dial(message)) => {
+                    let shared_up = self
+                        .slot
+                        .lock()
+                        .await
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| !c.is_closed() && !c.is_transport_closed());
+                    if !shared_up {
+                        return Err(UpstreamError::Connect {
+                            upstream: self.name().to_owned(),
+                            message,
+                        });
+                    }
+                    // Up, but not speaking a legacy version: its legacy callers
+                    // share the connection (and its input requests reach them as
+                    // `input_required` rounds).
+                    tracing::debug!(upstream = self.name(), error = message, "lane refused");
+                    self.lanes.refused();
+                }
+            }
         }
         Ok(Route {
             conn: self.connection().await?,
@@ -591,141 +615,10 @@ impl Upstream {
         })
     }
 
-    /// The lane of the caller in `ctx`, opened now if it has none (or its
-    /// connection died): only for legacy callers in a session, and only over
-    /// HTTP (a stdio server is one process with one session).
-    async fn lane(&self, ctx: &CallContext) -> Result<Option<Arc<Lane>>, UpstreamError> {
-        if matches!(self.config.transport, Transport::Stdio { .. }) {
-            return Ok(None);
-        }
-        let (Some(session), Some(caller)) = (ctx.session_id(), legacy_client(ctx)) else {
-            return Ok(None);
-        };
-        if let Some(at) = *lock(&self.lanes_refused)
-            && at.elapsed() < LANE_RETRY_AFTER
-        {
-            return Ok(None);
-        }
-        let slot = {
-            let mut lanes = lock(&self.lanes);
-            if !lanes.contains_key(&session) && lanes.len() >= MAX_LANES {
-                tracing::warn!(
-                    upstream = self.name(),
-                    max = MAX_LANES,
-                    "too many caller sessions; this one shares the gateway's connection"
-                );
-                return Ok(None);
-            }
-            lanes.entry(session).or_default().clone()
-        };
-        let mut slot = slot.lock().await;
-        slot.last_used = Some(Instant::now());
-        if ctx.session_log_level().is_some() {
-            slot.log_level = ctx.session_log_level();
-        }
-        if let Some(lane) = &slot.lane
-            && !lane.conn.is_closed()
-            && !lane.conn.is_transport_closed()
-        {
-            lane.state.set_caller(caller);
-            return Ok(Some(lane.clone()));
-        }
-        let state = Arc::new(LaneState::new(caller.clone()));
-        let handler =
-            UpstreamHandler::for_lane(&self.client_name, self.changed.clone(), state.clone());
-        let made = self.handshake(Era::Legacy, handler).await;
-        let conn = match made {
-            Ok(c) => Arc::new(c),
-            Err(message) => {
-                let shared_up = self
-                    .slot
-                    .lock()
-                    .await
-                    .current
-                    .as_ref()
-                    .is_some_and(|c| !c.is_closed() && !c.is_transport_closed());
-                if !shared_up {
-                    return Err(UpstreamError::Connect {
-                        upstream: self.name().to_owned(),
-                        message,
-                    });
-                }
-                // Up, but not speaking a legacy version: its legacy callers
-                // share the connection (and its input requests reach them as
-                // `input_required` rounds).
-                tracing::warn!(
-                    upstream = self.name(),
-                    error = message,
-                    "upstream refused a session for a legacy caller; legacy callers share the gateway's connection for {}s",
-                    LANE_RETRY_AFTER.as_secs()
-                );
-                *lock(&self.lanes_refused) = Some(Instant::now());
-                return Ok(None);
-            }
-        };
-        // What the caller set up before, on its new session.
-        let offers = conn
-            .peer_info()
-            .map(|i| i.capabilities.clone())
-            .unwrap_or_default();
-        if let Some(level) = slot.log_level
-            && offers.logging.is_some()
-            && let Err(e) = conn
-                .peer()
-                .set_level(SetLevelRequestParams::new(level))
-                .await
-        {
-            tracing::debug!(upstream = self.name(), error = %e, "log level not passed on");
-        }
-        for uri in &slot.subscribed {
-            if let Err(e) = conn
-                .peer()
-                .subscribe(SubscribeRequestParams::new(uri.clone()))
-                .await
-            {
-                tracing::warn!(upstream = self.name(), uri, error = %e, "subscription not renewed");
-            }
-        }
-        tracing::debug!(upstream = self.name(), "lane opened for a legacy caller");
-        let lane = Arc::new(Lane { conn, state });
-        slot.lane = Some(lane.clone());
-        drop(slot);
-        self.count_lanes();
-        Ok(Some(lane))
-    }
-
-    fn count_lanes(&self) {
-        let n = lock(&self.lanes).len();
-        self.metrics
-            .sessions
-            .with_label_values(&[self.name()])
-            .set(n as i64);
-    }
-
     /// Close the lanes of callers whose session ended, or that have been idle
     /// for `idle` with nothing subscribed.
     pub(crate) fn sweep_lanes(&self, idle: Duration) {
-        let finished: Vec<Arc<Mutex<LaneSlot>>> = {
-            let mut lanes = lock(&self.lanes);
-            let done: Vec<SessionId> = lanes
-                .iter()
-                .filter(|(_, slot)| slot.try_lock().is_ok_and(|s| s.finished(idle)))
-                .map(|(id, _)| *id)
-                .collect();
-            done.iter().filter_map(|id| lanes.remove(id)).collect()
-        };
-        if finished.is_empty() {
-            return;
-        }
-        tracing::debug!(
-            upstream = self.name(),
-            closed = finished.len(),
-            "lanes of finished callers closed"
-        );
-        for slot in finished {
-            tokio::spawn(close_lane(slot));
-        }
-        self.count_lanes();
+        self.lanes.sweep(idle);
     }
 
     /// A legacy session's standing request, on its lane: the log level for
@@ -737,10 +630,7 @@ impl Upstream {
     ) -> Result<(), UpstreamError> {
         match request {
             SessionRequest::SetLevel(level) => {
-                let Some(slot) = ctx
-                    .session_id()
-                    .and_then(|s| lock(&self.lanes).get(&s).cloned())
-                else {
+                let Some(slot) = ctx.session_id().and_then(|s| self.lanes.slot(s)) else {
                     return Ok(()); // a lane opened later starts at this level
                 };
                 let mut slot = slot.lock().await;
@@ -789,10 +679,7 @@ impl Upstream {
                     }
                 })
                 .await?;
-                if let Some(slot) = ctx
-                    .session_id()
-                    .and_then(|s| lock(&self.lanes).get(&s).cloned())
-                {
+                if let Some(slot) = ctx.session_id().and_then(|s| self.lanes.slot(s)) {
                     let mut slot = slot.lock().await;
                     if subscribe {
                         slot.subscribed.insert(uri.clone());
@@ -853,7 +740,7 @@ impl Upstream {
                 }
             }
         };
-        let health = match probe.await {
+        let health = match probe.await.map_err(|e| e.scrubbed(&self.redactor)) {
             Ok(()) => Health::Healthy,
             Err(UpstreamError::Remote { .. }) => Health::Healthy,
             Err(e) => Health::Unhealthy(e.to_string()),
@@ -925,8 +812,7 @@ impl Upstream {
     /// Close the connection (a stdio child is asked to exit, then killed), and
     /// every lane.
     pub async fn shutdown(&self) {
-        let lanes: Vec<_> = lock(&self.lanes).drain().map(|(_, slot)| slot).collect();
-        futures::future::join_all(lanes.into_iter().map(close_lane)).await;
+        self.lanes.close_all().await;
         let current = self.slot.lock().await.current.take();
         if let Some(c) = current
             && let Ok(c) = Arc::try_unwrap(c)
@@ -934,4 +820,27 @@ impl Upstream {
             let _ = c.cancel().await;
         }
     }
+}
+
+/// Whether the server on `c` speaks 2026-07-28 and announces list changes
+/// (which it then sends only on a `subscriptions/listen` stream).
+fn wants_list_changes(c: &Connection) -> bool {
+    let Some(info) = c.peer_info() else {
+        return false;
+    };
+    if info.protocol_version < rmcp::model::ProtocolVersion::V_2026_07_28 {
+        return false;
+    }
+    let caps = &info.capabilities;
+    caps.tools
+        .as_ref()
+        .is_some_and(|t| t.list_changed == Some(true))
+        || caps
+            .prompts
+            .as_ref()
+            .is_some_and(|p| p.list_changed == Some(true))
+        || caps
+            .resources
+            .as_ref()
+            .is_some_and(|r| r.list_changed == Some(true))
 }

@@ -4,7 +4,7 @@
 //! app as the call id of the tool call the request carries (its log line and
 //! its result's `_meta["wharf/callId"]`), so a user's report leads to the line.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use axum::{
     extract::{Request, State},

@@ -41,7 +41,7 @@ impl ClientInflight {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, usize>> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        wharf_core::sync::lock(&self.table)
     }
 
     /// A place for one more request of `key`, unless it has `max` already.

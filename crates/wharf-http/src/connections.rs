@@ -67,7 +67,7 @@ impl Connections {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        wharf_core::sync::lock(&self.table)
     }
 
     /// Connections open now.

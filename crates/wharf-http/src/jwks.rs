@@ -7,17 +7,13 @@
 //! at most one request per interval. Only asymmetric keys (RSA, EC, OKP) are
 //! kept; a JWKS entry with a symmetric key is ignored.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use jsonwebtoken::{
     DecodingKey,
     jwk::{AlgorithmParameters, JwkSet},
 };
-use tokio::sync::RwLock;
+use tokio::{sync::RwLock, time::Instant};
 
 /// The least time between two fetches of the key set.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -99,7 +95,7 @@ impl Jwks {
 
     /// Whether enough time has passed since the last fetch; claims the slot if so.
     fn may_fetch(&self) -> bool {
-        let mut f = self.fetches.lock().expect("not poisoned");
+        let mut f = wharf_core::sync::lock(&self.fetches);
         let wait = if f.failures == 0 {
             MIN_REFRESH_INTERVAL
         } else {
@@ -117,7 +113,7 @@ impl Jwks {
     /// Fetch the key set now (at start-up, and when `key` finds an unknown `kid`).
     pub async fn refresh(&self) -> Result<usize, String> {
         let result = self.fetch().await;
-        let mut f = self.fetches.lock().expect("not poisoned");
+        let mut f = wharf_core::sync::lock(&self.fetches);
         f.last = Some(Instant::now());
         match &result {
             Ok(_) => f.failures = 0,

@@ -13,11 +13,11 @@ use std::{
     collections::HashMap,
     num::NonZeroU32,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
-use tokio::sync::OnceCell;
+use tokio::{sync::OnceCell, time::Instant};
 
 /// Every this many in-process checks, buckets that have refilled completely are
 /// forgotten, so a flood from many addresses cannot grow the table without bound.
@@ -298,7 +298,7 @@ impl Limiter {
 
     fn backend_failed(&self, error: &str) -> Decision {
         self.backend_errors.inc();
-        let mut last = self.last_error_log.lock().expect("not poisoned");
+        let mut last = wharf_core::sync::lock(&self.last_error_log);
         if last.is_none_or(|t| t.elapsed() >= BACKEND_ERROR_LOG_INTERVAL) {
             *last = Some(Instant::now());
             tracing::warn!(

@@ -81,7 +81,7 @@ impl CappedSessionManager {
     }
 
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+        wharf_core::sync::lock(&self.owners)
     }
 
     /// Record that session `id` was created by `owner`.

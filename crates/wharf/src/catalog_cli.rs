@@ -76,7 +76,7 @@ pub async fn import(
             format!(", {} bad row(s) skipped", bad.len())
         }
     );
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     catalog
         .prepare_search()
         .await

@@ -7,29 +7,50 @@ use anyhow::Context;
 use wharf_core::App;
 use wharf_gateway::{Gateway, GatewayConfig};
 
-use crate::config::Config;
+use crate::config::{Config, layers::Problem};
 
-/// Read and check `gateway.upstreams`; `${VAR}` in it come from the environment.
-pub fn load(config: &Config) -> anyhow::Result<GatewayConfig> {
+/// Read and check `gateway.upstreams`; `${VAR}` in it come from the
+/// environment. Every problem in the file is returned, each located.
+pub fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let located = |file: String| {
+        move |problems: Vec<wharf_gateway::ConfigError>| {
+            problems
+                .into_iter()
+                .map(|p| Problem {
+                    at: format!("{file}: {}", p.at),
+                    message: p.message,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
     if let Some((file, text)) = &config.gateway_inline {
-        return GatewayConfig::parse(text, true, &|name| std::env::var(name).ok())
-            .map_err(|e| anyhow::anyhow!("{file} [gateway]: {e}"));
+        return GatewayConfig::parse(text, true, &env)
+            .map_err(located(format!("{file} [gateway]")));
     }
     let path = &config.gateway_upstreams;
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the gateway's upstream file {} (gateway.upstreams / WHARF_GATEWAY_UPSTREAMS / --upstreams)",
-            path.display()
-        )
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Problem {
+            at: path.display().to_string(),
+            message: format!(
+                "cannot read the gateway's upstream file: {e} (gateway.upstreams / WHARF_GATEWAY_UPSTREAMS / MCP_CONFIG_PATH / --upstreams)"
+            ),
+        }]
     })?;
     let toml = path.extension().is_some_and(|e| e == "toml");
-    GatewayConfig::parse(&text, toml, &|name| std::env::var(name).ok())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    GatewayConfig::parse(&text, toml, &env).map_err(located(path.display().to_string()))
 }
 
 /// The gateway's app, with every upstream connected (or being retried).
 pub async fn app(config: &Config) -> anyhow::Result<Arc<App>> {
-    let upstreams = load(config)?;
+    let upstreams = load(config).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        anyhow::anyhow!(
+            "the gateway's upstreams have {} problem(s):\n{}",
+            problems.len(),
+            lines.join("\n")
+        )
+    })?;
     let gateway = Arc::new(
         Gateway::new(upstreams, "wharf-gateway", env!("CARGO_PKG_VERSION"))
             .context("cannot build the gateway")?,
@@ -195,7 +216,7 @@ mod tests {
             flags: vec![],
         })
         .unwrap();
-        let e = super::load(&config).unwrap_err().to_string();
+        let e = super::load(&config).unwrap_err()[0].to_string();
         assert!(
             e.contains("wharf.toml [gateway]: servers[0] (a): unknown field `timout`"),
             "{e}"

@@ -277,12 +277,9 @@ fn check_files(config: &Config) -> Result<(), Vec<Problem>> {
         })
         .collect();
     if config.profile == Profile::Gateway
-        && let Err(e) = gateway::load(config)
+        && let Err(more) = gateway::load(config)
     {
-        problems.push(Problem {
-            at: "the gateway's upstreams".into(),
-            message: format!("{e:#}"),
-        });
+        problems.extend(more);
     }
     if problems.is_empty() {
         Ok(())

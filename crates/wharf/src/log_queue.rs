@@ -185,8 +185,8 @@ mod tests {
 
     impl Write for Stalled {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let _gate = self.0.lock().unwrap();
-            self.1.lock().unwrap().extend_from_slice(buf);
+            let _gate = wharf_core::sync::lock(&self.0);
+            wharf_core::sync::lock(&self.1).extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -198,7 +198,7 @@ mod tests {
     fn a_slow_consumer_costs_at_most_the_queue_and_drops_are_counted() {
         let gate = Arc::new(std::sync::Mutex::new(()));
         let written = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let held = gate.lock().unwrap();
+        let held = wharf_core::sync::lock(&gate);
         let dropped = prometheus::IntCounter::new("d", "d").unwrap();
         let (queue, flush) = LogQueue::new(
             Stalled(gate.clone(), written.clone()),
@@ -228,7 +228,7 @@ mod tests {
         drop(held);
         drop(queue);
         drop(flush);
-        assert!(!written.lock().unwrap().is_empty());
+        assert!(!wharf_core::sync::lock(&written).is_empty());
     }
 
     #[test]

@@ -618,3 +618,32 @@ fn the_demo_walks_through_a_retry_a_breaker_and_the_metrics() {
     let broken = row("broken");
     assert_eq!(&broken[1..5], ["down", "open", "4", "4"], "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_in_an_upstream_url_never_reaches_the_model_or_the_health() {
+    let faults = Arc::new(Faults::default());
+    let http =
+        HttpUpstream::start(Arc::new(upstream_app(faults.clone())), faults, any_port()).await;
+    let base = http.url();
+    let secret = "t0p-s3cret-0123456789";
+    let mut up = http_upstream("slow", format!("{base}?token={secret}"));
+    up.secrets = vec![secret.to_owned()];
+    let g = start(gateway_config(vec![up])).await;
+    assert_eq!(
+        call(&g, "slow_echo", json!({"text": "up"})).await.unwrap(),
+        "up"
+    );
+    // The upstream goes away: the failures say where, not with what key.
+    http.stop().await;
+    let e = call(&g, "slow_echo", json!({"text": "x"}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains(secret), "{e}");
+    let health = g.upstreams()[0].check_health().await;
+    let wharf_gateway::Health::Unhealthy(why) = health else {
+        panic!("{health:?}")
+    };
+    assert!(!why.contains(secret), "{why}");
+    g.shutdown().await;
+}

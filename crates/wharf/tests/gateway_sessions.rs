@@ -330,3 +330,63 @@ async fn every_progress_notification_reaches_the_caller_before_the_result() {
     front.stop().await;
     upstream.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lane_set_up_stays_within_the_call_timeout() {
+    // The upstream hangs on `logging/setLevel` once told to.
+    let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = || {
+        let hang = hang.clone();
+        Arc::new(
+            App::builder("upstream", "1.0.0")
+                .logging()
+                .on_session_request(Arc::new(move |request, _| {
+                    let hang = hang.clone();
+                    Box::pin(async move {
+                        if matches!(request, wharf_core::SessionRequest::SetLevel(_))
+                            && hang.load(std::sync::atomic::Ordering::SeqCst)
+                        {
+                            std::future::pending::<()>().await;
+                        }
+                        Ok(())
+                    })
+                }))
+                .tool(
+                    ToolSpec::new("hello")
+                        .read_only()
+                        .handler(|_, _| async { Ok::<_, ToolError>(text_result("hello")) }),
+                )
+                .build()
+                .unwrap(),
+        )
+    };
+    let upstream = HttpUpstream::start(app(), Arc::new(Faults::default()), any_port()).await;
+    let up = http_upstream("up", upstream.url());
+    let g = start(gateway_config(vec![up])).await;
+    let front = HttpUpstream::start(g.app(), Arc::new(Faults::default()), any_port()).await;
+    let (ann, _heard) = connect(&front.url(), "ann").await;
+    // Before Ann's first call she has no upstream session: her level is kept,
+    // and set on the session opened at her first call, which the upstream
+    // now does not answer.
+    ann.set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+    hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        ann.call_tool(CallToolRequestParams::new("up_hello")),
+    )
+    .await
+    .expect("the call hung: the lane's set-up escaped the call timeout");
+    let text = match answer {
+        Ok(r) => r.content[0].as_text().unwrap().text.clone(),
+        Err(e) => e.to_string(),
+    };
+    assert!(text.contains("did not answer within 500ms"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    ann.cancel().await.unwrap();
+    g.shutdown().await;
+    front.stop().await;
+    upstream.stop().await;
+}

@@ -38,9 +38,7 @@ fn main() -> std::process::ExitCode {
             ToolSpec::typed("add_note", move |_, args: AddNote| {
                 let notes = add.clone();
                 async move {
-                    let mut notes = notes
-                        .lock()
-                        .map_err(|_| ToolError::Failed("notes are unavailable".into()))?;
+                    let mut notes = wharf_core::sync::lock(&notes);
                     notes.push(args.text);
                     Ok::<_, ToolError>(text_result(format!("Saved. {} note(s) now.", notes.len())))
                 }
@@ -51,9 +49,7 @@ fn main() -> std::process::ExitCode {
             ToolSpec::typed("list_notes", move |_, args: ListNotes| {
                 let notes = list.clone();
                 async move {
-                    let notes = notes
-                        .lock()
-                        .map_err(|_| ToolError::Failed("notes are unavailable".into()))?;
+                    let notes = wharf_core::sync::lock(&notes);
                     let found: Vec<String> = notes
                         .iter()
                         .filter(|n| n.contains(&args.containing))

@@ -2,13 +2,11 @@
 //! to the file when it is current, FTS5 (BM25, highlighted snippets) when it is
 //! not; upserts in one transaction; capped read-only SQL.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use rusqlite::{Connection, OptionalExtension, params, types::ValueRef};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::{
     catalog::{
@@ -526,15 +524,20 @@ fn from_sql(v: ValueRef<'_>) -> Value {
     }
 }
 
+/// Runs on a blocking thread: its deadline is the wall clock's, whatever the
+/// runtime's clock says (SQLite's progress handler asks it from C).
+#[allow(clippy::disallowed_types)]
 fn run_query(
     c: &mut rusqlite::Connection,
     sql: &str,
     params: &[Value],
     limits: SqlLimits,
 ) -> Result<QueryResult, CatalogError> {
-    let started = Instant::now();
-    let deadline = started + limits.timeout;
-    c.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))?;
+    let deadline = std::time::Instant::now() + limits.timeout;
+    c.progress_handler(
+        PROGRESS_STEPS,
+        Some(move || std::time::Instant::now() > deadline),
+    )?;
     let outcome = (|| {
         let mut stmt = c.prepare(sql).map_err(|e| explain(e, limits))?;
         if !stmt.readonly() {

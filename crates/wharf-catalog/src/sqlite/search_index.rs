@@ -11,6 +11,9 @@
 //! background. It is rebuilt whole: the catalog changes by imports, and a
 //! rebuild of a million items takes seconds (docs/design/search-index.md).
 
+// Rebuilds run on blocking threads, outside tokio's clock: the wall clock.
+#![allow(clippy::disallowed_types)]
+
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -155,7 +158,7 @@ impl SearchIndex {
     /// Catch up with what is on disk (another process, or a rebuild here, may
     /// have committed a newer index).
     pub(crate) fn refresh(&self) {
-        let _guard = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = wharf_core::sync::lock(&self.refreshing);
         let generation = self
             .index
             .load_metas()
@@ -170,10 +173,7 @@ impl SearchIndex {
 
     /// Did a rebuild fail less than [`RETRY_AFTER`] ago?
     pub(crate) fn failed_recently(&self) -> bool {
-        self.failed_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < RETRY_AFTER)
+        wharf_core::sync::lock(&self.failed_at).is_some_and(|at| at.elapsed() < RETRY_AFTER)
     }
 
     /// Claim the right to rebuild; `false` when a rebuild is already running here.
@@ -185,8 +185,7 @@ impl SearchIndex {
     /// generation read with them. Call after [`SearchIndex::start_building`].
     pub(crate) fn rebuild(&self, conn: &mut Connection) -> Result<i64, String> {
         let outcome = self.rebuild_inner(conn);
-        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) =
-            outcome.is_err().then(Instant::now);
+        *wharf_core::sync::lock(&self.failed_at) = outcome.is_err().then(Instant::now);
         self.building.store(false, Ordering::SeqCst);
         self.refresh();
         outcome
