@@ -1,4 +1,5 @@
-//! The official conformance suite against `wharf serve --profile conformance`.
+//! The official conformance suite against its fixtures served by Wharf
+//! (`examples/conformance`), directly and through `wharf gateway`.
 //!
 //! Done means 0 failed checks and 0 warnings in every `checks.json`: the suite's
 //! exit code ignores warnings, so the files are read and counted here.
@@ -17,7 +18,7 @@ use serde_json::Value;
 use crate::{target_dir, tools::Tools};
 
 /// (suite version, spec version) pairs that must pass.
-pub const RUNS: &[(&str, &str)] = &[
+pub(crate) const RUNS: &[(&str, &str)] = &[
     ("0.1.16", "2025-11-25"),
     ("0.2.0-alpha.12", "2025-11-25"),
     ("0.2.0-alpha.12", "2026-07-28"),
@@ -37,7 +38,7 @@ impl Drop for Server {
 /// check and the server's own bind, the kernel may hand it out as the source
 /// port of an outgoing connection (a replica's connections to PostgreSQL did,
 /// once). Ports handed out in this run are not handed out again.
-pub fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     use std::hash::{BuildHasher, Hasher};
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     const LOWEST: u16 = 10_000;
@@ -59,7 +60,7 @@ pub fn free_port() -> Result<u16> {
     bail!("no free loopback port between {LOWEST} and {ephemeral_start}")
 }
 
-pub fn healthy(port: u16) -> bool {
+pub(crate) fn healthy(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -75,23 +76,43 @@ pub fn healthy(port: u16) -> bool {
 }
 
 /// Returns the number of checks that passed (any failure is an error).
-pub fn run(tools: &Tools) -> Result<usize> {
+pub(crate) fn run(tools: &Tools) -> Result<usize> {
     let results = target_dir().join("conformance");
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results)?;
-    let (_server, port) = conformance_server(&results)?;
-    run_against(
+    let (server, port) = conformance_server(&results)?;
+    let passed = run_against(
         tools,
         &format!("http://127.0.0.1:{port}/mcp"),
         &results,
         RUNS,
         &[],
-    )
+    )?;
+    drop(server);
+    no_errors_logged(&results.join("server.log"))?;
+    Ok(passed)
+}
+
+/// A whole conformance run (clients connecting, failing on purpose and going
+/// away) is normal traffic: the server must log no ERROR line for it.
+fn no_errors_logged(log: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("cannot read {}", log.display()))?;
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains(" ERROR ")).collect();
+    if !errors.is_empty() {
+        bail!(
+            "the server logged {} ERROR line(s) during the conformance run ({}), the first: {}",
+            errors.len(),
+            log.display(),
+            errors[0]
+        );
+    }
+    Ok(())
 }
 
 /// The suite against `wharf gateway` fronting the conformance server, names
 /// unprefixed (`namespace: ""`), so the fixtures keep their names.
-pub fn run_gateway(tools: &Tools) -> Result<usize> {
+pub(crate) fn run_gateway(tools: &Tools) -> Result<usize> {
     let results = target_dir().join("conformance-gateway");
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results)?;
@@ -108,26 +129,32 @@ pub fn run_gateway(tools: &Tools) -> Result<usize> {
         .to_string(),
     )?;
     let upstreams = ["--upstreams".as_ref(), file.as_os_str()];
-    let (_gateway, port) = wharf(&results, "gateway", &["gateway".as_ref()], &upstreams)?;
-    run_against(
+    let (gateway, port) = wharf(&results, "gateway", &["gateway".as_ref()], &upstreams)?;
+    let passed = run_against(
         tools,
         &format!("http://127.0.0.1:{port}/mcp"),
         &results,
         RUNS,
         &[],
-    )
+    )?;
+    drop(gateway);
+    no_errors_logged(&results.join("gateway.log"))?;
+    Ok(passed)
 }
 
-/// `wharf serve --profile conformance` on a free port, its log in `results`.
+/// The suite's fixtures (`examples/conformance`, built on `wharf::run_app`:
+/// the `wharf` command line and HTTP stack) serving on a free port, its log
+/// in `results`.
 fn conformance_server(results: &Path) -> Result<(Server, u16)> {
     let data = results.join("data");
-    let global = [
-        "--profile".as_ref(),
-        "conformance".as_ref(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-    ];
-    wharf(results, "server", &global, &["serve".as_ref()])
+    let global = ["--data-dir".as_ref(), data.as_os_str()];
+    start(
+        "wharf-example-conformance",
+        results,
+        "server",
+        &global,
+        &["serve".as_ref()],
+    )
 }
 
 /// `target/debug/wharf GLOBAL COMMAND --listen 127.0.0.1:PORT` on a free port,
@@ -140,10 +167,21 @@ fn wharf(
     global: &[&std::ffi::OsStr],
     command: &[&std::ffi::OsStr],
 ) -> Result<(Server, u16)> {
+    start("wharf", results, name, global, command)
+}
+
+/// [`wharf`] for any binary built on the `wharf` command line.
+fn start(
+    bin: &str,
+    results: &Path,
+    name: &str,
+    global: &[&std::ffi::OsStr],
+    command: &[&std::ffi::OsStr],
+) -> Result<(Server, u16)> {
     let port = free_port()?;
     let log_path = results.join(format!("{name}.log"));
     let server = Server(
-        Command::new(target_dir().join("debug/wharf"))
+        Command::new(target_dir().join("debug").join(bin))
             .args(global)
             .args(command)
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -151,7 +189,7 @@ fn wharf(
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path)?)
             .spawn()
-            .context("cannot start target/debug/wharf (build it first)")?,
+            .with_context(|| format!("cannot start target/debug/{bin} (build it first)"))?,
     );
     wait_healthy(port, &log_path)?;
     Ok((server, port))
@@ -172,7 +210,7 @@ fn wait_healthy(port: u16, log: &Path) -> Result<()> {
 /// `tolerated`: (check id, why) of SHOULD-level warnings accepted for this
 /// setup, printed with their reason; any other failure or warning fails.
 /// Returns the number of checks that passed.
-pub fn run_against(
+pub(crate) fn run_against(
     tools: &Tools,
     url: &str,
     results: &Path,

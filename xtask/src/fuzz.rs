@@ -12,7 +12,7 @@ use crate::{run, target_dir};
 /// cargo-fuzz, pinned like every other tool the tests drive.
 const CARGO_FUZZ: &str = "0.13.2";
 
-pub fn run_all(seconds: u32) -> Result<()> {
+pub(crate) fn run_all(seconds: u32) -> Result<()> {
     let root = target_dir().join("ci-tools/cargo-fuzz");
     let bin = root.join("bin");
     if !bin.join("cargo-fuzz").exists() {

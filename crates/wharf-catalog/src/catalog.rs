@@ -10,7 +10,7 @@ pub const MAX_LIMIT: u32 = 50;
 
 /// The most columns a result can have: SQLite's default `SQLITE_MAX_COLUMN`
 /// (PostgreSQL's limit, 1664, is lower).
-pub const MAX_COLUMNS: usize = 2000;
+pub(crate) const MAX_COLUMNS: usize = 2000;
 
 /// Limits on SQL that comes from outside.
 #[derive(Debug, Clone, Copy)]
@@ -104,10 +104,105 @@ pub struct QueryResult {
     #[schemars(length(max = MAX_COLUMNS))]
     pub columns: Vec<String>,
     /// At most `SqlLimits::max_rows` (a setting, so not in this schema).
-    #[schemars(inner(length(max = MAX_COLUMNS)))]
+    #[schemars(schema_with = "sql_rows")]
     pub rows: Vec<Vec<Value>>,
     /// Set when rows were left out because of the row or size cap.
     pub truncated: Option<String>,
+}
+
+/// The rows of an untrusted statement's result, gathered under the row and
+/// byte caps by the one rule every backend follows: rows in order until a cap
+/// is met, then a note in `truncated` saying which cap and what to do.
+pub(crate) struct CappedRows {
+    limits: SqlLimits,
+    rows: Vec<Vec<Value>>,
+    bytes: usize,
+    truncated: Option<String>,
+}
+
+impl CappedRows {
+    pub(crate) fn new(limits: SqlLimits) -> Self {
+        Self {
+            limits,
+            rows: Vec::new(),
+            bytes: 0,
+            truncated: None,
+        }
+    }
+
+    /// Whether another row may still be taken (no cap met yet).
+    pub(crate) fn wants_more(&self) -> bool {
+        self.truncated.is_none()
+    }
+
+    /// The next row, unless a cap is met with it.
+    pub(crate) fn push(&mut self, values: Vec<Value>) {
+        if self.row_cap_met() {
+            return;
+        }
+        self.bytes += serde_json::to_string(&values).map_or(0, |s| s.len());
+        if self.bytes > self.limits.max_bytes {
+            self.truncated = Some(format!(
+                "the result was cut at {} rows to stay under {} bytes; select fewer columns or rows",
+                self.rows.len(),
+                self.limits.max_bytes
+            ));
+            return;
+        }
+        self.rows.push(values);
+    }
+
+    /// The next row is `size` bytes, over the byte cap: measured where it was
+    /// made (the database), never brought here.
+    pub(crate) fn too_large(&mut self, size: i64) {
+        if self.row_cap_met() {
+            return;
+        }
+        self.truncated = Some(format!(
+            "the result was cut at {} rows: the next row is {size} bytes, over the limit of {} bytes (catalog.sql_max_bytes); select fewer or shorter columns",
+            self.rows.len(),
+            self.limits.max_bytes
+        ));
+    }
+
+    fn row_cap_met(&mut self) -> bool {
+        if self.rows.len() < self.limits.max_rows {
+            return false;
+        }
+        self.truncated = Some(format!(
+            "only the first {} rows are returned; add LIMIT/OFFSET or narrow the query",
+            self.limits.max_rows
+        ));
+        true
+    }
+
+    pub(crate) fn finish(self, columns: Vec<String>) -> QueryResult {
+        QueryResult {
+            columns,
+            rows: self.rows,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// The schema of the rows: each a list of column values. A value is a scalar
+/// on both backends (a JSON or array column comes as its JSON text, as SQLite
+/// stores it), spelled out rather than "anything" so strict clients read it.
+fn sql_rows(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "description": "At most `SqlLimits::max_rows` rows (a setting, so not in this schema).",
+        "items": {
+            "type": "array",
+            "maxItems": MAX_COLUMNS,
+            "items": {"anyOf": [
+                {"type": "string"},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"}
+            ]}
+        }
+    })
 }
 
 /// A column of a table.
@@ -170,12 +265,12 @@ pub trait Catalog: Send + Sync + 'static {
 /// Load `items` (the embedded sample) into an empty catalog; returns how many.
 pub async fn seed_if_empty<C: Catalog + ?Sized>(
     catalog: &C,
-    items: impl FnOnce() -> Result<Vec<Item>, String>,
+    items: impl FnOnce() -> Result<Vec<Item>, wharf_core::Problem>,
 ) -> Result<Option<usize>, CatalogError> {
     if catalog.count().await? > 0 {
         return Ok(None);
     }
-    let items = items().map_err(CatalogError::Invalid)?;
+    let items = items().map_err(|p| CatalogError::Invalid(p.to_string()))?;
     let n = items.len();
     catalog.upsert(items).await?;
     Ok(Some(n))

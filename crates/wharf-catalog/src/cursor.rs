@@ -25,12 +25,12 @@ fn fingerprint(parts: &[&str]) -> u64 {
     h
 }
 
-pub fn encode(offset: usize, query: &[&str]) -> String {
+pub(crate) fn encode(offset: usize, query: &[&str]) -> String {
     URL_SAFE_NO_PAD.encode(format!("{VERSION}:{offset}:{:016x}", fingerprint(query)))
 }
 
 /// The offset a cursor points at, if it is ours and belongs to this query.
-pub fn decode(cursor: &str, query: &[&str]) -> Result<usize, &'static str> {
+pub(crate) fn decode(cursor: &str, query: &[&str]) -> Result<usize, &'static str> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| "not a cursor from this server")?;
@@ -58,14 +58,16 @@ pub fn decode(cursor: &str, query: &[&str]) -> Result<usize, &'static str> {
 }
 
 /// Where one page of a search starts, and the cursor of the page after it.
-pub struct Page<'a> {
+pub(crate) struct Page<'a> {
     pub offset: usize,
     key: Vec<&'a str>,
 }
 
 impl<'a> Page<'a> {
     /// The page `q.cursor` points at (the first without one).
-    pub fn of(q: &'a crate::catalog::SearchQuery) -> Result<Self, crate::catalog::CatalogError> {
+    pub(crate) fn of(
+        q: &'a crate::catalog::SearchQuery,
+    ) -> Result<Self, crate::catalog::CatalogError> {
         let mut key: Vec<&str> = vec![&q.query];
         key.extend(q.tags.iter().map(String::as_str));
         let offset = match &q.cursor {
@@ -78,7 +80,7 @@ impl<'a> Page<'a> {
 
     /// The cursor of the page after this one, `len` hits long.
     /// `None` past [`MAX_OFFSET`]: the last page a search returns.
-    pub fn next(&self, len: usize) -> Option<String> {
+    pub(crate) fn next(&self, len: usize) -> Option<String> {
         let next = self.offset + len;
         (next <= MAX_OFFSET).then(|| encode(next, &self.key))
     }

@@ -72,10 +72,10 @@ impl Database {
     }
 
     /// Whether the database can be used now, for `/ready`.
-    pub async fn ping(&self) -> Result<(), String> {
+    pub async fn ping(&self) -> Result<(), CatalogError> {
         match self {
-            Self::Sqlite(db) => db.ping().await.map_err(|e| format!("database: {e}")),
-            Self::Postgres(db) => db.ping().await.map_err(|e| format!("database: {e}")),
+            Self::Sqlite(db) => Ok(db.ping().await?),
+            Self::Postgres(db) => db.ping().await,
         }
     }
 

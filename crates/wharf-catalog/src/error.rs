@@ -24,10 +24,10 @@ pub enum DbError {
     #[error("the database task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error("PostgreSQL: {0}")]
-    Postgres(String),
+    Postgres(Box<dyn std::error::Error + Send + Sync>),
     /// The search index next to the SQLite file could not be built.
-    #[error("{0}")]
-    SearchIndex(String),
+    #[error(transparent)]
+    SearchIndex(#[from] crate::sqlite::SearchIndexError),
     #[error(
         "the database {path} was written by a newer Wharf (schema version {found}, this build knows {known}); upgrade Wharf or point it at another database"
     )]

@@ -4,6 +4,8 @@ use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value};
 
+use wharf_core::Problem;
+
 use crate::item::Item;
 
 /// The formats `wharf catalog import` reads.
@@ -26,25 +28,18 @@ impl Format {
     }
 }
 
-/// One row that could not be read, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
-    /// 1-based line of the file (for a JSON array, the line where the element starts).
-    pub line: usize,
-    pub message: String,
+/// Where a row is: its 1-based line (for a JSON array, the line where the
+/// element starts).
+fn line_at(line: usize) -> String {
+    format!("line {line}")
 }
 
-impl std::fmt::Display for RowError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-/// One row of a file: the item and its line, or why the row is bad.
-pub type Row = Result<(usize, Item), RowError>;
+/// One row of a file: the item and its line, or why the row is bad (at `line N`).
+pub type Row = Result<(usize, Item), Problem>;
 
 /// Every item and every bad row of `input`, in file order.
-pub fn parse(input: impl Read, format: Format) -> Result<Vec<Row>, String> {
+/// A problem with the whole file (not JSON, no CSV header) is the error.
+pub fn parse(input: impl Read, format: Format) -> Result<Vec<Row>, Problem> {
     match format {
         Format::JsonLines => Ok(parse_jsonl(input)),
         Format::JsonArray => parse_json_array(input),
@@ -59,10 +54,10 @@ fn parse_jsonl(input: impl Read) -> Vec<Row> {
         let line = match line {
             Ok(l) => l,
             Err(e) => {
-                out.push(Err(RowError {
-                    line: n,
-                    message: format!("cannot be read: {e}"),
-                }));
+                out.push(Err(Problem::new(
+                    line_at(n),
+                    format!("cannot be read: {e}"),
+                )));
                 break;
             }
         };
@@ -72,22 +67,22 @@ fn parse_jsonl(input: impl Read) -> Vec<Row> {
         out.push(
             serde_json::from_str::<Value>(&line)
                 .map_err(|e| format!("not valid JSON: {e}"))
-                .and_then(Item::from_json)
+                .and_then(|v| Item::from_json(v).map_err(|e| e.0))
                 .map(|item| (n, item))
-                .map_err(|message| RowError { line: n, message }),
+                .map_err(|message| Problem::new(line_at(n), message)),
         );
     }
     out
 }
 
-fn parse_json_array(mut input: impl Read) -> Result<Vec<Row>, String> {
+fn parse_json_array(mut input: impl Read) -> Result<Vec<Row>, Problem> {
     let mut text = String::new();
     input
         .read_to_string(&mut text)
-        .map_err(|e| format!("cannot be read: {e}"))?;
+        .map_err(|e| Problem::new("the file", format!("cannot be read: {e}")))?;
     // Borrowed raw values point into `text`, which gives each element's line.
     let values: Vec<&serde_json::value::RawValue> = serde_json::from_str(&text)
-        .map_err(|e| format!("line {}: not a JSON array of items: {e}", e.line()))?;
+        .map_err(|e| Problem::new(line_at(e.line()), format!("not a JSON array of items: {e}")))?;
     Ok(values
         .into_iter()
         .map(|raw| {
@@ -95,20 +90,20 @@ fn parse_json_array(mut input: impl Read) -> Result<Vec<Row>, String> {
             let line = text[..offset].matches('\n').count() + 1;
             serde_json::from_str::<Value>(raw.get())
                 .map_err(|e| e.to_string())
-                .and_then(Item::from_json)
+                .and_then(|v| Item::from_json(v).map_err(|e| e.0))
                 .map(|item| (line, item))
-                .map_err(|message| RowError { line, message })
+                .map_err(|message| Problem::new(line_at(line), message))
         })
         .collect())
 }
 
 /// CSV with a header row naming item fields. `tags` is a JSON array or a list
 /// separated by `;`; `attributes` is a JSON object.
-fn parse_csv(input: impl Read) -> Result<Vec<Row>, String> {
+fn parse_csv(input: impl Read) -> Result<Vec<Row>, Problem> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = reader
         .headers()
-        .map_err(|e| format!("line 1: no CSV header row: {e}"))?
+        .map_err(|e| Problem::new(line_at(1), format!("no CSV header row: {e}")))?
         .clone();
     let mut out = Vec::new();
     for record in reader.records() {
@@ -116,10 +111,10 @@ fn parse_csv(input: impl Read) -> Result<Vec<Row>, String> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
-                out.push(Err(RowError {
-                    line,
-                    message: format!("not valid CSV: {e}"),
-                }));
+                out.push(Err(Problem::new(
+                    line_at(line),
+                    format!("not valid CSV: {e}"),
+                )));
                 continue;
             }
         };
@@ -151,12 +146,12 @@ fn parse_csv(input: impl Read) -> Result<Vec<Row>, String> {
         }
         let result = match problem {
             Some(message) => Err(message),
-            None => Item::from_json(Value::Object(map)),
+            None => Item::from_json(Value::Object(map)).map_err(|e| e.0),
         };
         out.push(
             result
                 .map(|item| (line, item))
-                .map_err(|message| RowError { line, message }),
+                .map_err(|message| Problem::new(line_at(line), message)),
         );
     }
     Ok(out)
@@ -173,7 +168,7 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert!(rows[0].is_ok());
         let err = rows[1].as_ref().unwrap_err();
-        assert_eq!(err.line, 3);
+        assert_eq!(err.at, "line 3");
         assert!(err.message.starts_with("not valid JSON"), "{err}");
         assert_eq!(rows[2].as_ref().unwrap().0, 4);
     }
@@ -182,7 +177,7 @@ mod tests {
     fn a_json_array_reports_the_line_of_each_element() {
         let input = "[\n  {\"id\": \"a\", \"title\": \"A\"},\n  {\"id\": \"b\", \"title\": 5}\n]";
         let rows = parse(input.as_bytes(), Format::JsonArray).unwrap();
-        assert_eq!(rows[1].as_ref().unwrap_err().line, 3);
+        assert_eq!(rows[1].as_ref().unwrap_err().at, "line 3");
         assert!(parse("{\"id\":1}".as_bytes(), Format::JsonArray).is_err());
     }
 
@@ -195,7 +190,7 @@ mod tests {
         assert_eq!(a.tags, ["x", "y"]);
         assert_eq!(a.attributes["k"], 1);
         let err = rows[1].as_ref().unwrap_err();
-        assert_eq!(err.line, 3);
+        assert_eq!(err.at, "line 3");
         assert!(err.message.contains("`title`"), "{err}");
     }
 }

@@ -5,13 +5,13 @@ use serde_json::{Map, Value};
 
 /// Bounds on an item's fields: generous for real data, small enough that one
 /// item cannot make a search result or an import unreasonably large.
-pub const MAX_ID_LEN: usize = 200;
-pub const MAX_TITLE_LEN: usize = 500;
-pub const MAX_BODY_LEN: usize = 100_000;
-pub const MAX_URL_LEN: usize = 2_000;
-pub const MAX_TAGS: usize = 50;
-pub const MAX_TAG_LEN: usize = 64;
-pub const MAX_ATTRIBUTES_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ID_LEN: usize = 200;
+pub(crate) const MAX_TITLE_LEN: usize = 500;
+pub(crate) const MAX_BODY_LEN: usize = 100_000;
+pub(crate) const MAX_URL_LEN: usize = 2_000;
+pub(crate) const MAX_TAGS: usize = 50;
+pub(crate) const MAX_TAG_LEN: usize = 64;
+pub(crate) const MAX_ATTRIBUTES_BYTES: usize = 64 * 1024;
 
 /// One item of the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -41,35 +41,45 @@ const FIELDS: &[&str] = &[
     "updated_at",
 ];
 
+/// Why a JSON value is not an item; the text names the field (`tags[1]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidItem(pub String);
+
 impl Item {
     /// Check and build an item from a JSON object; the error names the field.
-    pub fn from_json(value: Value) -> Result<Self, String> {
+    pub fn from_json(value: Value) -> Result<Self, InvalidItem> {
         let Value::Object(mut map) = value else {
-            return Err("an item must be a JSON object".into());
+            return Err(InvalidItem("an item must be a JSON object".into()));
         };
         if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(format!(
+            return Err(InvalidItem(format!(
                 "unknown field `{unknown}`; an item has {}",
                 FIELDS.join(", ")
-            ));
+            )));
         }
         let text = |map: &mut Map<String, Value>,
                     field: &str,
                     required: bool,
                     max: usize|
-         -> Result<Option<String>, String> {
+         -> Result<Option<String>, InvalidItem> {
             match map.remove(field) {
-                None | Some(Value::Null) if required => Err(format!("`{field}` is required")),
+                None | Some(Value::Null) if required => {
+                    Err(InvalidItem(format!("`{field}` is required")))
+                }
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if s.trim().is_empty() && required => {
-                    Err(format!("`{field}` must not be empty"))
+                    Err(InvalidItem(format!("`{field}` must not be empty")))
                 }
-                Some(Value::String(s)) if s.chars().count() > max => {
-                    Err(format!("`{field}` is longer than {max} characters"))
-                }
+                Some(Value::String(s)) if s.chars().count() > max => Err(InvalidItem(format!(
+                    "`{field}` is longer than {max} characters"
+                ))),
                 Some(Value::String(s)) => Ok(Some(s)),
                 Some(Value::Number(n)) if field == "id" => Ok(Some(n.to_string())),
-                Some(other) => Err(format!("`{field}` must be a string, not {}", kind(&other))),
+                Some(other) => Err(InvalidItem(format!(
+                    "`{field}` must be a string, not {}",
+                    kind(&other)
+                ))),
             }
         };
         let id = text(&mut map, "id", true, MAX_ID_LEN)?.unwrap_or_default();
@@ -79,18 +89,18 @@ impl Item {
         if let Some(u) = &url
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
-            return Err(format!(
+            return Err(InvalidItem(format!(
                 "`url` must start with https:// or http://, got `{u}`"
-            ));
+            )));
         }
         let tags = match map.remove("tags") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => {
                 if items.len() > MAX_TAGS {
-                    return Err(format!(
+                    return Err(InvalidItem(format!(
                         "`tags` has {} entries; at most {MAX_TAGS}",
                         items.len()
-                    ));
+                    )));
                 }
                 items
                     .into_iter()
@@ -101,38 +111,38 @@ impl Item {
                         {
                             Ok(s.trim().to_owned())
                         }
-                        Value::String(_) => {
-                            Err(format!("`tags[{i}]` must be 1 to {MAX_TAG_LEN} characters"))
-                        }
-                        other => Err(format!(
+                        Value::String(_) => Err(InvalidItem(format!(
+                            "`tags[{i}]` must be 1 to {MAX_TAG_LEN} characters"
+                        ))),
+                        other => Err(InvalidItem(format!(
                             "`tags[{i}]` must be a string, not {}",
                             kind(&other)
-                        )),
+                        ))),
                     })
                     .collect::<Result<_, _>>()?
             }
             Some(other) => {
-                return Err(format!(
+                return Err(InvalidItem(format!(
                     "`tags` must be an array of strings, not {}",
                     kind(&other)
-                ));
+                )));
             }
         };
         let attributes = match map.remove("attributes") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(o)) => {
                 if serde_json::to_string(&o).map_or(0, |s| s.len()) > MAX_ATTRIBUTES_BYTES {
-                    return Err(format!(
+                    return Err(InvalidItem(format!(
                         "`attributes` is larger than {MAX_ATTRIBUTES_BYTES} bytes"
-                    ));
+                    )));
                 }
                 o
             }
             Some(other) => {
-                return Err(format!(
+                return Err(InvalidItem(format!(
                     "`attributes` must be a JSON object, not {}",
                     kind(&other)
-                ));
+                )));
             }
         };
         let created_at = text(&mut map, "created_at", false, 64)?;
@@ -208,7 +218,7 @@ mod tests {
         ];
         for (input, expected) in cases {
             let err = Item::from_json(input.clone()).unwrap_err();
-            assert!(err.contains(expected), "{input}: {err}");
+            assert!(err.0.contains(expected), "{input}: {err}");
         }
     }
 }

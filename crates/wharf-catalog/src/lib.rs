@@ -40,5 +40,7 @@ pub use item::Item;
 pub use postgres::{PgCatalog, PgDatabase, PgSessionStore};
 pub use sample::sample_items;
 pub use sessions::{SessionTable, heartbeat};
-pub use sqlite::{SqliteCatalog, SqliteDatabase, SqliteSessionStore, SqliteSettings};
+pub use sqlite::{
+    IndexCause, SearchIndexError, SqliteCatalog, SqliteDatabase, SqliteSessionStore, SqliteSettings,
+};
 pub use widget::{CATALOG_HTML, CATALOG_WIDGET_URI, widget};

@@ -204,3 +204,27 @@ async fn tables_are_listed_and_described_without_internals() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_json_column_comes_as_its_json_text_on_every_backend() {
+    for f in fixtures(SqlLimits::default()).await {
+        let r = f
+            .catalog
+            .query(
+                "SELECT tags, attributes FROM items WHERE id = 'css.properties.gap'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        for value in &r.rows[0] {
+            let text = value
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: {value} is not text", f.name));
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                "{}: {text}",
+                f.name
+            );
+        }
+    }
+}

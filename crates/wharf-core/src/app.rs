@@ -95,6 +95,8 @@ pub struct App {
     changes: Notifier,
     registry: prometheus::Registry,
     metrics: crate::metrics::ToolMetrics,
+    /// Seals `requestState`: `server.state_key`, or a random key of this process's.
+    state_seal: ArcSwap<crate::request_state::StateSeal>,
 }
 
 impl std::fmt::Debug for App {
@@ -132,6 +134,19 @@ impl App {
     /// [`AppBuilder::collector`]), named `wharf_*`; the HTTP side serves them.
     pub fn registry(&self) -> &prometheus::Registry {
         &self.registry
+    }
+
+    /// Seal `requestState` with `key` (at least 32 bytes), so a multi-round
+    /// call may continue on any replica that has the same key.
+    pub fn use_state_key(&self, key: &[u8]) -> Result<(), crate::StateKeyError> {
+        let seal = crate::request_state::StateSeal::with_key(key)?;
+        self.state_seal.store(Arc::new(seal));
+        Ok(())
+    }
+
+    /// The seal handlers' `requestState` goes through.
+    pub(crate) fn state_seal(&self) -> crate::request_state::StateSeal {
+        (**self.state_seal.load()).clone()
     }
 
     /// Tell every listening client (2026-07-28 `subscriptions/listen` streams and
@@ -397,6 +412,7 @@ impl App {
             .map_err(ToolError::InvalidArguments)?;
         // A panic in a handler ends its call, not the process: it is caught
         // here, on the one path every call takes, and answered as internal.
+        let ctx = ctx.with_seal(self.state_seal());
         let run = std::panic::AssertUnwindSafe((tool.spec.handler)(ctx, arguments))
             .catch_unwind()
             .map(|outcome| {
@@ -651,6 +667,7 @@ impl AppBuilder {
             changes: self.changes,
             registry,
             metrics,
+            state_seal: ArcSwap::from_pointee(crate::request_state::StateSeal::random()),
         })
     }
 }

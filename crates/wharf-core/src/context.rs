@@ -30,6 +30,8 @@ pub struct CallContext {
     input_responses: Option<InputResponses>,
     request_state: Option<String>,
     session: Option<Session>,
+    /// Seals `requestState` with the app's key (set by the app for every call).
+    seal: Option<crate::request_state::StateSeal>,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,7 @@ impl CallContext {
             input_responses: None,
             request_state: None,
             session: None,
+            seal: None,
         }
     }
 
@@ -101,6 +104,7 @@ impl CallContext {
             input_responses: None,
             request_state: None,
             session: None,
+            seal: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl CallContext {
             input_responses: None,
             request_state: None,
             session: None,
+            seal: None,
         }
     }
 
@@ -137,6 +142,37 @@ impl CallContext {
         self.input_responses = input_responses;
         self.request_state = request_state;
         self
+    }
+
+    /// Seal `requestState` with `seal` (the app's key).
+    pub(crate) fn with_seal(mut self, seal: crate::request_state::StateSeal) -> Self {
+        self.seal = Some(seal);
+        self
+    }
+
+    /// `value` sealed as a `requestState` to hand the client with an
+    /// `InputRequiredResult`: only this server (or a replica with the same
+    /// `server.state_key`) can open it.
+    pub fn seal_state<T: serde::Serialize>(&self, value: &T) -> Result<String, crate::ToolError> {
+        self.seal
+            .as_ref()
+            .ok_or_else(|| crate::ToolError::internal("no requestState key for this call"))?
+            .seal(value)
+    }
+
+    /// The `requestState` the client sent back, opened; `None` on a first
+    /// round. One that fails its integrity check is an invalid-params error.
+    pub fn open_state<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<Option<T>, crate::ToolError> {
+        let Some(sealed) = self.request_state() else {
+            return Ok(None);
+        };
+        self.seal
+            .as_ref()
+            .ok_or_else(|| crate::ToolError::internal("no requestState key for this call"))?
+            .open(sealed)
+            .map(Some)
     }
 
     /// Say which session the call belongs to and the log level it asked for.

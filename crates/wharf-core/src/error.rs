@@ -12,6 +12,40 @@ use rmcp::{
     model::{CallToolResult, ContentBlock},
 };
 
+/// Something a person wrote that cannot be used, and where: a configuration
+/// key (`server.allowed_hosts[1]`), a place in a file (`wharf.toml:3:1`,
+/// `servers[2] (weather).timeout`), a line of an import (`items.csv line 4`).
+/// Every parser in Wharf reports with it, so every message reads the same:
+/// where, then what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            at: at.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem, located inside the configuration table `outer`
+    /// (`server` + `allowed_hosts[1]` = `server.allowed_hosts[1]`).
+    pub fn within(mut self, outer: &str) -> Self {
+        self.at = if self.at.is_empty() {
+            outer.to_owned()
+        } else if self.at.starts_with('[') {
+            format!("{outer}{}", self.at)
+        } else {
+            format!("{outer}.{}", self.at)
+        };
+        self
+    }
+}
+
 /// One argument that does not satisfy the tool's input schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -224,12 +258,12 @@ pub enum AppError {
     DuplicateTool(String),
     #[error("tool name `{0}` is not valid: use 1 to 128 characters of A-Z a-z 0-9 _ - .")]
     BadToolName(String),
-    #[error("tool `{tool}` has an input schema that is not valid JSON Schema: {message}")]
-    BadSchema { tool: String, message: String },
+    #[error("tool `{tool}` has an input schema that is not valid JSON Schema: {problem}")]
+    BadSchema { tool: String, problem: Problem },
     #[error("resource `{0}` is registered twice")]
     DuplicateResource(String),
-    #[error("resource template `{template}` is not valid: {message}")]
-    BadTemplate { template: String, message: String },
+    #[error("resource template `{template}` is not valid: {problem}")]
+    BadTemplate { template: String, problem: Problem },
     #[error("prompt `{0}` is registered twice")]
     DuplicatePrompt(String),
     #[error("widget URI `{0}` must start with ui://")]

@@ -23,10 +23,13 @@
 mod app;
 mod context;
 mod error;
+pub mod jsonrpc;
 pub mod metrics;
 mod offer;
+mod portable_schema;
 mod principal;
 mod prompt;
+mod request_state;
 mod resource;
 mod server;
 pub mod submission;
@@ -42,10 +45,11 @@ pub use app::{
     SessionRequest, SessionRequestFn,
 };
 pub use context::{CallContext, CallId, ClientAddr, ParentSpan, SessionId};
-pub use error::{AppError, FieldError, PromptError, ResourceError, ToolError};
+pub use error::{AppError, FieldError, Problem, PromptError, ResourceError, ToolError};
 pub use offer::{Changed, Offer, Offering};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
 pub use prompt::PromptSpec;
+pub use request_state::{MIN_STATE_KEY_LEN, StateKeyError, StateSeal};
 pub use resource::{ResourceSpec, TemplateSpec};
 pub use server::{CALL_ID_META, WharfServer, answer_call, answer_tool_call};
 pub use tool::{ToolSpec, schema_of, structured_result, text_result};

@@ -78,10 +78,10 @@ impl Offer {
             if !valid_tool_name(&name) {
                 return Err(AppError::BadToolName(name));
             }
-            let validator = ArgumentValidator::new(&spec.tool.input_schema).map_err(|message| {
+            let validator = ArgumentValidator::new(&spec.tool.input_schema).map_err(|problem| {
                 AppError::BadSchema {
                     tool: name.clone(),
-                    message,
+                    problem,
                 }
             })?;
             if tool_index.insert(name.clone(), tools.len()).is_some() {
@@ -114,9 +114,9 @@ impl Offer {
         }
         let mut templates = Vec::with_capacity(parts.templates.len());
         for t in parts.templates {
-            let compiled = t.compile().map_err(|message| AppError::BadTemplate {
+            let compiled = t.compile().map_err(|problem| AppError::BadTemplate {
                 template: t.template.uri_template.clone(),
-                message,
+                problem,
             })?;
             templates.push((t, compiled));
         }

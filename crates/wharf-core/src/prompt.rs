@@ -7,7 +7,7 @@ use rmcp::model::{GetPromptResponse, JsonObject, Prompt, PromptArgument};
 
 use crate::{context::CallContext, error::PromptError};
 
-pub type PromptFn = Arc<
+pub(crate) type PromptFn = Arc<
     dyn Fn(CallContext, JsonObject) -> BoxFuture<'static, Result<GetPromptResponse, PromptError>>
         + Send
         + Sync,

@@ -11,7 +11,7 @@ use crate::{context::CallContext, error::ResourceError, uri_template::UriTemplat
 
 /// The boxed reader every resource is stored as: it gets the requested URI and,
 /// for templates, the variables matched in it.
-pub type ReadFn = Arc<
+pub(crate) type ReadFn = Arc<
     dyn Fn(
             CallContext,
             String,
@@ -128,7 +128,7 @@ impl TemplateSpec {
         &self.template
     }
 
-    pub(crate) fn compile(&self) -> Result<UriTemplate, String> {
+    pub(crate) fn compile(&self) -> Result<UriTemplate, crate::Problem> {
         UriTemplate::parse(&self.template.uri_template)
     }
 }

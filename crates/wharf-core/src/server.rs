@@ -195,7 +195,8 @@ impl ServerHandler for WharfServer {
         let uri = request.uri.clone();
         let ctx = self
             .context(ctx)
-            .with_retry(request.input_responses, request.request_state);
+            .with_retry(request.input_responses, request.request_state)
+            .with_seal(self.app.state_seal());
         let offer = self.app.offer();
         let outcome = if let Some(resource) = offer.resource(&uri) {
             (resource.read)(ctx, uri.clone(), Default::default()).await
@@ -248,7 +249,8 @@ impl ServerHandler for WharfServer {
             .map_err(PromptError::into_mcp)?;
         let ctx = self
             .context(ctx)
-            .with_retry(request.input_responses, request.request_state);
+            .with_retry(request.input_responses, request.request_state)
+            .with_seal(self.app.state_seal());
         (prompt.render)(ctx, args).await.map_err(|e| {
             if let PromptError::Internal(cause) = &e {
                 tracing::error!(prompt = request.name, error = %cause, "prompt failed");

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::{context::CallContext, error::ToolError};
 
 /// The boxed handler every tool is stored as.
-pub type ToolFn = Arc<
+pub(crate) type ToolFn = Arc<
     dyn Fn(CallContext, JsonObject) -> BoxFuture<'static, Result<CallToolResponse, ToolError>>
         + Send
         + Sync,
@@ -155,15 +155,17 @@ impl ToolSpec {
         self
     }
 
-    /// The JSON Schema of the arguments. Must be an object schema.
+    /// The JSON Schema of the arguments. Must be an object schema. Published
+    /// (and enforced) in its portable form (`portable_schema`).
     pub fn input_schema(mut self, schema: JsonObject) -> Self {
-        self.tool.input_schema = Arc::new(schema);
+        self.tool.input_schema = Arc::new(crate::portable_schema::portable(schema));
         self
     }
 
-    /// The JSON Schema of `structuredContent` in successful results.
+    /// The JSON Schema of `structuredContent` in successful results, published
+    /// in its portable form.
     pub fn output_schema(mut self, schema: JsonObject) -> Self {
-        self.tool.output_schema = Some(Arc::new(schema));
+        self.tool.output_schema = Some(Arc::new(crate::portable_schema::portable(schema)));
         self
     }
 

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::Problem;
+
 #[derive(Debug, Clone)]
 enum Part {
     Literal(String),
@@ -20,31 +22,39 @@ pub struct UriTemplate {
 }
 
 impl UriTemplate {
-    pub fn parse(template: &str) -> Result<Self, String> {
+    /// Parse `template`; a problem names the byte where it is.
+    pub fn parse(template: &str) -> Result<Self, Problem> {
         let mut parts = Vec::new();
         let mut rest = template;
+        let at = |rest: &str, i: usize| format!("byte {}", template.len() - rest.len() + i);
         while let Some(open) = rest.find('{') {
             if open > 0 {
                 parts.push(Part::Literal(rest[..open].to_owned()));
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("`{{` at byte {open} is never closed"))?
+                .ok_or_else(|| Problem::new(at(rest, open), "`{` is never closed"))?
                 + open;
             let name = &rest[open + 1..close];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "variable `{{{name}}}` must be a plain name (letters, digits, _); operators such as + # / ? are not supported"
+                return Err(Problem::new(
+                    at(rest, open),
+                    format!(
+                        "variable `{{{name}}}` must be a plain name (letters, digits, _); operators such as + # / ? are not supported"
+                    ),
                 ));
             }
             if matches!(parts.last(), Some(Part::Var(_))) {
-                return Err("two variables in a row cannot be told apart".to_owned());
+                return Err(Problem::new(
+                    at(rest, open),
+                    "two variables in a row cannot be told apart",
+                ));
             }
             parts.push(Part::Var(name.to_owned()));
             rest = &rest[close + 1..];
         }
-        if rest.contains('}') {
-            return Err("`}` without a matching `{`".to_owned());
+        if let Some(close) = rest.find('}') {
+            return Err(Problem::new(at(rest, close), "`}` without a matching `{`"));
         }
         if !rest.is_empty() {
             parts.push(Part::Literal(rest.to_owned()));

@@ -8,7 +8,7 @@
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use crate::error::FieldError;
+use crate::error::{FieldError, Problem};
 
 /// How many distinct problems one error message lists; the rest are counted.
 /// A caller fixes the first few and retries; a wall of text helps nobody.
@@ -26,13 +26,21 @@ impl std::fmt::Debug for ArgumentValidator {
 }
 
 impl ArgumentValidator {
-    /// Compile `schema`; an error names what is wrong with it.
-    pub fn new(schema: &JsonObject) -> Result<Self, String> {
+    /// Compile `schema`; a problem names where in it and what is wrong.
+    pub fn new(schema: &JsonObject) -> Result<Self, Problem> {
         let schema = Value::Object(schema.clone());
         let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(&schema)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                let pointer = e.instance_path().to_string();
+                let at = if pointer.is_empty() {
+                    "/".to_owned()
+                } else {
+                    pointer
+                };
+                Problem::new(format!("schema {at}"), e.to_string())
+            })?;
         Ok(Self { validator })
     }
 

@@ -22,8 +22,9 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 use serde_json::Value;
+use wharf_core::Problem;
 
-use crate::{backoff::Backoff, breaker::BreakerConfig, error::ConfigError};
+use crate::{backoff::Backoff, breaker::BreakerConfig};
 
 /// How to reach one upstream.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,7 +212,7 @@ pub struct GatewayConfig {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The classic default of three retries.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
-pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 /// Calls in flight per upstream: beyond it callers queue. A stdio server handles
 /// requests one by one in most SDKs; HTTP servers scale further.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
@@ -301,8 +302,8 @@ struct RawBreaker {
 }
 
 /// Seconds as a number (the classic file) or a duration string (`"1m 30s"`).
-fn duration(value: &Value, at: &str) -> Result<Duration, ConfigError> {
-    let bad = |why: String| ConfigError {
+fn duration(value: &Value, at: &str) -> Result<Duration, Problem> {
+    let bad = |why: String| Problem {
         at: at.to_owned(),
         message: why,
     };
@@ -335,21 +336,21 @@ fn expand(
     lookup: &dyn Fn(&str) -> Option<String>,
     at: &str,
     secrets: &mut Vec<String>,
-) -> Result<String, ConfigError> {
+) -> Result<String, Problem> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(ConfigError {
+            return Err(Problem {
                 at: at.to_owned(),
                 message: "`${` without a closing `}`".into(),
             });
         };
         let reference = &after[..end];
         if let Some(input) = reference.strip_prefix("input:") {
-            return Err(ConfigError {
+            return Err(Problem {
                 at: at.to_owned(),
                 message: format!(
                     "${{input:{input}}} is a VS Code prompt, which a server cannot ask; put the value in an environment variable and write ${{VAR}}"
@@ -357,7 +358,7 @@ fn expand(
             });
         }
         let name = reference.strip_prefix("env:").unwrap_or(reference);
-        let value = lookup(name).ok_or_else(|| ConfigError {
+        let value = lookup(name).ok_or_else(|| Problem {
             at: at.to_owned(),
             message: format!("refers to ${{{name}}}, which is not set in the environment"),
         })?;
@@ -412,24 +413,24 @@ impl GatewayConfig {
         text: &str,
         toml: bool,
         lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, Vec<ConfigError>> {
+    ) -> Result<Self, Vec<Problem>> {
         let root: Value = if toml {
             ::toml::from_str(text).map_err(|e| {
-                vec![ConfigError {
+                vec![Problem {
                     at: "the file".into(),
                     message: e.to_string(),
                 }]
             })?
         } else {
             serde_json::from_str(text).map_err(|e| {
-                vec![ConfigError {
+                vec![Problem {
                     at: format!("line {} column {}", e.line(), e.column()),
                     message: e.to_string(),
                 }]
             })?
         };
         let Value::Object(mut root) = root else {
-            return Err(vec![ConfigError {
+            return Err(vec![Problem {
                 at: "the top level".into(),
                 message: "expected an object with `servers` (or `mcpServers`)".into(),
             }]);
@@ -437,7 +438,7 @@ impl GatewayConfig {
         let mut problems = Vec::new();
         for key in root.keys() {
             if !TOP_LEVEL.contains(&key.as_str()) {
-                problems.push(ConfigError {
+                problems.push(Problem {
                     at: key.clone(),
                     message: format!("unknown key; expected one of {}", TOP_LEVEL.join(", ")),
                 });
@@ -446,7 +447,7 @@ impl GatewayConfig {
         // (label, name, fields) of each server, whatever the shape.
         let mut servers: Vec<(String, Option<String>, Value)> = Vec::new();
         match (root.remove("servers"), root.remove("mcpServers")) {
-            (Some(_), Some(_)) => problems.push(ConfigError {
+            (Some(_), Some(_)) => problems.push(Problem {
                 at: "the top level".into(),
                 message: "has both `servers` and `mcpServers`; keep one".into(),
             }),
@@ -469,11 +470,11 @@ impl GatewayConfig {
                     servers.push((format!("mcpServers.{name}"), Some(name), server));
                 }
             }
-            (None, None) => problems.push(ConfigError {
+            (None, None) => problems.push(Problem {
                 at: "the top level".into(),
                 message: "lists no servers: write `servers` (a list, or VS Code's object) or `mcpServers` (Claude Desktop, Cursor)".into(),
             }),
-            (Some(_), None) | (None, Some(_)) => problems.push(ConfigError {
+            (Some(_), None) | (None, Some(_)) => problems.push(Problem {
                 at: "servers".into(),
                 message: "must be a list of servers, or an object of servers by name".into(),
             }),
@@ -483,7 +484,7 @@ impl GatewayConfig {
             let mut raw: RawServer = match serde_json::from_value(fields) {
                 Ok(r) => r,
                 Err(e) => {
-                    problems.push(ConfigError {
+                    problems.push(Problem {
                         at: label,
                         message: e.to_string(),
                     });
@@ -492,7 +493,7 @@ impl GatewayConfig {
             };
             if let Some(name) = name {
                 if raw.name.as_ref().is_some_and(|n| *n != name) {
-                    problems.push(ConfigError {
+                    problems.push(Problem {
                         at: format!("{label}.name"),
                         message: format!("differs from its key `{name}`; keep one"),
                     });
@@ -505,7 +506,7 @@ impl GatewayConfig {
             }
         }
         if upstreams.is_empty() && problems.is_empty() {
-            problems.push(ConfigError {
+            problems.push(Problem {
                 at: "servers".into(),
                 message: "no servers listed; add at least one { \"name\": ..., \"url\" | \"command\" | \"script_path\": ... }".into(),
             });
@@ -513,7 +514,7 @@ impl GatewayConfig {
         let mut seen = std::collections::HashSet::new();
         for u in &upstreams {
             if !u.namespace.is_empty() && !seen.insert(u.namespace.clone()) {
-                problems.push(ConfigError {
+                problems.push(Problem {
                     at: format!("servers ({})", u.name),
                     message: format!(
                         "namespace `{}` is used twice; give one of them another `namespace`",
@@ -522,11 +523,11 @@ impl GatewayConfig {
                 });
             }
         }
-        let text = |key: &str, problems: &mut Vec<ConfigError>| match root.get(key) {
+        let text = |key: &str, problems: &mut Vec<Problem>| match root.get(key) {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
-                problems.push(ConfigError {
+                problems.push(Problem {
                     at: key.into(),
                     message: "must be a string".into(),
                 });
@@ -537,7 +538,7 @@ impl GatewayConfig {
             None | Some("error") => WhenUnhealthy::Error,
             Some("hide") => WhenUnhealthy::Hide,
             Some(other) => {
-                problems.push(ConfigError {
+                problems.push(Problem {
                     at: "when_unhealthy".into(),
                     message: format!("`{other}` is not one of: error, hide"),
                 });
@@ -547,7 +548,7 @@ impl GatewayConfig {
         let separator =
             text("separator", &mut problems).unwrap_or_else(|| DEFAULT_SEPARATOR.into());
         if !valid_namespace(&separator) {
-            problems.push(ConfigError {
+            problems.push(Problem {
                 at: "separator".into(),
                 message: "use letters, digits, `_`, `-` or `.` (tool names allow only those)"
                     .into(),
@@ -557,7 +558,7 @@ impl GatewayConfig {
         let mut breaker = BreakerConfig::default();
         if let Some(b) = root.remove("breaker") {
             match serde_json::from_value::<RawBreaker>(b) {
-                Err(e) => problems.push(ConfigError {
+                Err(e) => problems.push(Problem {
                     at: "breaker".into(),
                     message: e.to_string(),
                 }),
@@ -569,7 +570,7 @@ impl GatewayConfig {
                         if r > 0.0 && r <= 1.0 {
                             breaker.failure_rate = r;
                         } else {
-                            problems.push(ConfigError {
+                            problems.push(Problem {
                                 at: "breaker.failure_rate".into(),
                                 message: format!(
                                     "{r} is not in (0, 1]; 0.5 opens at half the calls failing"
@@ -628,11 +629,11 @@ fn upstream(
     s: RawServer,
     label: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<ConfigError>,
+    problems: &mut Vec<Problem>,
 ) -> Option<UpstreamConfig> {
     let before = problems.len();
     let at = |field: &str| format!("{label}.{field}");
-    let mut report = |at: String, message: String| problems.push(ConfigError { at, message });
+    let mut report = |at: String, message: String| problems.push(Problem { at, message });
     let Some(name) = s.name.clone().filter(|n| !n.is_empty()) else {
         report(label.to_owned(), "has no `name`".into());
         return None;
@@ -853,14 +854,14 @@ fn upstream(
 mod tests {
     use super::*;
 
-    fn parse_all(text: &str) -> Result<GatewayConfig, Vec<ConfigError>> {
+    fn parse_all(text: &str) -> Result<GatewayConfig, Vec<Problem>> {
         GatewayConfig::parse(text, false, &|name| {
             (name == "TOKEN").then(|| "s3cret".to_owned())
         })
     }
 
     /// The first problem, for the cases that have one.
-    fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+    fn parse(text: &str) -> Result<GatewayConfig, Problem> {
         parse_all(text).map_err(|mut all| all.remove(0))
     }
 

@@ -32,6 +32,28 @@ use crate::{
     progress::ProgressRoutes,
 };
 
+/// Why a connection to an upstream could not be made. Its text may still hold
+/// a secret (a token in a command's arguments, say): the upstream scrubs it
+/// ([`crate::redact`]) before anyone sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Sse(#[from] crate::sse_client::SseConnectError),
+    /// The peer was reached but did not complete the MCP handshake.
+    #[error("{peer} did not complete the MCP handshake: {}", crate::error::tidy(source.to_string()))]
+    Handshake {
+        peer: String,
+        source: Box<rmcp::service::ClientInitializeError>,
+    },
+    #[error("no handshake within {}s", .0.as_secs())]
+    Timeout(std::time::Duration),
+}
+
 /// One live connection.
 pub type Connection = RunningService<RoleClient, UpstreamHandler>;
 
@@ -293,7 +315,7 @@ pub async fn connect(
     http: &reqwest::Client,
     handler: UpstreamHandler,
     max_in_flight: usize,
-) -> Result<Connection, String> {
+) -> Result<Connection, ConnectError> {
     match transport {
         Transport::Stdio {
             command,
@@ -309,12 +331,18 @@ pub async fn connect(
             let (child, _) = TokioChildProcess::builder(cmd)
                 .stderr(Stdio::inherit())
                 .spawn()
-                .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+                .map_err(|source| ConnectError::Spawn {
+                    command: command.clone(),
+                    source,
+                })?;
             let child = tap(child, handler.progress.clone());
             handler
                 .serve_with_lifecycle(child, lifecycle(era))
                 .await
-                .map_err(|e| format!("`{command}` did not complete the MCP handshake: {e}"))
+                .map_err(|source| ConnectError::Handshake {
+                    peer: format!("`{command}`"),
+                    source: Box::new(source),
+                })
         }
         Transport::Http { url } => {
             let mut custom = std::collections::HashMap::new();
@@ -342,15 +370,19 @@ pub async fn connect(
             handler
                 .serve_with_lifecycle(transport, lifecycle(era))
                 .await
-                .map_err(|e| crate::error::tidy(format!("{}: {e}", crate::redact::shown_url(url))))
+                .map_err(|source| ConnectError::Handshake {
+                    peer: crate::redact::shown_url(url),
+                    source: Box::new(source),
+                })
         }
         Transport::InProcess(server) => {
             let transport = tap(server.connect(), handler.progress.clone());
             handler
                 .serve_with_lifecycle(transport, lifecycle(era))
                 .await
-                .map_err(|e| {
-                    format!("the in-process server did not complete the MCP handshake: {e}")
+                .map_err(|source| ConnectError::Handshake {
+                    peer: "the in-process server".to_owned(),
+                    source: Box::new(source),
                 })
         }
         Transport::Sse { url } => {
@@ -360,7 +392,10 @@ pub async fn connect(
             handler
                 .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
                 .await
-                .map_err(|e| format!("{}: {e}", crate::redact::shown_url(url)))
+                .map_err(|source| ConnectError::Handshake {
+                    peer: crate::redact::shown_url(url),
+                    source: Box::new(source),
+                })
         }
     }
 }

@@ -139,16 +139,6 @@ pub(crate) fn tidy(message: String) -> String {
     }
 }
 
-/// A gateway configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{at}: {message}")]
-pub struct ConfigError {
-    /// Where: `servers[2] (weather).timeout`.
-    pub at: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
 /// A tool that says running it twice is harmless: read-only or idempotent.
 /// Only such a call is repeated after a failure that may have let it run.
 pub fn safe_to_repeat(tool: &rmcp::model::Tool) -> bool {

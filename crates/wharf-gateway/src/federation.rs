@@ -237,7 +237,7 @@ impl Gateway {
                     Ok(spec) => offering.tools.push(spec),
                     Err(why) => {
                         names.remove(&name);
-                        tracing::warn!(upstream = u.name(), tool = %tool.name, error = why, "upstream tool skipped");
+                        tracing::warn!(upstream = u.name(), tool = %tool.name, error = %why, "upstream tool skipped");
                     }
                 }
             }
@@ -556,7 +556,11 @@ fn relayed(e: UpstreamError) -> ErrorData {
 
 /// A tool of `upstream`, published as `name`. Its schema is checked here so one
 /// upstream's bad tool is skipped instead of refusing the whole offer.
-fn forward_tool(upstream: &Arc<Upstream>, tool: &Tool, name: String) -> Result<ToolSpec, String> {
+fn forward_tool(
+    upstream: &Arc<Upstream>,
+    tool: &Tool,
+    name: String,
+) -> Result<ToolSpec, wharf_core::Problem> {
     ArgumentValidator::new(&tool.input_schema)?;
     let idempotent = crate::error::safe_to_repeat(tool);
     let original = tool.name.clone();

@@ -35,7 +35,7 @@ use wharf_core::sync::lock;
 use crate::progress::ProgressRoutes;
 
 /// What a lane knows about its caller.
-pub struct LaneState {
+pub(crate) struct LaneState {
     /// The caller's session. Replaced at each request: a session resumed after
     /// a restart (or on another replica) has a new peer.
     caller: Mutex<Peer<RoleServer>>,

@@ -25,6 +25,7 @@ use crate::{
     connect::{Announced, Connection, UpstreamHandler},
     error::UpstreamError,
     lane::LaneState,
+    redact::Scrubbed,
     relay::legacy_client,
 };
 
@@ -67,7 +68,7 @@ impl LaneSlot {
 pub(crate) enum LaneFailure {
     /// The upstream did not complete a legacy handshake (it may speak no legacy
     /// version: the caller can share the upstream's connection instead).
-    Dial(String),
+    Dial(Scrubbed),
     /// The lane was made, but setting it up again failed within the attempt.
     Replay(UpstreamError),
 }
@@ -130,7 +131,7 @@ impl Lanes {
     ) -> Result<Option<Arc<Lane>>, LaneFailure>
     where
         D: FnOnce(UpstreamHandler) -> F,
-        F: Future<Output = Result<Connection, String>>,
+        F: Future<Output = Result<Connection, Scrubbed>>,
     {
         let (Some(session), Some(caller)) = (ctx.session_id(), legacy_client(ctx)) else {
             return Ok(None);

@@ -39,7 +39,7 @@ pub use config::{
     GatewayConfig, InProcess, Transport, UpstreamConfig, WhenUnhealthy,
 };
 pub use connect::{Announced, Connection, ListKind, UpstreamHandler, connect};
-pub use error::{ConfigError, UpstreamError, safe_to_repeat};
+pub use error::{UpstreamError, safe_to_repeat};
 pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
 pub use progress::ProgressRoutes;

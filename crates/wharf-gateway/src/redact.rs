@@ -29,6 +29,24 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
+/// An error's text with the upstream's secrets scrubbed out: the only form in
+/// which a connect failure leaves the upstream (to a tool result, a log line,
+/// `/ready`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scrubbed(String);
+
+impl Scrubbed {
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Scrubbed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Scrubs one upstream's secrets out of text about it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Redactor {
@@ -59,6 +77,11 @@ impl Redactor {
         replacements.sort_by_key(|(find, _)| std::cmp::Reverse(find.len()));
         replacements.dedup_by(|a, b| a.0 == b.0);
         Self { replacements }
+    }
+
+    /// `error`'s text with every secret of the upstream replaced.
+    pub(crate) fn scrubbed(&self, error: &dyn std::fmt::Display) -> Scrubbed {
+        Scrubbed(self.scrub(&error.to_string()))
     }
 
     /// `text` with every secret of the upstream replaced.

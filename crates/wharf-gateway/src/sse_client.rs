@@ -23,8 +23,35 @@ const QUEUE: usize = 64;
 /// How long the server has to send its `endpoint` event.
 const ENDPOINT_WAIT: Duration = Duration::from_secs(10);
 
+/// Why the stream did not give a place to POST to. The URL is shown without
+/// its query or credentials ([`crate::redact::shown_url`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SseConnectError {
+    #[error("GET {url}: {source}")]
+    Get { url: String, source: reqwest::Error },
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("reading {url}: {message}")]
+    Read { url: String, message: String },
+    #[error("{url}: the endpoint event has no data")]
+    EmptyEndpoint { url: String },
+    #[error("{url}: the stream ended before an endpoint event")]
+    Ended { url: String },
+    #[error("{url}: no endpoint event within {}s", ENDPOINT_WAIT.as_secs())]
+    NoEndpoint { url: String },
+    #[error("{url}: bad endpoint `{endpoint}`: {source}")]
+    BadEndpoint {
+        url: String,
+        endpoint: String,
+        source: url::ParseError,
+    },
+}
+
 /// Open the stream, wait for the endpoint, and return the pair rmcp serves.
-pub async fn connect(
+pub(crate) async fn connect(
     http: &reqwest::Client,
     url: &str,
     headers: &http::HeaderMap,
@@ -33,51 +60,48 @@ pub async fn connect(
         PollSender<TxJsonRpcMessage<RoleClient>>,
         impl Stream<Item = RxJsonRpcMessage<RoleClient>> + Send + Unpin + 'static,
     ),
-    String,
+    SseConnectError,
 > {
+    let shown = || crate::redact::shown_url(url);
     let response = http
         .get(url)
         .headers(headers.clone())
         .header(http::header::ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+        .map_err(|source| SseConnectError::Get {
+            url: shown(),
+            source: source.without_url(),
+        })?;
     if !response.status().is_success() {
-        return Err(format!("GET {url}: HTTP {}", response.status()));
+        return Err(SseConnectError::Status {
+            url: shown(),
+            status: response.status(),
+        });
     }
     let mut events = SseStream::from_bytes_stream(response.bytes_stream());
     let endpoint = tokio::time::timeout(ENDPOINT_WAIT, async {
         while let Some(event) = events.next().await {
-            let event = event.map_err(|e| format!("reading {url}: {e}"))?;
+            let event = event.map_err(|e| SseConnectError::Read {
+                url: shown(),
+                message: e.to_string(),
+            })?;
             if event.event.as_deref() == Some("endpoint") {
-                return event.data.ok_or_else(|| {
-                    format!(
-                        "{}: the endpoint event has no data",
-                        crate::redact::shown_url(url)
-                    )
-                });
+                return event
+                    .data
+                    .ok_or_else(|| SseConnectError::EmptyEndpoint { url: shown() });
             }
         }
-        Err(format!(
-            "{}: the stream ended before an endpoint event",
-            crate::redact::shown_url(url)
-        ))
+        Err(SseConnectError::Ended { url: shown() })
     })
     .await
-    .map_err(|_| {
-        format!(
-            "{url}: no endpoint event within {}s",
-            ENDPOINT_WAIT.as_secs()
-        )
-    })??;
+    .map_err(|_| SseConnectError::NoEndpoint { url: shown() })??;
     let post_to = url::Url::parse(url)
         .and_then(|base| base.join(endpoint.trim()))
-        .map_err(|e| {
-            format!(
-                "{}: bad endpoint `{}`: {e}",
-                crate::redact::shown_url(url),
-                crate::redact::shown_url(&endpoint)
-            )
+        .map_err(|source| SseConnectError::BadEndpoint {
+            url: shown(),
+            endpoint: crate::redact::shown_url(&endpoint),
+            source,
         })?;
 
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(QUEUE);

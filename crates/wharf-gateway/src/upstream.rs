@@ -26,11 +26,12 @@ use crate::{
     backoff::Backoff,
     breaker::{Breaker, BreakerConfig, BreakerState},
     config::{Era, Transport, UpstreamConfig},
-    connect::{Connection, UpstreamHandler, connect},
+    connect::{ConnectError, Connection, UpstreamHandler, connect},
     error::UpstreamError,
     lane::LaneState,
     lanes::{LaneFailure, Lanes},
     metrics::UpstreamMetrics,
+    redact::Scrubbed,
 };
 
 /// What the last health check (or call) found.
@@ -293,6 +294,7 @@ impl Upstream {
                 Ok(c)
             }
             Err(message) => {
+                let message = message.into_string();
                 let wait = self.reconnect.delay(slot.failures);
                 slot.failures = slot.failures.saturating_add(1);
                 slot.not_before = Some(Instant::now() + wait);
@@ -306,7 +308,7 @@ impl Upstream {
     }
 
     /// A new connection to the upstream, its handshake bounded by [`MAX_CONNECT_TIME`].
-    async fn handshake(&self, era: Era, handler: UpstreamHandler) -> Result<Connection, String> {
+    async fn handshake(&self, era: Era, handler: UpstreamHandler) -> Result<Connection, Scrubbed> {
         let connecting = connect(
             &self.config.transport,
             era,
@@ -317,13 +319,8 @@ impl Upstream {
         );
         tokio::time::timeout(MAX_CONNECT_TIME, connecting)
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "no handshake within {}s",
-                    MAX_CONNECT_TIME.as_secs()
-                ))
-            })
-            .map_err(|message| self.redactor.scrub(&message))
+            .unwrap_or(Err(ConnectError::Timeout(MAX_CONNECT_TIME)))
+            .map_err(|e| self.redactor.scrubbed(&e))
     }
 
     /// A 2026-07-28 server sends list changes only on a `subscriptions/listen`
@@ -598,13 +595,13 @@ impl Upstream {
                     if !shared_up {
                         return Err(UpstreamError::Connect {
                             upstream: self.name().to_owned(),
-                            message,
+                            message: message.into_string(),
                         });
                     }
                     // Up, but not speaking a legacy version: its legacy callers
                     // share the connection (and its input requests reach them as
                     // `input_required` rounds).
-                    tracing::debug!(upstream = self.name(), error = message, "lane refused");
+                    tracing::debug!(upstream = self.name(), error = %message, "lane refused");
                     self.lanes.refused();
                 }
             }

@@ -38,7 +38,7 @@ pub(crate) struct ActionRequest {
 
 impl ActionRequest {
     /// The tool a `call_tool` names.
-    pub fn tool_name(&self) -> Option<&str> {
+    pub(crate) fn tool_name(&self) -> Option<&str> {
         (self.action == "call_tool")
             .then_some(self.name.as_deref())
             .flatten()
@@ -47,7 +47,7 @@ impl ActionRequest {
 
 /// Whether the answer is plain JSON or a one-event SSE stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     Json,
     Sse,
 }
@@ -56,7 +56,7 @@ pub enum Framing {
 /// tool the intake resolved; `parts` reach the tool handler as extensions.
 pub(crate) async fn handle(
     app: &Arc<App>,
-    request: Result<ActionRequest, String>,
+    request: Result<ActionRequest, serde_json::Error>,
     tool: Option<ResolvedTool>,
     parts: http::request::Parts,
     framing: Framing,
@@ -68,7 +68,7 @@ pub(crate) async fn handle(
             "invalid_request",
             &format!(
                 "{}; expected {{\"action\": one of {ACTIONS:?}, ...}}",
-                shown(&e)
+                shown(&e.to_string())
             ),
             None,
         ),

@@ -17,11 +17,9 @@ use axum::{
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use crate::{
-    intake::{Message, Refusal},
-    mcp::McpState,
-    rpc_info::RpcInfo,
-};
+use wharf_core::jsonrpc::Message;
+
+use crate::{intake::Refusal, mcp::McpState, rpc_info::RpcInfo};
 
 /// The one protocol version that has batches.
 const BATCH_VERSION: &str = "2025-03-26";

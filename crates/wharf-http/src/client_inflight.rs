@@ -16,27 +16,27 @@ use crate::auth::ClientKey;
 
 /// Requests in flight, by client.
 #[derive(Debug)]
-pub struct ClientInflight {
+pub(crate) struct ClientInflight {
     max: usize,
     table: Mutex<HashMap<ClientKey, usize>>,
 }
 
 /// One request's place; dropping it gives the place back.
 #[derive(Debug)]
-pub struct Place {
+pub(crate) struct Place {
     owner: Arc<ClientInflight>,
     key: ClientKey,
 }
 
 impl ClientInflight {
-    pub fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             max: max.max(1),
             table: Mutex::default(),
         })
     }
 
-    pub fn max(&self) -> usize {
+    pub(crate) fn max(&self) -> usize {
         self.max
     }
 
@@ -45,7 +45,7 @@ impl ClientInflight {
     }
 
     /// A place for one more request of `key`, unless it has `max` already.
-    pub fn enter(self: &Arc<Self>, key: &ClientKey) -> Option<Place> {
+    pub(crate) fn enter(self: &Arc<Self>, key: &ClientKey) -> Option<Place> {
         let mut table = self.table();
         let n = table.entry(key.clone()).or_default();
         if *n >= self.max {

@@ -6,20 +6,28 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use ipnet::IpNet;
+use wharf_core::Problem;
 
 /// Proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
-    /// From `10.0.0.0/8`, `192.0.2.7`, `::1` ...; the first entry that is neither is the error.
-    pub fn parse(entries: &[String]) -> Result<Self, String> {
+    /// From `10.0.0.0/8`, `192.0.2.7`, `::1` ...; the first entry that is
+    /// neither is the problem (`trusted_proxies[2]`).
+    pub fn parse(entries: &[String]) -> Result<Self, Problem> {
         entries
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 e.parse::<IpNet>()
                     .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("`{e}` is neither an IP address nor a CIDR range"))
+                    .map_err(|_| {
+                        Problem::new(
+                            format!("trusted_proxies[{i}]"),
+                            format!("`{e}` is neither an IP address nor a CIDR range"),
+                        )
+                    })
             })
             .collect::<Result<_, _>>()
             .map(Self)
@@ -118,7 +126,8 @@ mod tests {
         assert!(
             TrustedProxies::parse(&["proxy.local".into()])
                 .unwrap_err()
-                .contains("proxy.local")
+                .to_string()
+                .contains("trusted_proxies[0]: `proxy.local`")
         );
     }
 }

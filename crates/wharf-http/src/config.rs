@@ -6,8 +6,11 @@ use futures::future::BoxFuture;
 use rmcp::transport::streamable_http_server::session::SessionStore;
 
 /// A readiness condition beyond "not draining" (the database answers, say):
-/// `Err` carries the reason `/ready` reports.
-pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// `/ready` reports the error as its reason.
+pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), NotReady>> + Send + Sync>;
+
+/// Why a [`ReadyCheck`] failed.
+pub type NotReady = Box<dyn std::error::Error + Send + Sync>;
 
 /// Default cap on a request body. rmcp's own default; large enough for any tool
 /// call a model writes, small enough that a flood of bodies cannot exhaust memory.

@@ -41,7 +41,7 @@ const IN_REQUEST: u8 = 1;
 
 /// Which deadline ended a connection, if one did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expired {
+pub(crate) enum Expired {
     Header,
     Write,
 }
@@ -49,19 +49,19 @@ pub enum Expired {
 /// Where one connection is: between requests, or inside one. Shared by the
 /// connection's IO and the service that runs its requests.
 #[derive(Debug, Default)]
-pub struct Phase {
+pub(crate) struct Phase {
     state: AtomicU8,
     expired: AtomicU8,
 }
 
 impl Phase {
     /// A request's head has been parsed: the header deadline is over.
-    pub fn request_started(&self) {
+    pub(crate) fn request_started(&self) {
         self.state.store(IN_REQUEST, Ordering::Release);
     }
 
     /// The response has been sent (or dropped): the next bytes start a new head.
-    pub fn request_finished(&self) {
+    pub(crate) fn request_finished(&self) {
         self.state.store(IDLE, Ordering::Release);
     }
 
@@ -78,7 +78,7 @@ impl Phase {
     }
 
     /// The deadline that ended the connection, if one did.
-    pub fn expired(&self) -> Option<Expired> {
+    pub(crate) fn expired(&self) -> Option<Expired> {
         match self.expired.load(Ordering::Acquire) {
             1 => Some(Expired::Header),
             2 => Some(Expired::Write),
@@ -89,13 +89,13 @@ impl Phase {
 
 /// The two deadlines this wrapper keeps.
 #[derive(Debug, Clone, Copy)]
-pub struct IoDeadlines {
+pub(crate) struct IoDeadlines {
     pub header: Duration,
     pub write: Duration,
 }
 
 /// A connection's IO with the header and write deadlines.
-pub struct Deadlined<T> {
+pub(crate) struct Deadlined<T> {
     inner: T,
     phase: Arc<Phase>,
     limits: IoDeadlines,
@@ -107,7 +107,7 @@ pub struct Deadlined<T> {
 
 impl<T> Deadlined<T> {
     /// A new connection: its first head is due within the header deadline from now.
-    pub fn new(inner: T, phase: Arc<Phase>, limits: IoDeadlines) -> Self {
+    pub(crate) fn new(inner: T, phase: Arc<Phase>, limits: IoDeadlines) -> Self {
         Self {
             inner,
             phase,

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use wharf_core::{App, CallContext, ResolvedTool};
 
-use crate::intake::Message;
+use wharf_core::jsonrpc::Message;
 
 /// A request this path will answer.
 pub(crate) struct DirectCall {

@@ -13,6 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use std::sync::Arc;
+use wharf_core::Problem;
 
 /// The compiled allow-lists.
 #[derive(Debug, Clone)]
@@ -34,21 +35,37 @@ enum OriginRule {
 }
 
 impl HostGuard {
-    pub fn new(hosts: &[String], origins: &[String]) -> Result<Self, String> {
+    /// From `allowed_hosts` and `allowed_origins` entries; a problem names the
+    /// entry (`allowed_hosts[1]`).
+    pub fn new(hosts: &[String], origins: &[String]) -> Result<Self, Problem> {
         let any_host = hosts.iter().any(|h| h == "*");
         let hosts = hosts
             .iter()
-            .filter(|h| *h != "*")
-            .map(|h| {
-                split_host_port(h).ok_or_else(|| format!("`{h}` is not a host name or host:port"))
+            .enumerate()
+            .filter(|(_, h)| *h != "*")
+            .map(|(i, h)| {
+                split_host_port(h).ok_or_else(|| {
+                    Problem::new(
+                        format!("allowed_hosts[{i}]"),
+                        format!("`{h}` is not a host name or host:port"),
+                    )
+                })
             })
             .map(|r| r.map(|(h, p)| (normalize_host(h), p)))
             .collect::<Result<_, _>>()?;
         let any_origin = origins.iter().any(|o| o == "*");
         let origins = origins
             .iter()
-            .filter(|o| *o != "*")
-            .map(|o| parse_origin_rule(o))
+            .enumerate()
+            .filter(|(_, o)| *o != "*")
+            .map(|(i, o)| {
+                parse_origin_rule(o).ok_or_else(|| {
+                    Problem::new(
+                        format!("allowed_origins[{i}]"),
+                        format!("`{o}` is not an origin: write scheme://host, scheme://host:port or scheme://host:*"),
+                    )
+                })
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             hosts,
@@ -132,27 +149,22 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-fn parse_origin_rule(o: &str) -> Result<OriginRule, String> {
+fn parse_origin_rule(o: &str) -> Option<OriginRule> {
     if o == "null" {
-        return Ok(OriginRule::Null);
+        return Some(OriginRule::Null);
     }
-    let bad = || {
-        format!(
-            "`{o}` is not an origin: write scheme://host, scheme://host:port or scheme://host:*"
-        )
-    };
-    let (scheme, rest) = o.split_once("://").ok_or_else(bad)?;
+    let (scheme, rest) = o.split_once("://")?;
     let (host, port) = match rest.strip_suffix(":*") {
         Some(host) => (host, None),
         None => {
-            let (h, p) = split_host_port(rest).ok_or_else(bad)?;
+            let (h, p) = split_host_port(rest)?;
             (h, p.or(default_port(scheme)))
         }
     };
     if host.is_empty() {
-        return Err(bad());
+        return None;
     }
-    Ok(OriginRule::Exact {
+    Some(OriginRule::Exact {
         scheme: scheme.to_ascii_lowercase(),
         host: normalize_host(host),
         port,
@@ -160,7 +172,11 @@ fn parse_origin_rule(o: &str) -> Result<OriginRule, String> {
 }
 
 /// The middleware: 403 with a plain message when `Host` or `Origin` is not allowed.
-pub async fn check(State(guard): State<Arc<HostGuard>>, request: Request, next: Next) -> Response {
+pub(crate) async fn check(
+    State(guard): State<Arc<HostGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
     let host = headers
         .get(header::HOST)

@@ -56,7 +56,7 @@ pub(crate) async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
     }
     for check in &r.checks {
         if let Err(reason) = check().await {
-            return not_ready(reason);
+            return not_ready(reason.to_string());
         }
     }
     (StatusCode::OK, Json(json!({"status": "ready"})))

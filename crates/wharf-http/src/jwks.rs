@@ -22,6 +22,17 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long a fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why the key set could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("GET {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("{url} is not a JWKS: {source}")]
+    NotAKeySet { url: String, source: reqwest::Error },
+    #[error("{0} holds no usable asymmetric key")]
+    NoUsableKey(String),
+}
+
 /// One usable key.
 #[derive(Clone)]
 pub struct Key {
@@ -111,7 +122,7 @@ impl Jwks {
     }
 
     /// Fetch the key set now (at start-up, and when `key` finds an unknown `kid`).
-    pub async fn refresh(&self) -> Result<usize, String> {
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
         let result = self.fetch().await;
         let mut f = wharf_core::sync::lock(&self.fetches);
         f.last = Some(Instant::now());
@@ -122,17 +133,23 @@ impl Jwks {
         result
     }
 
-    async fn fetch(&self) -> Result<usize, String> {
+    async fn fetch(&self) -> Result<usize, JwksError> {
         let set: JwkSet = self
             .http
             .get(&self.url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("GET {}: {e}", self.url))?
+            .map_err(|source| JwksError::Unreachable {
+                url: self.url.clone(),
+                source,
+            })?
             .json()
             .await
-            .map_err(|e| format!("{} is not a JWKS: {e}", self.url))?;
+            .map_err(|source| JwksError::NotAKeySet {
+                url: self.url.clone(),
+                source,
+            })?;
         let mut keys = HashMap::new();
         for (i, jwk) in set.keys.iter().enumerate() {
             if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
@@ -149,7 +166,7 @@ impl Jwks {
             keys.insert(kid, Key { decoding, alg });
         }
         if keys.is_empty() {
-            return Err(format!("{} holds no usable asymmetric key", self.url));
+            return Err(JwksError::NoUsableKey(self.url.clone()));
         }
         let n = keys.len();
         *self.keys.write().await = keys;

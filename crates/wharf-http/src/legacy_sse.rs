@@ -39,7 +39,7 @@ pub(crate) struct LegacySse {
 }
 
 impl LegacySse {
-    pub fn new(
+    pub(crate) fn new(
         intake: Arc<Intake>,
         max_sessions: usize,
         keep_alive: Duration,
@@ -54,7 +54,7 @@ impl LegacySse {
         }
     }
 
-    pub async fn live(&self) -> usize {
+    pub(crate) async fn live(&self) -> usize {
         self.sessions.read().await.len()
     }
 }
@@ -172,7 +172,7 @@ pub(crate) async fn post(
         Err(refusal) => return refusal.into_response(),
     };
     let tool = state.intake.resolve(&message);
-    let info = message.info(tool.as_ref());
+    let info = crate::intake::info(&message, tool.as_ref());
     if let Some(t) = &tool
         && let Err(mut r) = state.intake.admit_tool(&parts, t.name()).await
     {

@@ -26,7 +26,6 @@ mod guard;
 mod health;
 mod https;
 mod intake;
-pub mod json_depth;
 pub mod jwks;
 mod legacy_sse;
 mod mcp;
@@ -50,7 +49,7 @@ use axum::{
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use wharf_core::{App, WharfServer};
 
-pub use config::{ConnectionLimits, HttpConfig, ReadyCheck};
+pub use config::{ConnectionLimits, HttpConfig, NotReady, ReadyCheck};
 pub use drain::Drain;
 pub use guard::HostGuard;
 pub use rpc_info::RpcInfo;
@@ -60,14 +59,11 @@ pub use sessions::{CappedSessionManager, SessionOwners};
 /// A configuration the HTTP side cannot run with.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("server.allowed_hosts / server.allowed_origins: {0}")]
-    BadAllowList(String),
+    /// A setting that cannot be used, named as in `wharf.toml`.
+    #[error("{0}")]
+    Config(wharf_core::Problem),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    #[error("server.trusted_proxies: {0}")]
-    BadProxies(String),
-    #[error("{0}")]
-    RateLimit(String),
 }
 
 /// The router plus the handles the binary needs to run and stop it.
@@ -125,7 +121,7 @@ impl std::fmt::Debug for HttpServer {
 pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError> {
     let guard = Arc::new(
         HostGuard::new(&config.allowed_hosts, &config.allowed_origins)
-            .map_err(HttpError::BadAllowList)?,
+            .map_err(|p| HttpError::Config(p.within("server")))?,
     );
     let drain = Drain::with_delay(config.drain_delay);
     let sessions = Arc::new(
@@ -150,8 +146,8 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         rmcp_config,
     );
     let stream_cap = streams::StreamCap::new(config.max_sse_streams.max(1));
-    let proxies =
-        client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(HttpError::BadProxies)?;
+    let proxies = client_ip::TrustedProxies::parse(&config.trusted_proxies)
+        .map_err(|p| HttpError::Config(p.within("server")))?;
     let connections = connections::Connections::new(
         config.connections.max_connections,
         config.connections.max_connections_per_client,
@@ -169,7 +165,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         config.rate_limit.clone(),
         metrics.rate_limit_backend_errors.clone(),
     )
-    .map_err(HttpError::RateLimit)?;
+    .map_err(HttpError::Config)?;
     let verifier = config
         .auth
         .oauth
@@ -271,7 +267,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 if jwks.loaded().await || jwks.key(None).await.is_some() || jwks.loaded().await {
                     Ok(())
                 } else {
-                    Err("the authorization server's JWKS is not loaded yet".to_owned())
+                    Err("the authorization server's JWKS is not loaded yet".into())
                 }
             })
         }));

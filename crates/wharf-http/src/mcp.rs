@@ -31,9 +31,11 @@ use serde_json::Value;
 use tower::Service;
 use wharf_core::{ResolvedTool, WharfServer};
 
+use wharf_core::jsonrpc::Message;
+
 use crate::{
     action::{self, Framing},
-    intake::{Intake, Message, Posted, Refusal},
+    intake::{Intake, Posted, Refusal},
     rpc_info::RpcInfo,
     sessions::CappedSessionManager,
 };
@@ -73,30 +75,12 @@ pub(crate) async fn post(State(state): State<Arc<McpState>>, request: Request) -
         Err(refusal) => return refusal.into_response(),
     };
     match posted {
-        Posted::Action(request) => {
-            let tool = request
-                .as_ref()
-                .ok()
-                .and_then(|r| r.tool_name())
-                .and_then(|name| state.intake.app.resolve(name));
-            let info = RpcInfo {
-                method: Some("action".into()),
-                tool: tool.as_ref().map(|t| t.name().to_owned()),
-            };
-            if let Some(t) = &tool
-                && let Err(r) = state.intake.admit_tool(&parts, t.name()).await
-            {
-                return with_info(r, info);
-            }
-            let response =
-                action::handle(&state.intake.app, request, tool, parts, Framing::Json).await;
-            with_info(response, info)
-        }
+        Posted::Action(request) => answer_action(&state, request, parts, Framing::Json).await,
         Posted::Batch(messages) => crate::batch::answer(&state, parts, &bytes, messages).await,
         Posted::Message(message) => {
             join_meta_trace(&mut parts, &message);
             let tool = state.intake.resolve(&message);
-            let info = message.info(tool.as_ref());
+            let info = crate::intake::info(&message, tool.as_ref());
             let body = bytes.slice_ref(message.raw.get().as_bytes());
             let response = rpc(&state, parts, body, &message, tool).await;
             with_info(response, info)
@@ -272,6 +256,17 @@ pub(crate) async fn action_sse(State(state): State<Arc<McpState>>, request: Requ
         }
         Err(refusal) => return refusal.into_response(),
     };
+    answer_action(&state, request, parts, Framing::Sse).await
+}
+
+/// An action request, from either route: its tool resolved once, the per-tool
+/// limit drawn, the answer framed as the route says.
+async fn answer_action(
+    state: &McpState,
+    request: Result<action::ActionRequest, serde_json::Error>,
+    parts: Parts,
+    framing: Framing,
+) -> Response {
     let tool = request
         .as_ref()
         .ok()
@@ -286,7 +281,7 @@ pub(crate) async fn action_sse(State(state): State<Arc<McpState>>, request: Requ
     {
         return with_info(r, info);
     }
-    let response = action::handle(&state.intake.app, request, tool, parts, Framing::Sse).await;
+    let response = action::handle(&state.intake.app, request, tool, parts, framing).await;
     with_info(response, info)
 }
 
@@ -334,7 +329,7 @@ pub(crate) struct Accepts {
 }
 
 impl Accepts {
-    pub fn of(headers: &HeaderMap) -> Self {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
         let mut values = headers.get_all(header::ACCEPT).iter().peekable();
         if values.peek().is_none() {
             return Self {

@@ -18,6 +18,7 @@ use std::{
 
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use tokio::{sync::OnceCell, time::Instant};
+use wharf_core::Problem;
 
 /// Every this many in-process checks, buckets that have refilled completely are
 /// forgotten, so a flood from many addresses cannot grow the table without bound.
@@ -159,7 +160,7 @@ impl Limiter {
     pub fn new(
         config: RateLimitConfig,
         backend_errors: prometheus::IntCounter,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, Problem> {
         let mut local = HashMap::new();
         local.insert(
             bucket(Class::Anonymous, None),
@@ -178,8 +179,9 @@ impl Limiter {
         let redis = match &config.backend {
             Backend::Local => None,
             Backend::Redis { url, prefix } => Some(RedisBackend {
-                client: redis::Client::open(url.as_str())
-                    .map_err(|e| format!("rate_limit.redis_url is not a Redis URL: {e}"))?,
+                client: redis::Client::open(url.as_str()).map_err(|e| {
+                    Problem::new("rate_limit.redis_url", format!("not a Redis URL: {e}"))
+                })?,
                 conn: OnceCell::new(),
                 prefix: prefix.clone(),
                 script: redis::Script::new(GCRA),
@@ -265,7 +267,7 @@ impl Limiter {
         bucket: &str,
         key: &str,
         per_minute: u32,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, redis::RedisError> {
         let conn = r
             .conn
             .get_or_try_init(|| async {
@@ -275,8 +277,7 @@ impl Limiter {
                     .set_number_of_retries(1);
                 redis::aio::ConnectionManager::new_with_config(r.client.clone(), config).await
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let mut conn = conn.clone();
         let interval_us = 60_000_000 / u64::from(per_minute.max(1));
         let wait_us: i64 = r
@@ -285,8 +286,7 @@ impl Limiter {
             .arg(interval_us)
             .arg(per_minute)
             .invoke_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(if wait_us <= 0 {
             Decision::Allow
         } else {
@@ -296,13 +296,13 @@ impl Limiter {
         })
     }
 
-    fn backend_failed(&self, error: &str) -> Decision {
+    fn backend_failed(&self, error: &redis::RedisError) -> Decision {
         self.backend_errors.inc();
         let mut last = wharf_core::sync::lock(&self.last_error_log);
         if last.is_none_or(|t| t.elapsed() >= BACKEND_ERROR_LOG_INTERVAL) {
             *last = Some(Instant::now());
             tracing::warn!(
-                error,
+                %error,
                 fail_mode = ?self.config.on_backend_error,
                 "the rate-limit backend (Redis) cannot be reached"
             );

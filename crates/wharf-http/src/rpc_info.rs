@@ -37,7 +37,7 @@ fn lenient<'de, D: serde::Deserializer<'de>>(
 
 impl TracePeek {
     /// The trace context in `params._meta`, when there is a `traceparent`.
-    pub fn parse(body: &[u8]) -> Option<crate::trace::MetaContext> {
+    pub(crate) fn parse(body: &[u8]) -> Option<crate::trace::MetaContext> {
         let peek: Self = serde_json::from_slice(body).ok()?;
         peek.params?.meta.filter(|m| m.traceparent.is_some())
     }

@@ -19,7 +19,7 @@ use futures::Stream;
 use rmcp::{
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     transport::streamable_http_server::session::{
-        EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+        EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager, SessionStoreError,
         local::{LocalSessionManager, LocalSessionManagerError, SessionConfig},
     },
 };
@@ -39,8 +39,8 @@ pub enum SessionError {
 /// database), so a replica that restores a session knows whose it is.
 #[async_trait::async_trait]
 pub trait SessionOwners: Send + Sync {
-    async fn set_owner(&self, id: &str, owner: &str) -> Result<(), String>;
-    async fn owner(&self, id: &str) -> Result<Option<String>, String>;
+    async fn set_owner(&self, id: &str, owner: &str) -> Result<(), SessionStoreError>;
+    async fn owner(&self, id: &str) -> Result<Option<String>, SessionStoreError>;
 }
 
 /// A `LocalSessionManager` that holds at most `max_sessions` sessions.
@@ -100,7 +100,7 @@ impl CappedSessionManager {
         if let Some(store) = &self.stored_owners
             && let Err(e) = store.set_owner(id, owner).await
         {
-            tracing::warn!(error = e, "cannot record a session's owner in the store");
+            tracing::warn!(error = %e, "cannot record a session's owner in the store");
         }
     }
 

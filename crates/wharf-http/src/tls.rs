@@ -20,6 +20,7 @@ use rustls::{
 };
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use wharf_core::Problem;
 
 /// The longest a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,35 +47,38 @@ impl std::fmt::Debug for TlsConfig {
     }
 }
 
-fn load(files: &TlsFiles) -> Result<ServerConfig, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+fn load(files: &TlsFiles) -> Result<ServerConfig, Problem> {
+    let at = |p: &Path| p.display().to_string();
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| Problem::new(at(p), format!("cannot read: {e}")));
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&files.cert)?)
         .collect::<Result<_, _>>()
-        .map_err(|e| {
-            format!(
-                "{} is not a PEM certificate chain: {e}",
-                files.cert.display()
-            )
-        })?;
+        .map_err(|e| Problem::new(at(&files.cert), format!("not a PEM certificate chain: {e}")))?;
     if certs.is_empty() {
-        return Err(format!("{} holds no certificate", files.cert.display()));
+        return Err(Problem::new(at(&files.cert), "holds no certificate"));
     }
     let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?)
-        .map_err(|e| format!("{} is not a PEM private key: {e}", files.key.display()))?;
+        .map_err(|e| Problem::new(at(&files.key), format!("not a PEM private key: {e}")))?;
+    let pair = || format!("{} + {}", at(&files.cert), at(&files.key));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Problem::new(pair(), e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("the certificate and key do not fit together: {e}"))?;
+        .map_err(|e| {
+            Problem::new(
+                pair(),
+                format!("the certificate and key do not fit together: {e}"),
+            )
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 
 impl TlsConfig {
     /// Read the files now; an error says which file and why.
-    pub fn new(files: TlsFiles) -> Result<Self, String> {
+    pub fn new(files: TlsFiles) -> Result<Self, Problem> {
         let config = load(&files)?;
         Ok(Self {
             files,
@@ -84,7 +88,7 @@ impl TlsConfig {
 
     /// Read the files again and use them for new connections; on error the
     /// current certificate stays.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), Problem> {
         let config = load(&self.files)?;
         self.current.store(Arc::new(config));
         Ok(())
@@ -94,14 +98,13 @@ impl TlsConfig {
 impl TlsConfig {
     /// Complete the TLS handshake of an accepted connection, within
     /// [`HANDSHAKE_TIMEOUT`], with the certificate current now.
-    pub async fn accept(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
+    pub async fn accept(&self, tcp: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
         let acceptor = TlsAcceptor::from(self.current.load_full());
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no handshake within {} s",
-                HANDSHAKE_TIMEOUT.as_secs()
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()),
             )),
         }
     }

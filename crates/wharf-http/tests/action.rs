@@ -141,7 +141,7 @@ async fn ready_reports_the_apps_check() {
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ready");
 
     let failing: wharf_http::ReadyCheck =
-        std::sync::Arc::new(|| Box::pin(async { Err("database: connection refused".to_owned()) }));
+        std::sync::Arc::new(|| Box::pin(async { Err("database: connection refused".into()) }));
     let s = start(HttpConfig {
         ready_check: Some(failing),
         ..HttpConfig::default()

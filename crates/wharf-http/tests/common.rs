@@ -9,12 +9,12 @@ use wharf_core::{App, ToolError, ToolSpec, text_result};
 use wharf_http::{Drain, HttpConfig};
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
-pub struct EchoArgs {
+pub(crate) struct EchoArgs {
     #[schemars(length(min = 1, max = 20))]
     pub text: String,
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub drain: Arc<Drain>,
@@ -26,12 +26,12 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }
 
-pub fn app(gate: Arc<Semaphore>, gate_entered: Arc<Semaphore>) -> App {
+pub(crate) fn app(gate: Arc<Semaphore>, gate_entered: Arc<Semaphore>) -> App {
     App::builder("test", "1.0.0")
         .tool(
             ToolSpec::typed("echo", |_, a: EchoArgs| async move {
@@ -56,11 +56,11 @@ pub fn app(gate: Arc<Semaphore>, gate_entered: Arc<Semaphore>) -> App {
         .expect("valid test app")
 }
 
-pub async fn start(config: HttpConfig) -> TestServer {
+pub(crate) async fn start(config: HttpConfig) -> TestServer {
     start_with_grace(config, std::time::Duration::from_secs(10)).await
 }
 
-pub async fn start_with_grace(config: HttpConfig, grace: std::time::Duration) -> TestServer {
+pub(crate) async fn start_with_grace(config: HttpConfig, grace: std::time::Duration) -> TestServer {
     let gate = Arc::new(Semaphore::new(0));
     let gate_entered = Arc::new(Semaphore::new(0));
     let app = app(gate.clone(), gate_entered.clone());
@@ -70,7 +70,7 @@ pub async fn start_with_grace(config: HttpConfig, grace: std::time::Duration) ->
 }
 
 /// Serve `app` with `config` (for tests that need tools of their own).
-pub async fn start_app(app: App, config: HttpConfig) -> TestServer {
+pub(crate) async fn start_app(app: App, config: HttpConfig) -> TestServer {
     serve_app(app, config, std::time::Duration::from_secs(5)).await
 }
 
@@ -97,7 +97,7 @@ async fn serve_app(app: App, config: HttpConfig, grace: std::time::Duration) -> 
 }
 
 /// The `/metrics` page as text.
-pub async fn metrics_text(s: &TestServer) -> String {
+pub(crate) async fn metrics_text(s: &TestServer) -> String {
     client()
         .get(s.url("/metrics"))
         .send()
@@ -108,12 +108,12 @@ pub async fn metrics_text(s: &TestServer) -> String {
         .unwrap()
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
 /// `_meta` for a 2026-07-28 request.
-pub fn modern_meta() -> Value {
+pub(crate) fn modern_meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
@@ -123,7 +123,11 @@ pub fn modern_meta() -> Value {
 
 /// POST a JSON-RPC message with the headers a 2026-07-28 client sends; `extra`
 /// replaces any of them.
-pub async fn post_modern(s: &TestServer, body: Value, extra: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_modern(
+    s: &TestServer,
+    body: Value,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
     let mut headers = HeaderMap::new();
     let mut set = |k: &str, v: &str| {
@@ -151,7 +155,7 @@ pub async fn post_modern(s: &TestServer, body: Value, extra: &[(&str, &str)]) ->
 }
 
 /// The JSON-RPC message in a response that is either JSON or an SSE stream.
-pub async fn rpc_body(response: reqwest::Response) -> Value {
+pub(crate) async fn rpc_body(response: reqwest::Response) -> Value {
     let is_sse = response
         .headers()
         .get("content-type")
@@ -170,7 +174,7 @@ pub async fn rpc_body(response: reqwest::Response) -> Value {
 }
 
 /// Initialize a legacy session; returns its id.
-pub async fn initialize(s: &TestServer) -> reqwest::Response {
+pub(crate) async fn initialize(s: &TestServer) -> reqwest::Response {
     client()
         .post(s.url("/mcp"))
         .header("content-type", "application/json")
@@ -184,7 +188,7 @@ pub async fn initialize(s: &TestServer) -> reqwest::Response {
         .unwrap()
 }
 
-pub async fn legacy_call(s: &TestServer, session: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn legacy_call(s: &TestServer, session: &str, body: Value) -> reqwest::Response {
     client()
         .post(s.url("/mcp"))
         .header("content-type", "application/json")
@@ -198,14 +202,14 @@ pub async fn legacy_call(s: &TestServer, session: &str, body: Value) -> reqwest:
 }
 
 /// A real redis-server on a free loopback port, stopped when dropped.
-pub struct Redis {
+pub(crate) struct Redis {
     child: std::process::Child,
     pub url: String,
     pub port: u16,
 }
 
 impl Redis {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -214,7 +218,7 @@ impl Redis {
         Self::start_on(port)
     }
 
-    pub fn start_on(port: u16) -> Self {
+    pub(crate) fn start_on(port: u16) -> Self {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())

@@ -11,7 +11,7 @@ use wharf_catalog::{
 /// Rows validated between progress bar updates.
 const PROGRESS_STEP: u64 = 1_000;
 
-pub async fn import(
+pub(crate) async fn import(
     catalog: Arc<dyn Catalog>,
     file: &Path,
     format: Option<&str>,
@@ -88,7 +88,7 @@ pub async fn import(
     Ok(())
 }
 
-pub async fn export(catalog: Arc<dyn Catalog>, output: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) async fn export(catalog: Arc<dyn Catalog>, output: Option<&Path>) -> anyhow::Result<()> {
     let items = catalog.export().await?;
     let mut out: Box<dyn Write> = match output {
         Some(path) => Box::new(std::io::BufWriter::new(

@@ -224,7 +224,7 @@ pub enum CatalogCommand {
 
 #[derive(Debug, Args)]
 pub struct CommonFlags {
-    /// What to serve: catalog, builtin or conformance [env: WHARF_PROFILE]
+    /// What to serve: catalog, builtin or gateway [env: WHARF_PROFILE]
     #[arg(long, global = true, value_name = "PROFILE")]
     pub profile: Option<String>,
     /// Database: a SQLite path or sqlite://path [env: WHARF_DATABASE]

@@ -1,12 +1,13 @@
 //! Opening the configured database, with the message that names its setting.
 
 use anyhow::Context;
+use rmcp::transport::streamable_http_server::session::SessionStoreError;
 use wharf_catalog::{Database, DatabaseUrl};
 
 use crate::config::Config;
 
 /// Open the database `config` names (SQLite or PostgreSQL).
-pub async fn open(config: &Config) -> anyhow::Result<Database> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Database> {
     Database::open(&config.database, config.database_settings)
         .await
         .with_context(|| match &config.database {
@@ -21,15 +22,15 @@ pub async fn open(config: &Config) -> anyhow::Result<Database> {
 }
 
 /// The session store's owner column, as the HTTP side asks for it.
-pub struct StoredOwners(pub std::sync::Arc<dyn wharf_catalog::SessionTable>);
+pub(crate) struct StoredOwners(pub std::sync::Arc<dyn wharf_catalog::SessionTable>);
 
 #[async_trait::async_trait]
 impl wharf_http::SessionOwners for StoredOwners {
-    async fn set_owner(&self, id: &str, owner: &str) -> Result<(), String> {
-        self.0.set_owner(id, owner).await.map_err(|e| e.to_string())
+    async fn set_owner(&self, id: &str, owner: &str) -> Result<(), SessionStoreError> {
+        Ok(self.0.set_owner(id, owner).await?)
     }
 
-    async fn owner(&self, id: &str) -> Result<Option<String>, String> {
-        self.0.owner(id).await.map_err(|e| e.to_string())
+    async fn owner(&self, id: &str) -> Result<Option<String>, SessionStoreError> {
+        Ok(self.0.owner(id).await?)
     }
 }

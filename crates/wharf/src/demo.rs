@@ -53,7 +53,7 @@ async fn catalog(
     let mut config = config.clone();
     config.profile = Profile::Catalog;
     config.database = DatabaseUrl::Sqlite(dir.join("wharf.db"));
-    let (app, _db) = crate::build_app(&config, None, true).await?;
+    let (app, _db) = crate::apps::build(&config, None, true).await?;
     let server = wharf_http::build(app, &wharf_http::HttpConfig::default())?;
     let router = server
         .router
@@ -94,7 +94,7 @@ async fn call(g: &Gateway, tool: &str, args: Value) -> Result<(String, Option<Va
     }
 }
 
-pub async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
     let flaky = Arc::new(Flaky::default());
     let (catalog_url, scratch) = match url {
         Some(u) => (u, None),
@@ -236,7 +236,7 @@ pub async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
     step(7, "metrics (the gateway's /metrics, summed)");
     let text =
         prometheus::TextEncoder::new().encode_to_string(&gateway.app().registry().gather())?;
-    crate::gateway::print_table(&crate::gateway::rows(&text), "  ");
+    crate::client::status::print_table(&crate::client::status::rows(&text), "  ");
     gateway.shutdown().await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);

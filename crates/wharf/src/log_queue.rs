@@ -21,10 +21,10 @@ use std::{
 };
 
 /// The most bytes waiting to be written, across all lines.
-pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The most bytes of one line; the rest is cut with a note.
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// What the writer thread is handed.
 enum Message {
@@ -36,7 +36,7 @@ enum Message {
 
 /// Hands lines to the writer thread; one per destination (stderr, a file).
 #[derive(Clone)]
-pub struct LogQueue {
+pub(crate) struct LogQueue {
     tx: mpsc::Sender<Message>,
     queued: Arc<AtomicUsize>,
     dropped: prometheus::IntCounter,
@@ -44,7 +44,7 @@ pub struct LogQueue {
 }
 
 /// Stops the writer thread once everything queued is written (on drop).
-pub struct Flush {
+pub(crate) struct Flush {
     done: Option<JoinHandle<()>>,
     tx: mpsc::Sender<Message>,
 }
@@ -61,7 +61,7 @@ impl Drop for Flush {
 impl LogQueue {
     /// A queue writing to `out` on a thread of its own. `escape_line_breaks`
     /// for the text format (JSON escapes them already).
-    pub fn new<W: Write + Send + 'static>(
+    pub(crate) fn new<W: Write + Send + 'static>(
         out: W,
         dropped: prometheus::IntCounter,
         escape_line_breaks: bool,
@@ -141,7 +141,7 @@ fn escape_inner_breaks(line: Vec<u8>) -> Vec<u8> {
 }
 
 /// One event's bytes, queued when the formatter is done with it.
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     queue: &'a LogQueue,
     buf: Vec<u8>,
 }

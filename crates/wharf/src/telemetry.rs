@@ -21,7 +21,7 @@ use crate::config::{Config, LogFormat, Rotation};
 const QUIET_DEPENDENCIES: &str = "rmcp=warn,hyper=warn,h2=warn,tower=warn,reqwest=warn";
 
 /// Keeps the writers and the exporter running; dropping it flushes them.
-pub struct Telemetry {
+pub(crate) struct Telemetry {
     _writers: Vec<crate::log_queue::Flush>,
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
     registry: prometheus::Registry,
@@ -30,7 +30,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// The process's own series (`wharf_log_lines_dropped_total`), served at
     /// `/metrics` with the others.
-    pub fn registry(&self) -> &prometheus::Registry {
+    pub(crate) fn registry(&self) -> &prometheus::Registry {
         &self.registry
     }
 }
@@ -45,9 +45,58 @@ impl Drop for Telemetry {
     }
 }
 
-fn filter(level: &str) -> EnvFilter {
+fn filter(level: &str) -> impl tracing_subscriber::layer::Filter<Registry> + Send + Sync + use<> {
+    use tracing_subscriber::filter::FilterExt;
     EnvFilter::try_new(format!("{QUIET_DEPENDENCIES},{level}"))
         .unwrap_or_else(|_| EnvFilter::new("info"))
+        .and(NotADisconnect)
+}
+
+/// rmcp logs an ERROR ("fail to response message", "failed to send pending
+/// response during drain", each with `error=channel closed`) whenever a
+/// session's client goes away while one of its answers is still being made: a
+/// client closing its session is normal, and its answer has nobody to go to.
+/// Dropped; any other error of rmcp's is logged as it comes.
+struct NotADisconnect;
+
+impl<S> tracing_subscriber::layer::Filter<S> for NotADisconnect {
+    fn enabled(
+        &self,
+        _meta: &tracing::Metadata<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        true
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("rmcp") {
+            return true;
+        }
+        #[derive(Default)]
+        struct Fields {
+            message: String,
+            error: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.message = format!("{value:?}"),
+                    "error" => self.error = format!("{value:?}"),
+                    _ => {}
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let undeliverable = fields.message.contains("during drain")
+            || fields.message.contains("fail to response message");
+        !(undeliverable && fields.error.contains("channel closed"))
+    }
 }
 
 type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
@@ -72,7 +121,7 @@ where
 }
 
 /// Install logging (and tracing, when configured). Call once, before the runtime.
-pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
+pub(crate) fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let mut writers = Vec::new();
     let mut layers: Vec<Boxed> = Vec::new();
     let registry = prometheus::Registry::new_custom(Some("wharf".into()), None)
@@ -187,4 +236,37 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         tracer,
         registry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::{Layer, layer::SubscriberExt};
+
+    use super::NotADisconnect;
+
+    /// Counts the events that reach it.
+    struct Count(Arc<Mutex<usize>>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            *wharf_core::sync::lock(&self.0) += 1;
+        }
+    }
+
+    #[test]
+    fn a_client_going_away_is_not_logged_as_an_error_and_real_errors_are() {
+        let seen = Arc::new(Mutex::new(0));
+        let subscriber =
+            tracing_subscriber::registry().with(Count(seen.clone()).with_filter(NotADisconnect));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "rmcp::service", error = "channel closed", "fail to response message");
+            tracing::error!(target: "rmcp::service", error = "channel closed", "failed to send pending response during drain");
+            tracing::error!(target: "rmcp::service", error = "broken pipe", "fail to response message");
+            tracing::error!(target: "rmcp::transport", error = "boom", "worker quit with fatal");
+            tracing::error!(target: "wharf", error = "channel closed", "fail to response message");
+        });
+        assert_eq!(*wharf_core::sync::lock(&seen), 3);
+    }
 }

@@ -7,17 +7,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_wharf");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_wharf");
 
 /// How long a server may take to answer /health after it is spawned.
 const READY_DEADLINE: Duration = Duration::from_secs(20);
 
-pub struct Wharf {
+pub(crate) struct Wharf {
     pub child: Child,
     pub port: u16,
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -27,28 +27,36 @@ pub fn free_port() -> u16 {
 
 impl Wharf {
     /// `wharf --data-dir DATA serve --listen 127.0.0.1:PORT ARGS...`, ready to serve.
-    pub async fn start(data: &Path, args: &[&str]) -> Self {
+    pub(crate) async fn start(data: &Path, args: &[&str]) -> Self {
         Self::start_with_env(data, args, &[]).await
     }
 
-    pub async fn start_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         Self::spawn(data, args, env, Stdio::inherit()).await
     }
 
     /// Like `start_with_env`, reading the configuration file `config`.
-    pub async fn start_with_config(data: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with_config(
+        data: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let config = config.to_str().unwrap();
         Self::spawn_with(data, &["--config", config], &[], env, Stdio::inherit()).await
     }
 
     /// Like `start`, with stderr captured (read it after [`Wharf::terminate_keep`]).
     /// Global flags such as `--log-format` go in `args` before `serve` is added.
-    pub async fn start_logged(data: &Path, global: &[&str]) -> Self {
+    pub(crate) async fn start_logged(data: &Path, global: &[&str]) -> Self {
         Self::spawn_with(data, global, &[], &[("WHARF_LOG", "info")], Stdio::piped()).await
     }
 
     /// `start_logged` with environment variables of the test's own.
-    pub async fn start_logged_with_env(data: &Path, global: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_logged_with_env(
+        data: &Path,
+        global: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut all = vec![("WHARF_LOG", "debug")];
         all.extend_from_slice(env);
         Self::spawn_with(data, global, &[], &all, Stdio::piped()).await
@@ -95,13 +103,13 @@ impl Wharf {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// SIGTERM, wait for the exit, and return what the server wrote to stderr
     /// (started with [`Wharf::start_logged`]; a test's few log lines fit the pipe).
-    pub fn terminate_with_stderr(mut self) -> String {
+    pub(crate) fn terminate_with_stderr(mut self) -> String {
         let status = self.signal_and_wait();
         assert!(status.success(), "SIGTERM exits 0");
         let mut stderr = String::new();
@@ -112,7 +120,7 @@ impl Wharf {
     }
 
     /// SIGTERM, then wait for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         self.signal_and_wait()
     }
 

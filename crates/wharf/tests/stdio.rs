@@ -70,3 +70,49 @@ fn stdout_carries_only_json_rpc_and_logs_go_to_stderr() {
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(logs.contains("tool call"), "log lines go to stderr: {logs}");
 }
+
+#[test]
+fn a_line_that_is_not_a_message_is_answered_with_a_json_rpc_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--profile", "builtin", "stdio"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{{").unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": null, "method": "ping"})
+    )
+    .unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    )
+    .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut read = || {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "stdout closed");
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    assert_eq!(read()["error"]["code"], -32700);
+    let second = read();
+    assert_eq!(second["error"]["code"], -32600, "{second}");
+    assert!(
+        second["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not null")
+    );
+    // The session goes on.
+    assert_eq!(read()["id"], 1);
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

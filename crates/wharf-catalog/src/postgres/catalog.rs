@@ -13,8 +13,8 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::{
     catalog::{
-        Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage, SearchQuery,
-        SqlDialect, SqlLimits,
+        CappedRows, Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage,
+        SearchQuery, SqlDialect, SqlLimits,
     },
     cursor,
     item::Item,
@@ -260,7 +260,7 @@ impl Catalog for PgCatalog {
             settings.push_str(&format!(" SET LOCAL ROLE {READER_ROLE};"));
         }
         tx.batch_execute(&settings).await.map_err(db)?;
-        let stmt = tx.prepare(sql).await.map_err(|e| explain(&e, limits))?;
+        let stmt = tx.prepare(sql).await.map_err(|e| explain(e, limits))?;
         let bound = bind_all(&stmt, &params)?;
         let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         if columns.is_empty() {
@@ -287,65 +287,43 @@ impl Catalog for PgCatalog {
         refs.push(&max_row);
         // A portal fetches at most one row past the cap, and the stream is always
         // read to its end: a result stream dropped half-read stalls the connection.
-        let wrapped = tx
-            .prepare(&wrapped)
-            .await
-            .map_err(|e| explain(&e, limits))?;
+        let wrapped = tx.prepare(&wrapped).await.map_err(|e| explain(e, limits))?;
         let portal = tx
             .bind_raw(&wrapped, refs)
             .await
-            .map_err(|e| explain(&e, limits))?;
+            .map_err(|e| explain(e, limits))?;
         let fetch = i32::try_from(limits.max_rows + 1).unwrap_or(i32::MAX);
         let stream = tx
             .query_portal_raw(&portal, fetch)
             .await
-            .map_err(|e| explain(&e, limits))?;
+            .map_err(|e| explain(e, limits))?;
         pin_mut!(stream);
-        let mut rows = Vec::new();
-        let mut bytes = 0usize;
-        let mut truncated = None;
+        let mut rows = CappedRows::new(limits);
         while let Some(row) = stream.next().await {
-            let row = row.map_err(|e| explain(&e, limits))?;
-            if truncated.is_some() {
-                continue;
-            }
-            if rows.len() == limits.max_rows {
-                truncated = Some(format!(
-                    "only the first {} rows are returned; add LIMIT/OFFSET or narrow the query",
-                    limits.max_rows
-                ));
+            let row = row.map_err(|e| explain(e, limits))?;
+            if !rows.wants_more() {
                 continue;
             }
             let Some(object) = row.get::<_, Option<Value>>(0) else {
-                let size: i32 = row.get(1);
-                truncated = Some(format!(
-                    "the result was cut at {} rows: the next row is {size} bytes, over the limit of {} bytes (catalog.sql_max_bytes); select fewer or shorter columns",
-                    rows.len(),
-                    limits.max_bytes
-                ));
+                rows.too_large(row.get::<_, i32>(1).into());
                 continue;
             };
-            let values: Vec<Value> = columns
-                .iter()
-                .map(|c| object.get(c).cloned().unwrap_or(Value::Null))
-                .collect();
-            bytes += serde_json::to_string(&values).map_or(0, |s| s.len());
-            if bytes > limits.max_bytes {
-                truncated = Some(format!(
-                    "the result was cut at {} rows to stay under {} bytes; select fewer columns or rows",
-                    rows.len(),
-                    limits.max_bytes
-                ));
-                continue;
-            }
-            rows.push(values);
+            // A JSON or array column comes as its JSON text, as on SQLite.
+            rows.push(
+                columns
+                    .iter()
+                    .map(|c| match object.get(c) {
+                        None => Value::Null,
+                        Some(v @ (Value::Array(_) | Value::Object(_))) => {
+                            Value::String(v.to_string())
+                        }
+                        Some(v) => v.clone(),
+                    })
+                    .collect(),
+            );
         }
         tx.rollback().await.map_err(db)?;
-        Ok(QueryResult {
-            columns,
-            rows,
-            truncated,
-        })
+        Ok(rows.finish(columns))
     }
 
     async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, CatalogError> {
@@ -364,7 +342,7 @@ impl PgCatalog {
         let stmt = tx
             .prepare(crate::untrusted_sql::statement_body(sql))
             .await
-            .map_err(|e| explain(&e, self.limits))?;
+            .map_err(|e| explain(e, self.limits))?;
         let bound = bind_all(&stmt, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound
             .iter()
@@ -373,7 +351,7 @@ impl PgCatalog {
         let changed = tx
             .execute(&stmt, &refs)
             .await
-            .map_err(|e| explain(&e, self.limits))?;
+            .map_err(|e| explain(e, self.limits))?;
         tx.commit().await.map_err(db)?;
         Ok(changed)
     }
@@ -436,13 +414,19 @@ fn bind(n: usize, v: &Value, t: &Type) -> Result<Box<dyn ToSql + Sync + Send>, C
     })
 }
 
-fn explain(e: &tokio_postgres::Error, limits: SqlLimits) -> CatalogError {
+fn explain(e: tokio_postgres::Error, limits: SqlLimits) -> CatalogError {
     use tokio_postgres::error::SqlState;
     let Some(dbe) = e.as_db_error() else {
         return db(e);
     };
     match *dbe.code() {
         SqlState::QUERY_CANCELED => CatalogError::Timeout(limits.timeout.as_millis() as u64),
+        // Every error this code sees ends the call, so the transaction can only
+        // have failed unseen: the statement timer fired at the end of a prepare
+        // or bind, whose trailing error tokio-postgres does not read.
+        SqlState::IN_FAILED_SQL_TRANSACTION => {
+            CatalogError::Timeout(limits.timeout.as_millis() as u64)
+        }
         SqlState::READ_ONLY_SQL_TRANSACTION => CatalogError::Invalid(
             "only statements that read are allowed; the database refused a write".into(),
         ),

@@ -57,8 +57,8 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Errors from PostgreSQL, as catalog errors.
-pub(crate) fn db(e: impl std::fmt::Display) -> CatalogError {
-    CatalogError::Db(crate::error::DbError::Postgres(e.to_string()))
+pub(crate) fn db(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CatalogError {
+    CatalogError::Db(crate::error::DbError::Postgres(e.into()))
 }
 
 /// The pools of one PostgreSQL database.

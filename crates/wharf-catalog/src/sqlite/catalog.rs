@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use crate::{
     catalog::{
-        Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage, SearchQuery,
-        SqlDialect, SqlLimits,
+        CappedRows, Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage,
+        SearchQuery, SqlDialect, SqlLimits,
     },
     cursor,
     error::DbError,
@@ -46,7 +46,7 @@ impl SqliteCatalog {
         let index = match SearchIndex::open(&search_index::dir_for(db.path())) {
             Ok(index) => Some(Arc::new(index)),
             Err(e) => {
-                tracing::warn!(error = e, "no search index; searching with FTS5");
+                tracing::warn!(error = %e, "no search index; searching with FTS5");
                 None
             }
         };
@@ -124,7 +124,7 @@ impl SqliteCatalog {
                     "search index rebuilt"
                 ),
                 Ok(Err(e)) => {
-                    tracing::warn!(error = e, "search index not rebuilt; searching with FTS5")
+                    tracing::warn!(error = %e, "search index not rebuilt; searching with FTS5")
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "search index not rebuilt; searching with FTS5")
@@ -159,7 +159,7 @@ impl SqliteCatalog {
                 let (found, snippets) = match index.search(&words, &tags, offset, limit) {
                     Ok(found) => found,
                     Err(e) => {
-                        tracing::warn!(error = e, "search index failed; searching with FTS5");
+                        tracing::warn!(error = %e, "search index failed; searching with FTS5");
                         return Ok(None);
                     }
                 };
@@ -557,36 +557,17 @@ fn run_query(
         let mut rows = stmt
             .query(rusqlite::params_from_iter(bound))
             .map_err(|e| explain(e, limits))?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let mut truncated = None;
-        while let Some(row) = rows.next().map_err(|e| explain(e, limits))? {
-            if out.len() == limits.max_rows {
-                truncated = Some(format!(
-                    "only the first {} rows are returned; add LIMIT/OFFSET or narrow the query",
-                    limits.max_rows
-                ));
-                break;
-            }
-            let values: Vec<Value> = (0..columns.len())
-                .map(|i| row.get_ref(i).map(from_sql).unwrap_or(Value::Null))
-                .collect();
-            bytes += serde_json::to_string(&values).map_or(0, |s| s.len());
-            if bytes > limits.max_bytes {
-                truncated = Some(format!(
-                    "the result was cut at {} rows to stay under {} bytes; select fewer columns or rows",
-                    out.len(),
-                    limits.max_bytes
-                ));
-                break;
-            }
-            out.push(values);
+        let mut out = CappedRows::new(limits);
+        while out.wants_more()
+            && let Some(row) = rows.next().map_err(|e| explain(e, limits))?
+        {
+            out.push(
+                (0..columns.len())
+                    .map(|i| row.get_ref(i).map(from_sql).unwrap_or(Value::Null))
+                    .collect(),
+            );
         }
-        Ok(QueryResult {
-            columns,
-            rows: out,
-            truncated,
-        })
+        Ok(out.finish(columns))
     })();
     // A handler left behind would interrupt every later query on this pooled
     // connection once its deadline passed, so failing to clear it is an error.

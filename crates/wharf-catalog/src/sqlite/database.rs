@@ -116,7 +116,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// Tables that hold Wharf's own state; user SQL may not read them (a session id
 /// is as good as a credential for the session).
-pub const INTERNAL_TABLES: &[&str] = &["mcp_sessions"];
+pub(crate) const INTERNAL_TABLES: &[&str] = &["mcp_sessions"];
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]

@@ -8,4 +8,5 @@ mod sessions;
 
 pub use catalog::SqliteCatalog;
 pub use database::{SqliteDatabase, SqliteSettings};
+pub use search_index::{IndexCause, SearchIndexError};
 pub use sessions::SqliteSessionStore;

@@ -9,7 +9,7 @@
 //! triggers move on every change to `items`, whoever makes it), and while the
 //! two differ `search_items` uses FTS5 and the index is rebuilt in the
 //! background. It is rebuilt whole: the catalog changes by imports, and a
-//! rebuild of a million items takes seconds (docs/design/search-index.md).
+//! rebuild of a million items takes seconds (docs/design/catalog.md).
 
 // Rebuilds run on blocking threads, outside tokio's clock: the wall clock.
 #![allow(clippy::disallowed_types)]
@@ -97,11 +97,39 @@ pub(crate) fn dir_for(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
+/// Why the search index could not be opened, built or read.
+#[derive(Debug, thiserror::Error)]
+#[error("search index {}: {cause}", dir.display())]
+pub struct SearchIndexError {
+    dir: PathBuf,
+    cause: IndexCause,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexCause {
+    #[error("cannot create the directory: {0}")]
+    Create(#[from] std::io::Error),
+    #[error("{0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("{0} (delete the directory to rebuild it)")]
+    Unreadable(tantivy::TantivyError),
+    #[error("{0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("reading the items: {0}")]
+    Items(#[from] rusqlite::Error),
+}
+
+fn failed(dir: &Path, cause: impl Into<IndexCause>) -> SearchIndexError {
+    SearchIndexError {
+        dir: dir.to_owned(),
+        cause: cause.into(),
+    }
+}
+
 impl SearchIndex {
     /// Open the index in `dir`, or create an empty one (stale until built).
-    pub(crate) fn open(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    pub(crate) fn open(dir: &Path) -> Result<Self, SearchIndexError> {
+        std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
         let mut builder = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
@@ -116,13 +144,9 @@ impl SearchIndex {
             tag: builder.add_text_field("tag", STRING),
         };
         let schema = builder.build();
-        let directory = MmapDirectory::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let index = Index::open_or_create(directory, schema).map_err(|e| {
-            format!(
-                "{}: {e} (delete the directory to rebuild it)",
-                dir.display()
-            )
-        })?;
+        let directory = MmapDirectory::open(dir).map_err(|e| failed(dir, e))?;
+        let index = Index::open_or_create(directory, schema)
+            .map_err(|e| failed(dir, IndexCause::Unreadable(e)))?;
         index.tokenizers().register(
             ANALYZER,
             TextAnalyzer::builder(SimpleTokenizer::default())
@@ -135,7 +159,7 @@ impl SearchIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(|e: tantivy::TantivyError| failed(dir, e))?;
         let this = Self {
             index,
             reader,
@@ -183,7 +207,7 @@ impl SearchIndex {
 
     /// Rebuild from the `items` table, as one consistent read, and record the
     /// generation read with them. Call after [`SearchIndex::start_building`].
-    pub(crate) fn rebuild(&self, conn: &mut Connection) -> Result<i64, String> {
+    pub(crate) fn rebuild(&self, conn: &mut Connection) -> Result<i64, SearchIndexError> {
         let outcome = self.rebuild_inner(conn);
         *wharf_core::sync::lock(&self.failed_at) = outcome.is_err().then(Instant::now);
         self.building.store(false, Ordering::SeqCst);
@@ -191,33 +215,33 @@ impl SearchIndex {
         outcome
     }
 
-    fn rebuild_inner(&self, conn: &mut Connection) -> Result<i64, String> {
-        let failed =
-            |e: &dyn std::fmt::Display| format!("search index {}: {e}", self.dir.display());
+    fn rebuild_inner(&self, conn: &mut Connection) -> Result<i64, SearchIndexError> {
         // Another process holding the writer is rebuilding the same index.
         let mut writer = self
             .index
             .writer::<TantivyDocument>(WRITER_MEMORY)
-            .map_err(|e| failed(&e))?;
-        let tx = conn.transaction().map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&self.dir, e))?;
+        let tx = conn.transaction().map_err(|e| failed(&self.dir, e))?;
         let generation: i64 = tx
             .query_row(
                 "SELECT value FROM catalog_meta WHERE key = 'generation'",
                 [],
                 |r| r.get(0),
             )
-            .map_err(|e| failed(&e))?;
-        writer.delete_all_documents().map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&self.dir, e))?;
+        writer
+            .delete_all_documents()
+            .map_err(|e| failed(&self.dir, e))?;
         let f = self.fields;
         let mut rows = tx
             .prepare("SELECT rowid, title, body, tags FROM items ORDER BY rowid")
-            .map_err(|e| failed(&e))?;
-        let mut rows = rows.query([]).map_err(|e| failed(&e))?;
-        while let Some(row) = rows.next().map_err(|e| failed(&e))? {
-            let rowid: i64 = row.get(0).map_err(|e| failed(&e))?;
-            let title: String = row.get(1).map_err(|e| failed(&e))?;
-            let body: String = row.get(2).map_err(|e| failed(&e))?;
-            let tags: String = row.get(3).map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&self.dir, e))?;
+        let mut rows = rows.query([]).map_err(|e| failed(&self.dir, e))?;
+        while let Some(row) = rows.next().map_err(|e| failed(&self.dir, e))? {
+            let rowid: i64 = row.get(0).map_err(|e| failed(&self.dir, e))?;
+            let title: String = row.get(1).map_err(|e| failed(&self.dir, e))?;
+            let body: String = row.get(2).map_err(|e| failed(&self.dir, e))?;
+            let tags: String = row.get(3).map_err(|e| failed(&self.dir, e))?;
             let mut doc = TantivyDocument::default();
             doc.add_i64(f.rowid, rowid);
             doc.add_text(f.title, &title);
@@ -226,12 +250,14 @@ impl SearchIndex {
             for tag in serde_json::from_str::<Vec<String>>(&tags).unwrap_or_default() {
                 doc.add_text(f.tag, tag);
             }
-            writer.add_document(doc).map_err(|e| failed(&e))?;
+            writer.add_document(doc).map_err(|e| failed(&self.dir, e))?;
         }
-        let mut commit = writer.prepare_commit().map_err(|e| failed(&e))?;
+        let mut commit = writer.prepare_commit().map_err(|e| failed(&self.dir, e))?;
         commit.set_payload(&generation.to_string());
-        commit.commit().map_err(|e| failed(&e))?;
-        writer.wait_merging_threads().map_err(|e| failed(&e))?;
+        commit.commit().map_err(|e| failed(&self.dir, e))?;
+        writer
+            .wait_merging_threads()
+            .map_err(|e| failed(&self.dir, e))?;
         Ok(generation)
     }
 
@@ -296,7 +322,7 @@ impl SearchIndex {
         tags: &[String],
         offset: usize,
         limit: usize,
-    ) -> Result<(Vec<Found>, Snippets), String> {
+    ) -> Result<(Vec<Found>, Snippets), SearchIndexError> {
         let query = self.query(words, tags);
         let searcher = self.reader.searcher();
         // Plain TopDocs, so that tantivy can skip what cannot reach the page
@@ -305,14 +331,14 @@ impl SearchIndex {
         let collector = TopDocs::with_limit(limit.max(1)).and_offset(offset);
         let top: Vec<(f32, DocAddress)> = searcher
             .search(query.as_ref(), &collector)
-            .map_err(|e| format!("search index: {e}"))?;
+            .map_err(|e| failed(&self.dir, e))?;
         let mut found = Vec::with_capacity(top.len());
         for (score, at) in top {
             let rowids = searcher
                 .segment_reader(at.segment_ord)
                 .fast_fields()
                 .i64("rowid")
-                .map_err(|e| format!("search index: {e}"))?
+                .map_err(|e| failed(&self.dir, e))?
                 .first_or_default_col(0);
             found.push((rowids.get_val(at.doc_id), score));
         }

@@ -46,7 +46,7 @@ pub struct Key {
     pub doc: &'static str,
 }
 
-pub const PROFILES: &[&str] = &["catalog", "builtin", "conformance", "gateway"];
+pub const PROFILES: &[&str] = &["catalog", "builtin", "gateway"];
 
 pub const KEYS: &[Key] = &[
     Key {
@@ -180,7 +180,7 @@ pub const KEYS: &[Key] = &[
         env: "WHARF_STATE_KEY",
         kind: Kind::Text,
         default: "",
-        doc: "Key (at least 32 characters) sealing the `requestState` that 2026-07-28 multi-round-trip tools hand to clients; replicas must share it so a round trip may continue on any of them. Unset: a random key per process. Secret: also read from `WHARF_STATE_KEY_FILE`.",
+        doc: "Key (at least 32 characters) sealing the `requestState` that 2026-07-28 multi-round-trip tools hand to clients (`CallContext::seal_state`, in every app); replicas must share it so a round trip may continue on any of them. Unset: a random key per process. Secret: also read from `WHARF_STATE_KEY_FILE`.",
     },
     Key {
         path: "server.metrics_key",
@@ -467,7 +467,7 @@ pub const KEYS: &[Key] = &[
         env: "WHARF_PROFILE",
         kind: Kind::OneOf(PROFILES),
         default: "catalog",
-        doc: "What `serve` and `stdio` offer: `catalog` (search and SQL tools over the database, loaded with the sample catalog when empty), `builtin` (small test tools: echo, add) `conformance` (the fixtures of the MCP conformance suite) or `gateway` (the upstream servers of gateway.upstreams, federated; `wharf gateway` is a shortcut).",
+        doc: "What `serve` and `stdio` offer: `catalog` (search and SQL tools over the database, loaded with the sample catalog when empty), `builtin` (small test tools: echo, add) or `gateway` (the upstream servers of gateway.upstreams, federated; `wharf gateway` is a shortcut).",
     },
     Key {
         path: "gateway.upstreams",

@@ -6,18 +6,9 @@ use std::collections::BTreeMap;
 
 use super::keys::{self, Kind};
 
-/// One thing wrong with the configuration, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub at: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.at, self.message)
-    }
-}
+/// One thing wrong with the configuration, and where: the one located-problem
+/// type every parser in Wharf reports with.
+pub use wharf_core::Problem;
 
 /// A value as written, before conversion to its key's type.
 #[derive(Debug, Clone, PartialEq)]

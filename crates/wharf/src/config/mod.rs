@@ -6,6 +6,7 @@
 
 pub mod keys;
 pub mod layers;
+pub mod load;
 pub mod tools;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -32,28 +33,22 @@ pub enum LogFormat {
 pub enum Profile {
     Catalog,
     Builtin,
-    Conformance,
     Gateway,
 }
 
-/// The validated configuration.
+/// The validated configuration. The libraries' own settings are nested as
+/// they take them (`http`: everything the HTTP side is built from), so a new
+/// setting is one key in `keys` and one field, never a copy made by hand.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub stateless: bool,
-    pub fast_path: bool,
-    pub allowed_hosts: Vec<String>,
-    pub allowed_origins: Vec<String>,
-    pub max_body_bytes: usize,
-    pub body_timeout: Duration,
-    pub body_min_rate: usize,
-    pub connections: wharf_http::ConnectionLimits,
-    pub max_requests_per_client: usize,
+    /// `server.admin_listen`: a second listener for probes and metrics.
+    pub admin_listen: Option<SocketAddr>,
+    /// The HTTP side's settings; what only exists at run time (the session
+    /// store, readiness checks, process metrics) is added when serving.
+    pub http: wharf_http::HttpConfig,
     pub shutdown_grace: Duration,
-    pub sse_keep_alive: Duration,
     pub tool_timeout: Duration,
-    pub session_idle_timeout: Duration,
-    pub max_sessions: usize,
     pub session_store: SessionStoreKind,
     pub database: DatabaseUrl,
     /// The PostgreSQL pool's size, SQLite's memory bounds.
@@ -72,24 +67,10 @@ pub struct Config {
     pub tools: Vec<tools::ToolDef>,
     /// `server.public_url`, when set.
     pub public_url: Option<String>,
-    /// `auth.api_keys` plus `MCP_API_KEY` (named `default`).
-    pub api_keys: Vec<(String, Secret)>,
-    pub auth_anonymous: bool,
-    pub oauth: Option<wharf_http::oauth::OAuthConfig>,
-    pub rate_limit: wharf_http::rate_limit::RateLimitConfig,
-    pub trusted_proxies: Vec<String>,
-    pub max_concurrent_requests: usize,
-    pub max_sse_streams: usize,
     pub allow_unauthenticated: bool,
     pub dev: bool,
     /// `server.tls_cert` and `server.tls_key`, when HTTPS is served natively.
     pub tls: Option<wharf_http::tls::TlsFiles>,
-    pub require_https: bool,
-    /// `server.drain_delay`: readiness fails this long before the listener closes.
-    pub drain_delay: Duration,
-    /// `server.admin_listen`: a second listener for probes and metrics.
-    pub admin_listen: Option<SocketAddr>,
-    pub metrics_key: Option<Secret>,
     /// `server.state_key`: seals `requestState` the same way on every replica.
     pub state_key: Option<Secret>,
     pub log_file: Option<LogFile>,
@@ -156,14 +137,14 @@ fn setting_at(layer: &Layer, path: &str) -> String {
 impl Config {
     /// Whether callers must present credentials (an API key or an OAuth token).
     pub fn auth_on(&self) -> bool {
-        !self.api_keys.is_empty() || self.oauth.is_some()
+        self.http.auth.is_on()
     }
 
     /// The rules that keep a public server from running open by accident.
     fn check_security(&self, layer: &Layer, problems: &mut Vec<Problem>) {
         if !self.dev {
-            for (name, key) in &self.api_keys {
-                let n = key.expose().chars().count();
+            for wharf_http::auth::ApiKey { name, key } in &self.http.auth.api_keys {
+                let n = key.chars().count();
                 if n < wharf_http::auth::MIN_KEY_LEN {
                     let at = if name == "default" && layer.get("auth.api_keys").is_none() {
                         "MCP_API_KEY".to_owned()
@@ -181,7 +162,7 @@ impl Config {
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for (name, _) in &self.api_keys {
+        for wharf_http::auth::ApiKey { name, .. } in &self.http.auth.api_keys {
             if !seen.insert(name) {
                 problems.push(Problem {
                     at: setting_at(layer, "auth.api_keys"),
@@ -232,7 +213,10 @@ impl Config {
         config.tools = tool_defs;
         config.gateway_inline = gateway_inline;
         if let Some(k) = mcp_api_key.filter(|k| !k.is_empty()) {
-            config.api_keys.push(("default".into(), Secret(k)));
+            config.http.auth.api_keys.push(wharf_http::auth::ApiKey {
+                name: "default".into(),
+                key: k,
+            });
         }
         config.check_security(&merged, &mut problems);
         if problems.is_empty() {
@@ -265,8 +249,11 @@ impl Config {
                 }
             },
         };
-        let mut config = Config {
-            listen,
+        let admin_listen = layer
+            .contains_key("server.admin_listen")
+            .then(|| r.addr("server.admin_listen"));
+        let tls = None;
+        let http = wharf_http::HttpConfig {
             stateless: r.bool("server.stateless"),
             fast_path: r.bool("server.fast_path"),
             allowed_hosts: r.list("server.allowed_hosts", wharf_http::config::loopback_hosts),
@@ -285,46 +272,14 @@ impl Config {
                 write_timeout: r.duration("server.write_timeout"),
             },
             max_requests_per_client: r.count("server.max_requests_per_client"),
-            shutdown_grace: r.duration("server.shutdown_grace"),
-            sse_keep_alive: r.duration("server.sse_keep_alive"),
-            tool_timeout: r.duration("server.tool_timeout"),
             session_idle_timeout: r.duration("sessions.idle_timeout"),
             max_sessions: r.count("sessions.max"),
-            session_store: match r.word("sessions.store") {
-                "memory" => SessionStoreKind::Memory,
-                _ => SessionStoreKind::Database,
+            sse_keep_alive: r.duration("server.sse_keep_alive"),
+            auth: wharf_http::auth::AuthConfig {
+                api_keys: Vec::new(),
+                oauth: None,
+                anonymous: r.bool("auth.anonymous"),
             },
-            database,
-            database_settings: wharf_catalog::DatabaseSettings {
-                pool_size: r.count("database.pool_size"),
-                sqlite: wharf_catalog::SqliteSettings {
-                    memory_limit: r.count("database.sqlite_memory_limit"),
-                    max_value_bytes: r.count("catalog.sql_max_value_bytes"),
-                },
-            },
-            log_format: match r.word("log.format") {
-                "json" => LogFormat::Json,
-                _ => LogFormat::Text,
-            },
-            log_level: r.text("log.level"),
-            gateway_upstreams: r.text("gateway.upstreams").into(),
-            gateway_inline: None,
-            profile: match r.word("app.profile") {
-                "conformance" => Profile::Conformance,
-                "builtin" => Profile::Builtin,
-                "gateway" => Profile::Gateway,
-                _ => Profile::Catalog,
-            },
-            sql_limits: wharf_catalog::SqlLimits {
-                timeout: r.duration("catalog.sql_timeout"),
-                max_rows: r.count("catalog.sql_max_rows"),
-                max_bytes: r.count("catalog.sql_max_bytes"),
-            },
-            tools: Vec::new(),
-            public_url: r.optional_text("server.public_url"),
-            api_keys: Vec::new(),
-            auth_anonymous: r.bool("auth.anonymous"),
-            oauth: None,
             rate_limit: wharf_http::rate_limit::RateLimitConfig {
                 enabled: r.bool("rate_limit.enabled"),
                 anonymous_per_minute: u32::try_from(r.count("rate_limit.anonymous_per_minute"))
@@ -347,15 +302,52 @@ impl Config {
             trusted_proxies: r.list("server.trusted_proxies", Vec::new),
             max_concurrent_requests: r.count("server.max_concurrent_requests"),
             max_sse_streams: r.count("server.max_sse_streams"),
+            require_https: r.bool("server.require_https"),
+            metrics_on_main: admin_listen.is_none(),
+            metrics_key: r.optional_text("server.metrics_key"),
+            drain_delay: r.duration_or_zero("server.drain_delay"),
+            ..Default::default()
+        };
+        let mut config = Config {
+            listen,
+            admin_listen,
+            http,
+            shutdown_grace: r.duration("server.shutdown_grace"),
+            tool_timeout: r.duration("server.tool_timeout"),
+            session_store: match r.word("sessions.store") {
+                "memory" => SessionStoreKind::Memory,
+                _ => SessionStoreKind::Database,
+            },
+            database,
+            database_settings: wharf_catalog::DatabaseSettings {
+                pool_size: r.count("database.pool_size"),
+                sqlite: wharf_catalog::SqliteSettings {
+                    memory_limit: r.count("database.sqlite_memory_limit"),
+                    max_value_bytes: r.count("catalog.sql_max_value_bytes"),
+                },
+            },
+            log_format: match r.word("log.format") {
+                "json" => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+            log_level: r.text("log.level"),
+            gateway_upstreams: r.text("gateway.upstreams").into(),
+            gateway_inline: None,
+            profile: match r.word("app.profile") {
+                "builtin" => Profile::Builtin,
+                "gateway" => Profile::Gateway,
+                _ => Profile::Catalog,
+            },
+            sql_limits: wharf_catalog::SqlLimits {
+                timeout: r.duration("catalog.sql_timeout"),
+                max_rows: r.count("catalog.sql_max_rows"),
+                max_bytes: r.count("catalog.sql_max_bytes"),
+            },
+            tools: Vec::new(),
+            public_url: r.optional_text("server.public_url"),
             allow_unauthenticated: r.bool("server.allow_unauthenticated"),
             dev: r.bool("server.dev"),
-            tls: None,
-            require_https: r.bool("server.require_https"),
-            drain_delay: r.duration_or_zero("server.drain_delay"),
-            admin_listen: layer
-                .contains_key("server.admin_listen")
-                .then(|| r.addr("server.admin_listen")),
-            metrics_key: r.optional_text("server.metrics_key").map(Secret),
+            tls,
             state_key: r.optional_text("server.state_key").map(Secret),
             log_file: {
                 // Read even without a file, so a wrong value is reported.
@@ -389,6 +381,7 @@ impl Config {
         if let Some(endpoint) = r.optional_text("telemetry.otlp_endpoint") {
             let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
             if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+                config.http.tracing = true;
                 config.otlp = Some(Otlp {
                     endpoint,
                     json,
@@ -405,7 +398,10 @@ impl Config {
         for (i, entry) in r.list("auth.api_keys", Vec::new).into_iter().enumerate() {
             match entry.split_once(':') {
                 Some((name, key)) if !name.trim().is_empty() && !key.is_empty() => {
-                    config.api_keys.push((name.trim().to_owned(), Secret(key.to_owned())));
+                    config.http.auth.api_keys.push(wharf_http::auth::ApiKey {
+                        name: name.trim().to_owned(),
+                        key: key.to_owned(),
+                    });
                 }
                 _ => r.problems.push(Problem {
                     at: setting_at(layer, "auth.api_keys"),
@@ -419,7 +415,7 @@ impl Config {
                 .map(|(t, n)| (t.trim(), n.trim().parse::<u32>()))
             {
                 Some((tool, Ok(n))) if !tool.is_empty() && n > 0 => {
-                    config.rate_limit.tools.insert(tool.to_owned(), n);
+                    config.http.rate_limit.tools.insert(tool.to_owned(), n);
                 }
                 _ => r.problems.push(Problem {
                     at: setting_at(layer, "rate_limit.tools"),
@@ -434,6 +430,7 @@ impl Config {
             r.optional_text("server.tls_key"),
         ) {
             (Some(cert), Some(key)) => {
+                config.http.native_tls = true;
                 config.tls = Some(wharf_http::tls::TlsFiles {
                     cert: cert.into(),
                     key: key.into(),
@@ -467,7 +464,7 @@ impl Config {
                             Some(_) => r.list("auth.scopes_supported", Vec::new),
                             None => required_scopes.clone(),
                         };
-                        config.oauth = Some(wharf_http::oauth::OAuthConfig {
+                        config.http.auth.oauth = Some(wharf_http::oauth::OAuthConfig {
                             resource,
                             issuers,
                             jwks_url,
@@ -499,11 +496,10 @@ impl Config {
                 ),
             });
         }
-        if let Err(e) = wharf_http::HostGuard::new(&config.allowed_hosts, &config.allowed_origins) {
-            problems.push(Problem {
-                at: "server.allowed_hosts / server.allowed_origins".into(),
-                message: e,
-            });
+        if let Err(e) =
+            wharf_http::HostGuard::new(&config.http.allowed_hosts, &config.http.allowed_origins)
+        {
+            problems.push(e.within("server"));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log_level) {
             let at = layer
@@ -754,20 +750,23 @@ mod tests {
             vec![],
         )
         .unwrap();
-        assert_eq!(c.drain_delay, Duration::from_secs(5));
+        assert_eq!(c.http.drain_delay, Duration::from_secs(5));
         assert_eq!(c.admin_listen.unwrap().to_string(), "127.0.0.1:9090");
         assert_eq!(c.log_file.unwrap().max_files, 7);
         assert_eq!(c.otlp.unwrap().endpoint, "http://localhost:4318");
-        assert_eq!(load("", &[], vec![]).unwrap().drain_delay, Duration::ZERO);
+        assert_eq!(
+            load("", &[], vec![]).unwrap().http.drain_delay,
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn defaults_need_no_configuration() {
         let c = load("", &[], vec![]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
-        assert!(!c.stateless);
-        assert_eq!(c.max_sessions, 10_000);
-        assert_eq!(c.session_idle_timeout, Duration::from_secs(1800));
+        assert!(!c.http.stateless);
+        assert_eq!(c.http.max_sessions, 10_000);
+        assert_eq!(c.http.session_idle_timeout, Duration::from_secs(1800));
         assert_eq!(
             c.database,
             DatabaseUrl::Sqlite(PathBuf::from("./data/wharf.db"))
@@ -787,8 +786,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.listen.port(), 3333);
-        assert_eq!(c.max_sessions, 7);
-        assert!(c.stateless);
+        assert_eq!(c.http.max_sessions, 7);
+        assert!(c.http.stateless);
     }
 
     #[test]
@@ -836,7 +835,7 @@ mod tests {
             vec![],
         )
         .unwrap();
-        assert_eq!(ok.allowed_hosts, vec!["mcp.example.com", "localhost"]);
+        assert_eq!(ok.http.allowed_hosts, vec!["mcp.example.com", "localhost"]);
     }
 
     const PUBLIC: (&str, &str) = ("WHARF_LISTEN", "0.0.0.0:8000");
@@ -900,11 +899,11 @@ mod tests {
             vec![("server.dev", "true".into(), "--dev")],
         )
         .unwrap();
-        assert_eq!(dev.api_keys.len(), 1);
-        assert_eq!(dev.api_keys[0].0, "default");
+        assert_eq!(dev.http.auth.api_keys.len(), 1);
+        assert_eq!(dev.http.auth.api_keys[0].name, "default");
         assert_eq!(
-            format!("{:?}", dev.api_keys),
-            "[(\"default\", Secret(***))]"
+            format!("{:?}", dev.http.auth.api_keys),
+            "[ApiKey { name: \"default\", key: \"[redacted]\" }]"
         );
     }
 
@@ -959,7 +958,7 @@ mod tests {
             vec![],
         )
         .unwrap();
-        let o = c.oauth.unwrap();
+        let o = c.http.auth.oauth.unwrap();
         assert_eq!(o.resource, "https://mcp.example.com/mcp");
         assert_eq!(o.scopes_supported, ["catalog:read"]);
     }

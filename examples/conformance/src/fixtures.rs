@@ -1,7 +1,8 @@
 //! The fixtures of the official MCP conformance suite, built with Wharf's own
-//! library API and served through the same HTTP stack as `wharf serve`
-//! (`--profile conformance`). Names, contents and behaviours are the ones the
-//! suite's scenarios ask for; see examples/conformance/README.md.
+//! library API. Names, contents and behaviours are the ones the suite's
+//! scenarios ask for; see README.md. `requestState` is sealed by Wharf
+//! (`CallContext::seal_state`), with `server.state_key` when it is set, so a
+//! round trip continues on any replica.
 
 // Sampling, logging and server-to-client requests are deprecated in 2026-07-28;
 // the legacy scenarios still test them, so these fixtures use them on purpose.
@@ -74,44 +75,8 @@ fn peer(ctx: &CallContext) -> Result<&rmcp::service::Peer<rmcp::RoleServer>, Too
         .ok_or_else(|| ToolError::Failed("this tool needs an MCP client connection".into()))
 }
 
-/// `requestState` sealed with `server.state_key` (shared by replicas) or a
-/// per-process key, so a tampered state is detected.
-struct Seal(rmcp::model::RequestStateCodec);
-
-impl Seal {
-    fn new(key: Option<&str>) -> Self {
-        let key: Vec<u8> = match key {
-            Some(k) => k.as_bytes().to_vec(),
-            None => (0..4)
-                .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
-                .collect(),
-        };
-        Self(
-            rmcp::model::RequestStateCodec::try_new(key)
-                .expect("the config loader requires 32 bytes or more"),
-        )
-    }
-
-    fn seal(&self, v: Value) -> Result<String, ToolError> {
-        self.0.seal_json(&v).map_err(ToolError::internal)
-    }
-
-    fn open(&self, ctx: &CallContext) -> Result<Option<Value>, ToolError> {
-        match ctx.request_state() {
-            None => Ok(None),
-            Some(s) => self.0.open_json(s).map(Some).map_err(|_| {
-                ToolError::Protocol(ErrorData::invalid_params(
-                    "requestState failed its integrity check",
-                    None,
-                ))
-            }),
-        }
-    }
-}
-
-/// `state_key`: `server.state_key`, so every replica opens what another sealed.
-pub fn app(state_key: Option<&str>) -> Result<App, AppError> {
-    let seal = Arc::new(Seal::new(state_key));
+/// The fixtures as one app.
+pub(crate) fn app() -> Result<App, AppError> {
     let builder = App::builder("wharf-conformance", env!("CARGO_PKG_VERSION"))
         .instructions("Fixtures of the MCP conformance suite, served by Wharf.")
         .logging()
@@ -129,7 +94,7 @@ pub fn app(state_key: Option<&str>) -> Result<App, AppError> {
     let builder = content_tools(builder);
     let builder = notification_tools(builder);
     let builder = client_request_tools(builder);
-    let builder = mrtr_tools(builder, seal);
+    let builder = mrtr_tools(builder);
     let builder = resources(builder);
     let builder = prompts(builder);
     builder.build()
@@ -411,11 +376,7 @@ fn elicitation_tool(
         })
 }
 
-fn mrtr_tools(b: wharf_core::AppBuilder, seal: Arc<Seal>) -> wharf_core::AppBuilder {
-    let s1 = seal.clone();
-    let s2 = seal.clone();
-    let s3 = seal.clone();
-    let s4 = seal;
+fn mrtr_tools(b: wharf_core::AppBuilder) -> wharf_core::AppBuilder {
     b.tool(ToolSpec::new("test_input_required_result_elicitation").description("MRTR: asks for a name by elicitation").handler(|ctx, _| async move {
         if let Some(content) = accepted(&ctx, "user_name")
             && let Some(name) = content.get("name").and_then(Value::as_str)
@@ -441,10 +402,9 @@ fn mrtr_tools(b: wharf_core::AppBuilder, seal: Arc<Seal>) -> wharf_core::AppBuil
         }
         input_required(json!({"resultType": "input_required", "inputRequests": {"client_roots": {"method": "roots/list", "params": {}}}}))
     }))
-    .tool(ToolSpec::new("test_input_required_result_request_state").description("MRTR: round-trips requestState").handler(move |ctx, _| {
-        let seal = s1.clone();
+    .tool(ToolSpec::new("test_input_required_result_request_state").description("MRTR: round-trips requestState").handler(|ctx, _| {
         async move {
-            if let Some(state) = seal.open(&ctx)?
+            if let Some(state) = ctx.open_state::<Value>()?
                 && ctx.input_responses().is_some_and(|r| r.contains_key("confirm"))
             {
                 return Ok(text_result(format!("Confirmed (state round {}).", state["round"])).into());
@@ -455,16 +415,15 @@ fn mrtr_tools(b: wharf_core::AppBuilder, seal: Arc<Seal>) -> wharf_core::AppBuil
                     "message": "Please confirm",
                     "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
                 }}},
-                "requestState": seal.seal(json!({"round": 1}))?
+                "requestState": ctx.seal_state(&json!({"round": 1}))?
             }))
         }
     }))
-    .tool(ToolSpec::new("test_input_required_result_multiple_inputs").description("MRTR: three input requests at once").handler(move |ctx, _| {
-        let seal = s2.clone();
+    .tool(ToolSpec::new("test_input_required_result_multiple_inputs").description("MRTR: three input requests at once").handler(|ctx, _| {
         async move {
             let responses = ctx.input_responses();
             let all = responses.is_some_and(|r| ["user_name", "greeting", "client_roots"].iter().all(|k| r.contains_key(*k)));
-            if all && seal.open(&ctx)?.is_some() {
+            if all && ctx.open_state::<Value>()?.is_some() {
                 return Ok(text_result("Received all three inputs.").into());
             }
             let mut requests = elicit_name("user_name", "What is your name?");
@@ -472,13 +431,12 @@ fn mrtr_tools(b: wharf_core::AppBuilder, seal: Arc<Seal>) -> wharf_core::AppBuil
                 "messages": [{"role": "user", "content": {"type": "text", "text": "Generate a greeting"}}], "maxTokens": 50
             }});
             requests["client_roots"] = json!({"method": "roots/list", "params": {}});
-            input_required(json!({"resultType": "input_required", "inputRequests": requests, "requestState": seal.seal(json!({"round": 1}))?}))
+            input_required(json!({"resultType": "input_required", "inputRequests": requests, "requestState": ctx.seal_state(&json!({"round": 1}))?}))
         }
     }))
-    .tool(ToolSpec::new("test_input_required_result_multi_round").description("MRTR: two rounds of questions").handler(move |ctx, _| {
-        let seal = s3.clone();
+    .tool(ToolSpec::new("test_input_required_result_multi_round").description("MRTR: two rounds of questions").handler(|ctx, _| {
         async move {
-            let round = seal.open(&ctx)?.and_then(|s| s["round"].as_u64()).unwrap_or(0);
+            let round = ctx.open_state::<Value>()?.and_then(|s| s["round"].as_u64()).unwrap_or(0);
             let responses = ctx.input_responses();
             if round == 2 && responses.is_some_and(|r| r.contains_key("step2")) {
                 return Ok(text_result("Both steps completed.").into());
@@ -490,26 +448,25 @@ fn mrtr_tools(b: wharf_core::AppBuilder, seal: Arc<Seal>) -> wharf_core::AppBuil
                         "message": "Step 2: What is your favorite color?",
                         "requestedSchema": {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}
                     }}},
-                    "requestState": seal.seal(json!({"round": 2}))?
+                    "requestState": ctx.seal_state(&json!({"round": 2}))?
                 }));
             }
             input_required(json!({
                 "resultType": "input_required",
                 "inputRequests": elicit_name("step1", "Step 1: What is your name?"),
-                "requestState": seal.seal(json!({"round": 1}))?
+                "requestState": ctx.seal_state(&json!({"round": 1}))?
             }))
         }
     }))
-    .tool(ToolSpec::new("test_input_required_result_tampered_state").description("MRTR: rejects a tampered requestState").handler(move |ctx, _| {
-        let seal = s4.clone();
+    .tool(ToolSpec::new("test_input_required_result_tampered_state").description("MRTR: rejects a tampered requestState").handler(|ctx, _| {
         async move {
-            if seal.open(&ctx)?.is_some() {
+            if ctx.open_state::<Value>()?.is_some() {
                 return Ok(text_result("State verified.").into());
             }
             input_required(json!({
                 "resultType": "input_required",
                 "inputRequests": elicit_name("user_name", "What is your name?"),
-                "requestState": seal.seal(json!({"round": 1}))?
+                "requestState": ctx.seal_state(&json!({"round": 1}))?
             }))
         }
     }))

@@ -25,7 +25,7 @@ struct Changed {
 /// The tools, and the widgets some of them render with (to register with the app).
 /// `max_rows` is the row cap of read-only statements, published as the output
 /// schema's `maxItems`.
-pub fn build(
+pub(crate) fn build(
     defs: &[ToolDef],
     catalog: &Arc<dyn Catalog>,
     max_rows: usize,

@@ -19,11 +19,11 @@ use std::{collections::BTreeSet, process::ExitCode};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::{
+use super::{
     chat::{SYSTEM, Toolbox},
-    cli::EvalArgs,
     llm::Turn,
 };
+use crate::cli::EvalArgs;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,16 +123,15 @@ fn load(path: &std::path::Path) -> anyhow::Result<Golden> {
     Ok(golden)
 }
 
-pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let golden = load(&args.golden)?;
     let provider =
-        crate::llm::from_env(args.model.provider.as_deref(), args.model.model.as_deref())
+        super::llm::from_env(args.model.provider.as_deref(), args.model.model.as_deref())
             .map_err(|why| anyhow::anyhow!("{why}"))?;
-    let (up, _) =
-        match crate::client::connect(&args.server, wharf_gateway::UpstreamMetrics::new()).await {
-            Ok(c) => c,
-            Err(code) => return Ok(code),
-        };
+    let (up, _) = match super::connect(&args.server, wharf_gateway::UpstreamMetrics::new()).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
     let listed = up.list_tools().await?;
     let tools = Toolbox::new(listed);
     let known: BTreeSet<String> = tools

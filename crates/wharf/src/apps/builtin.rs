@@ -34,7 +34,7 @@ struct Sum {
     sum: f64,
 }
 
-pub fn app(tool_timeout: std::time::Duration) -> Result<App, AppError> {
+pub(crate) fn app(tool_timeout: std::time::Duration) -> Result<App, AppError> {
     App::builder("wharf", env!("CARGO_PKG_VERSION"))
         .title("Wharf")
         .instructions("Wharf's built-in tools: `echo` returns its input, `add` adds two numbers.")

@@ -11,29 +11,28 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use wharf_gateway::{Upstream, UpstreamMetrics};
 
-use crate::{
-    cli::ChatArgs,
-    llm::{Provider, Reply, ToolCall, ToolDef, Turn},
-};
+use crate::cli::ChatArgs;
+
+use super::llm::{Provider, Reply, ToolCall, ToolDef, Turn};
 
 /// Tool rounds per user message before the loop stops and says so.
 const MAX_TOOL_ROUNDS: usize = 8;
 /// Characters of a tool result shown on the terminal (the model gets all of it).
 const SHOWN_RESULT_CHARS: usize = 400;
 
-pub const SYSTEM: &str = "You are a helpful assistant. Use the tools when they help answer the user; \
+pub(crate) const SYSTEM: &str = "You are a helpful assistant. Use the tools when they help answer the user; \
 answer in plain text when they do not.";
 
 /// The server's tools, named for the model. Provider tool names allow
 /// `[A-Za-z0-9_-]`; MCP names may also have dots, so those are mapped.
-pub struct Toolbox {
+pub(crate) struct Toolbox {
     pub defs: Vec<ToolDef>,
     to_mcp: HashMap<String, String>,
     tools: Vec<Tool>,
 }
 
 impl Toolbox {
-    pub fn new(tools: Vec<Tool>) -> Self {
+    pub(crate) fn new(tools: Vec<Tool>) -> Self {
         let mut to_mcp = HashMap::new();
         let defs = tools
             .iter()
@@ -65,7 +64,7 @@ impl Toolbox {
     }
 
     /// The MCP name of a tool the model named.
-    pub fn mcp_name<'a>(&'a self, model_name: &'a str) -> &'a str {
+    pub(crate) fn mcp_name<'a>(&'a self, model_name: &'a str) -> &'a str {
         self.to_mcp
             .get(model_name)
             .map_or(model_name, String::as_str)
@@ -80,7 +79,12 @@ impl Toolbox {
 }
 
 /// Call one tool through the upstream stack: (text for the model, is_error).
-pub async fn call_tool(up: &Upstream, tools: &Toolbox, name: &str, args: Value) -> (String, bool) {
+pub(crate) async fn call_tool(
+    up: &Upstream,
+    tools: &Toolbox,
+    name: &str,
+    args: Value,
+) -> (String, bool) {
     let mcp = tools.mcp_name(name).to_owned();
     let arguments = match args {
         Value::Object(o) => o,
@@ -174,7 +178,7 @@ fn metrics_table(registry: &prometheus::Registry, model_turns: u64) {
     let text = prometheus::TextEncoder::new()
         .encode_to_string(&registry.gather())
         .unwrap_or_default();
-    for r in crate::gateway::rows(&text) {
+    for r in super::status::rows(&text) {
         println!(
             "calls {}  failed {}  retries {}  reconnects {}  mean {} ms  breaker {}  model turns {model_turns}",
             r.calls,
@@ -187,20 +191,20 @@ fn metrics_table(registry: &prometheus::Registry, model_turns: u64) {
     }
 }
 
-pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let metrics = UpstreamMetrics::new();
     let registry = prometheus::Registry::new_custom(Some("wharf".into()), None)?;
     for c in metrics.collectors() {
         registry.register(c)?;
     }
-    let (up, info) = match crate::client::connect(&args.server, metrics).await {
+    let (up, info) = match super::connect(&args.server, metrics).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
     let listed = up.list_tools().await?;
     let tools = Arc::new(Toolbox::new(listed));
     let provider =
-        crate::llm::from_env(args.model.provider.as_deref(), args.model.model.as_deref());
+        super::llm::from_env(args.model.provider.as_deref(), args.model.model.as_deref());
     let server = info
         .as_ref()
         .and_then(|i| i.server_info.as_ref())

@@ -8,7 +8,7 @@ use anyhow::Context;
 use wharf_catalog::Catalog;
 use wharf_core::App;
 
-pub async fn app(
+pub(crate) async fn app(
     catalog: Arc<dyn Catalog>,
     metrics: wharf_catalog::DbMetrics,
     defined: &[crate::config::tools::ToolDef],
@@ -35,7 +35,7 @@ pub async fn app(
         }
     });
     let count = catalog.count().await.context("cannot read the catalog")?;
-    let (defined_tools, widgets) = crate::config_tools::build(defined, &catalog, max_rows)?;
+    let (defined_tools, widgets) = super::config_tools::build(defined, &catalog, max_rows)?;
     let app = App::builder("wharf-catalog", env!("CARGO_PKG_VERSION"))
         .title("Wharf catalog")
         .instructions(format!(

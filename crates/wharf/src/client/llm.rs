@@ -16,12 +16,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Tokens a reply may use.
 const MAX_TOKENS: u32 = 1024;
 
-pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
-pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+pub(crate) const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
+pub(crate) const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
 
 /// A tool as the model sees it.
 #[derive(Debug, Clone)]
-pub struct ToolDef {
+pub(crate) struct ToolDef {
     pub name: String,
     pub description: String,
     pub input_schema: Value,
@@ -29,7 +29,7 @@ pub struct ToolDef {
 
 /// The model asked for a tool.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ToolCall {
+pub(crate) struct ToolCall {
     pub id: String,
     pub name: String,
     pub arguments: Value,
@@ -37,7 +37,7 @@ pub struct ToolCall {
 
 /// One step of the conversation, in the provider-neutral form.
 #[derive(Debug, Clone)]
-pub enum Turn {
+pub(crate) enum Turn {
     User(String),
     Assistant {
         text: String,
@@ -49,20 +49,20 @@ pub enum Turn {
 
 /// What the model answered: text, tool calls, or both.
 #[derive(Debug, Clone, Default)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub text: String,
     pub calls: Vec<ToolCall>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Anthropic,
     OpenAi,
 }
 
 /// A configured provider.
 #[derive(Debug, Clone)]
-pub struct Provider {
+pub(crate) struct Provider {
     pub kind: Kind,
     pub model: String,
     key: String,
@@ -71,7 +71,7 @@ pub struct Provider {
 }
 
 /// Which provider the environment allows, or the sentence saying how to get one.
-pub fn from_env(choice: Option<&str>, model: Option<&str>) -> Result<Provider, String> {
+pub(crate) fn from_env(choice: Option<&str>, model: Option<&str>) -> Result<Provider, String> {
     let anthropic = std::env::var("ANTHROPIC_API_KEY")
         .ok()
         .filter(|k| !k.is_empty());
@@ -117,7 +117,7 @@ pub fn from_env(choice: Option<&str>, model: Option<&str>) -> Result<Provider, S
 
 impl Provider {
     /// One model turn over the conversation so far.
-    pub async fn complete(
+    pub(crate) async fn complete(
         &self,
         system: &str,
         turns: &[Turn],

@@ -1,3 +1,8 @@
+//! The client side: commands that talk to MCP servers from a terminal and
+//! never serve (`wharf client`, here; `wharf chat`, `wharf eval`, `wharf
+//! gateway status`). They never read the configuration or build an app: what
+//! they need comes as arguments.
+//!
 //! `wharf client`: talk to any MCP server from a terminal, over stdio, Streamable
 //! HTTP or HTTP+SSE, through the same upstream stack the gateway uses (timeout,
 //! retries of safe calls, reconnection).
@@ -17,6 +22,11 @@ use rmcp::model::{
 use serde_json::Value;
 use wharf_gateway::{Era, Transport, Upstream, UpstreamConfig, UpstreamError};
 
+pub(crate) mod chat;
+pub(crate) mod eval;
+pub(crate) mod llm;
+pub(crate) mod status;
+
 use crate::cli::{ClientAction, ClientArgs, ServerFlags};
 
 /// Exit code of a call that reached the server and failed (a tool error).
@@ -27,7 +37,7 @@ const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code of a command line that cannot be used.
 const EXIT_USAGE: u8 = 2;
 
-pub async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     let (upstream, info) = match connect(&args.server, wharf_gateway::UpstreamMetrics::new()).await
     {
         Ok(c) => c,
@@ -46,7 +56,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
 
 /// Connect to the server the flags name (remembering its era), or say why not
 /// and return the exit code.
-pub async fn connect(
+pub(crate) async fn connect(
     flags: &ServerFlags,
     metrics: wharf_gateway::UpstreamMetrics,
 ) -> Result<(Arc<Upstream>, Option<Arc<rmcp::model::ServerPeerInfo>>), ExitCode> {

@@ -1,0 +1,75 @@
+//! The apps `wharf serve` and `wharf stdio` offer, by `app.profile`: the
+//! catalog (search and SQL over the database, tools from `[[tools]]`), the
+//! built-in test tools, or the gateway's federated upstreams; or a program's
+//! own (`run_app`).
+
+pub(crate) mod builtin;
+pub(crate) mod catalog;
+pub(crate) mod config_tools;
+pub(crate) mod gateway;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use wharf_core::App;
+
+use crate::config::{Config, Profile, SessionStoreKind};
+
+/// The app to serve (the program's own, or the configured profile's), and the
+/// database when the app or the session store needs one. `seed` loads the
+/// sample catalog into an empty database. Every app seals `requestState` with
+/// `server.state_key` when it is set.
+pub(crate) async fn build(
+    config: &Config,
+    given: Option<Arc<App>>,
+    seed: bool,
+) -> anyhow::Result<(Arc<App>, Option<wharf_catalog::Database>)> {
+    let needs_db = given.is_none() && config.profile == Profile::Catalog;
+    let db = if needs_db
+        || (!config.http.stateless && config.session_store == SessionStoreKind::Database)
+    {
+        Some(crate::database::open(config).await?)
+    } else {
+        None
+    };
+    if let Some(app) = given {
+        use_state_key(config, &app)?;
+        return Ok((app, db));
+    }
+    let app = match config.profile {
+        Profile::Catalog => {
+            let (catalog, metrics) = db
+                .as_ref()
+                .expect("opened above")
+                .measured_catalog(config.sql_limits);
+            catalog::app(
+                catalog,
+                metrics,
+                &config.tools,
+                config.tool_timeout,
+                config.sql_limits.max_rows,
+                seed,
+            )
+            .await?
+        }
+        Profile::Builtin => {
+            builtin::app(config.tool_timeout).context("the app's tools are not valid")?
+        }
+        Profile::Gateway => {
+            let app = gateway::app(config).await?;
+            use_state_key(config, &app)?;
+            return Ok((app, db));
+        }
+    };
+    let app = Arc::new(app);
+    use_state_key(config, &app)?;
+    Ok((app, db))
+}
+
+fn use_state_key(config: &Config, app: &App) -> anyhow::Result<()> {
+    if let Some(key) = &config.state_key {
+        app.use_state_key(key.expose().as_bytes())
+            .map_err(|e| anyhow::anyhow!("server.state_key / WHARF_STATE_KEY: {e}"))?;
+    }
+    Ok(())
+}
