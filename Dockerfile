@@ -13,7 +13,9 @@ RUN cargo build --release --locked --bin wharf \
 # glibc and libgcc only, no shell: nothing to exploit beyond Wharf itself.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /
-ENV WHARF_LISTEN=0.0.0.0:8000 \
+# PORT, as platforms set it (Cloud Run, App Runner, Azure Container Apps, ...):
+# Wharf listens on 0.0.0.0:$PORT; 8000 when the platform says nothing.
+ENV PORT=8000 \
     WHARF_DATA_DIR=/data \
     WHARF_LOG_FORMAT=json \
     WHARF_DRAIN_DELAY=5s

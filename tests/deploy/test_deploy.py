@@ -12,12 +12,16 @@ Debian packages (.ci/run installs them); the rest from PyPI (xtask).
 import os
 import pathlib
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tomllib
 
 import yaml
+
+# A key as the docs say to make one (`openssl rand -hex 32`).
+KEY = secrets.token_hex(32)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WHARF_BIN = os.path.abspath(os.environ.get("TEST_WHARF_BIN", str(ROOT / "target/debug/wharf")))
@@ -67,7 +71,7 @@ def test_the_compose_schema_check_would_catch_a_mistake(tmp_path):
 def test_compose_environment_is_a_valid_wharf_configuration(tmp_path):
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     env = dict(compose["services"]["wharf"]["environment"])
-    env["MCP_API_KEY"] = "k" * 40
+    env["MCP_API_KEY"] = KEY
     env = {k: re.sub(r"\$\{POSTGRES_PASSWORD:-(\w+)\}", r"\1", str(v)) for k, v in env.items()}
     # The image's own ENV (listen address, data dir) applies too.
     env.update(dockerfile_env())
@@ -117,7 +121,13 @@ def test_kubernetes_deployment_probes_wharf_and_drains(tmp_path):
     cm = yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]
     secret = yaml.safe_load((K8S / "secret.example.yaml").read_text())["stringData"]
     env = {**cm, **secret, "WHARF_DATABASE": "sqlite://" + str(tmp_path / "w.db")}
+    # As shipped, the example Secret holds placeholders: refused, both of them.
     r = wharf_check(env, tmp_path)
+    assert r.returncode != 0
+    assert "MCP_API_KEY: API key `default` is placeholder text" in r.stderr, r.stderr
+    assert "WHARF_STATE_KEY (`server.state_key`): is placeholder text" in r.stderr, r.stderr
+    # Filled in as its comment says, it is a configuration Wharf accepts.
+    r = wharf_check({**env, "MCP_API_KEY": KEY, "WHARF_STATE_KEY": secrets.token_hex(32)}, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     seconds = lambda v: int(v.rstrip("s"))
     assert pod["terminationGracePeriodSeconds"] > seconds(cm["WHARF_DRAIN_DELAY"]) + seconds(cm["WHARF_SHUTDOWN_GRACE"])
@@ -167,7 +177,13 @@ def test_systemd_environment_file_is_a_valid_wharf_configuration(tmp_path):
             env[k] = v
     env["WHARF_LOG_FILE"] = str(tmp_path / "logs/mcp.log")
     env["WHARF_DATA_DIR"] = str(tmp_path)
+    # As shipped, its key is the template's placeholder: refused, saying how to make one.
     r = wharf_check(env, tmp_path)
+    assert r.returncode != 0
+    assert "MCP_API_KEY: API key `default` is placeholder text from a template" in r.stderr, r.stderr
+    assert "openssl rand -hex 32" in r.stderr
+    # With a key made as its comment says, it is a valid configuration.
+    r = wharf_check({**env, "MCP_API_KEY": KEY}, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -220,7 +236,7 @@ def test_fly_toml_matches_wharf(tmp_path):
     assert fly["mounts"][0]["destination"] == env["WHARF_DATA_DIR"]
     assert fly["kill_signal"] == "SIGTERM"
     env["WHARF_DATA_DIR"] = str(tmp_path)
-    r = wharf_check({**env, "MCP_API_KEY": "k" * 40}, tmp_path)
+    r = wharf_check({**env, "MCP_API_KEY": KEY}, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -232,13 +248,58 @@ def test_render_yaml_matches_wharf(tmp_path):
     env = {e["key"]: e.get("value") for e in web["envVars"]}
     assert "MCP_API_KEY" in env and "WHARF_DATABASE" in env
     plain = {k: v for k, v in env.items() if v is not None}
-    r = wharf_check({**plain, "MCP_API_KEY": "k" * 44, "WHARF_DATA_DIR": str(tmp_path)}, tmp_path)
+    r = wharf_check({**plain, "MCP_API_KEY": KEY, "WHARF_DATA_DIR": str(tmp_path)}, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serves_on_port(argv, env, port, tmp_path) -> bool:
+    """Start `argv` with PORT set as a platform does; True when /health answers there."""
+    import time
+    import urllib.request
+    proc = subprocess.Popen(argv, cwd=tmp_path, env={**os.environ, **env, "PORT": str(port)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode())
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                time.sleep(0.1)
+        return False
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_procfile_starts_wharf_on_the_platform_port(tmp_path):
+    # Where the Rust buildpack leaves the binary: ./target/release (emk/heroku-buildpack-rust).
     line = (ROOT / "Procfile").read_text().strip()
-    assert line.startswith("web: wharf serve --listen 0.0.0.0:$PORT")
+    assert line == "web: ./target/release/wharf serve", line
+    argv = line.removeprefix("web: ").replace("./target/release/wharf", WHARF_BIN).split()
+    env = {"MCP_API_KEY": KEY, "WHARF_ALLOWED_HOSTS": "localhost", "WHARF_DATA_DIR": str(tmp_path)}
+    assert serves_on_port(argv, env, free_port(), tmp_path)
+
+
+def test_the_image_listens_on_the_platform_port(tmp_path):
+    # The image's ENV and CMD, with the PORT a platform injects.
+    env = {**dockerfile_env(), "MCP_API_KEY": KEY, "WHARF_ALLOWED_HOSTS": "localhost",
+           "WHARF_DATA_DIR": str(tmp_path)}
+    assert "WHARF_LISTEN" not in env, "WHARF_LISTEN in the image would win over the platform's PORT"
+    text = (ROOT / "Dockerfile").read_text()
+    cmd = re.search(r'^CMD \[(.*)\]', text, re.M).group(1)
+    argv = [WHARF_BIN] + [a.strip().strip('"') for a in cmd.split(",")]
+    port = free_port()
+    assert serves_on_port(argv, {**env, "PORT": str(port)}, port, tmp_path)
 
 
 def test_every_wharf_variable_in_a_deployment_file_is_a_real_key():

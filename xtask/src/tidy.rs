@@ -283,6 +283,12 @@ fn gateway_reaches_upstreams_through_the_stack(root: &Path, problems: &mut Vec<S
                     file.display()
                 ));
             }
+            if name == "lib.rs" && line.contains("pub use connect::") && line.contains("connect}") {
+                problems.push(format!(
+                    "{}:{n}: the library exports `connect`; a connection outside Upstream escapes its stack",
+                    file.display()
+                ));
+            }
             if name == "upstream.rs" && line.contains("pub") && line.contains("fn connection(") {
                 problems.push(format!(
                     "{}:{n}: Upstream::connection must stay private: every request goes through Upstream::call",

@@ -132,6 +132,19 @@ pub enum WhenUnhealthy {
     Hide,
 }
 
+/// When a gateway is ready for traffic (`/ready`), by the health of its
+/// enabled upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadyWhen {
+    /// Every one is healthy.
+    All,
+    /// At least one is healthy (or none is enabled).
+    #[default]
+    Any,
+    /// Whatever their health: the gateway serves what it can.
+    Always,
+}
+
 /// One upstream server and its limits. Its `Debug` shows no header value,
 /// URL query or secret.
 #[derive(Clone, PartialEq)]

@@ -36,7 +36,7 @@ use crate::{
 /// a secret (a token in a command's arguments, say): the upstream scrubs it
 /// ([`crate::redact`]) before anyone sees it.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     #[error("cannot start `{command}`: {source}")]
     Spawn {
         command: String,
@@ -55,7 +55,7 @@ pub enum ConnectError {
 }
 
 /// One live connection.
-pub type Connection = RunningService<RoleClient, UpstreamHandler>;
+pub(crate) type Connection = RunningService<RoleClient, UpstreamHandler>;
 
 /// List changes an upstream announced and the gateway has not relayed yet.
 #[derive(Debug, Default)]
@@ -308,7 +308,7 @@ fn lifecycle(era: Era) -> ClientLifecycleMode {
 
 /// Connect and complete the handshake. `http` is the upstream's own client, so
 /// its keep-alive pool is reused across reconnections.
-pub async fn connect(
+pub(crate) async fn connect(
     transport: &Transport,
     era: Era,
     headers: &http::HeaderMap,

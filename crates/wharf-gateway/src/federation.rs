@@ -27,7 +27,7 @@ use wharf_core::{
 };
 
 use crate::{
-    config::{GatewayConfig, WhenUnhealthy},
+    config::{GatewayConfig, ReadyWhen, WhenUnhealthy},
     error::UpstreamError,
     metrics::UpstreamMetrics,
     relay::{MAX_INPUT_ROUNDS, fulfil, legacy_client},
@@ -48,6 +48,52 @@ pub struct Gateway {
     separator: String,
     when_unhealthy: WhenUnhealthy,
     stop: CancellationToken,
+}
+
+impl Gateway {
+    /// Whether the gateway is ready by `when` (`Err`: why not), and each
+    /// upstream's state for `/ready`: health, breaker, and the last error.
+    pub fn readiness(&self, when: ReadyWhen) -> (Result<(), String>, serde_json::Value) {
+        let mut states = serde_json::Map::new();
+        let (mut enabled, mut healthy, mut down) = (0usize, 0usize, Vec::new());
+        for u in &self.upstreams {
+            let health = u.health();
+            let mut state = serde_json::json!({
+                "health": health.as_str(),
+                "breaker": u.breaker_state().as_str(),
+            });
+            if let Health::Unhealthy(why) = &health {
+                state["error"] = why.clone().into();
+            }
+            states.insert(u.name().to_owned(), state);
+            match health {
+                Health::Disabled => {}
+                Health::Healthy => {
+                    enabled += 1;
+                    healthy += 1;
+                }
+                other => {
+                    enabled += 1;
+                    down.push(format!("{} {}", u.name(), other.as_str()));
+                }
+            }
+        }
+        let ready = match when {
+            ReadyWhen::All => healthy == enabled,
+            ReadyWhen::Any => healthy > 0 || enabled == 0,
+            ReadyWhen::Always => true,
+        };
+        let verdict = if ready {
+            Ok(())
+        } else {
+            let word = if when == ReadyWhen::All { "all" } else { "any" };
+            Err(format!(
+                "{healthy} of {enabled} upstreams healthy, and readiness needs {word} (gateway.ready_when): {}",
+                down.join(", ")
+            ))
+        };
+        (verdict, serde_json::Value::Object(states))
+    }
 }
 
 impl std::fmt::Debug for Gateway {

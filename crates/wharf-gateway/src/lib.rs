@@ -36,12 +36,11 @@ pub use backoff::Backoff;
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use config::{
     DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT, Era,
-    GatewayConfig, InProcess, Transport, UpstreamConfig, WhenUnhealthy,
+    GatewayConfig, InProcess, ReadyWhen, Transport, UpstreamConfig, WhenUnhealthy,
 };
-pub use connect::{Announced, Connection, ListKind, UpstreamHandler, connect};
+pub use connect::{Announced, ListKind};
 pub use error::{UpstreamError, safe_to_repeat};
 pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
-pub use progress::ProgressRoutes;
 pub use redact::shown_url;
 pub use upstream::{Health, Lists, Upstream};

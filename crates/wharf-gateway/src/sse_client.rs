@@ -26,7 +26,7 @@ const ENDPOINT_WAIT: Duration = Duration::from_secs(10);
 /// Why the stream did not give a place to POST to. The URL is shown without
 /// its query or credentials ([`crate::redact::shown_url`]).
 #[derive(Debug, thiserror::Error)]
-pub enum SseConnectError {
+pub(crate) enum SseConnectError {
     #[error("GET {url}: {source}")]
     Get { url: String, source: reqwest::Error },
     #[error("GET {url}: HTTP {status}")]

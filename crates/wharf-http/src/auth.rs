@@ -34,6 +34,83 @@ use crate::{
 /// base64, beyond guessing at any request rate.
 pub const MIN_KEY_LEN: usize = 32;
 
+/// Fewest bits a key's characters must carry, estimated from how often each
+/// occurs: 32 random hex characters (`openssl rand -hex 16`) carry about 115,
+/// `passwordpassword…` about 88, one letter repeated none.
+pub const MIN_KEY_BITS: f64 = 96.0;
+
+/// What templates and guides write where a key goes. Such text is public, so
+/// a key holding it is no secret, whatever its length.
+const PLACEHOLDERS: &[&str] = &[
+    "replace",
+    "changeme",
+    "change-me",
+    "change_me",
+    "your-",
+    "your_",
+    "yourkey",
+    "example",
+    "placeholder",
+    "insert",
+    "todo",
+    "xxxx",
+    "<",
+    ">",
+    "{{",
+    "${",
+];
+
+/// Why a key must not be used.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WeakKey {
+    /// Template text (`replace-with-…`, `changeme`): refused even with `--dev`.
+    Placeholder,
+    /// Fewer than [`MIN_KEY_LEN`] characters.
+    Short(usize),
+    /// Too little variety to be random (its estimated bits).
+    Guessable(f64),
+}
+
+impl std::fmt::Display for WeakKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Placeholder => {
+                f.write_str("is placeholder text from a template, which anyone can read")
+            }
+            Self::Short(n) => write!(f, "is {n} characters; use at least {MIN_KEY_LEN}"),
+            Self::Guessable(bits) => write!(
+                f,
+                "does not look random (about {bits:.0} bits; at least {MIN_KEY_BITS:.0} are needed)"
+            ),
+        }
+    }
+}
+
+/// Why `key` must not be used, if it must not.
+pub fn key_weakness(key: &str) -> Option<WeakKey> {
+    let lower = key.to_ascii_lowercase();
+    if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+        return Some(WeakKey::Placeholder);
+    }
+    let n = key.chars().count();
+    if n < MIN_KEY_LEN {
+        return Some(WeakKey::Short(n));
+    }
+    let mut counts = std::collections::HashMap::new();
+    for c in key.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n as f64;
+            -p * p.log2()
+        })
+        .sum();
+    let bits = per_char * n as f64;
+    (bits < MIN_KEY_BITS).then_some(WeakKey::Guessable(bits))
+}
+
 /// A named static bearer key. The name appears in logs and as the subject; the
 /// key never does.
 #[derive(Clone)]
@@ -339,4 +416,42 @@ pub(crate) async fn resource_metadata(State(verifier): State<Arc<Verifier>>) -> 
         HeaderValue::from_static("public, max-age=300"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_text_and_guessable_keys_are_weak_and_random_ones_are_not() {
+        for placeholder in [
+            "replace-with-the-output-of-openssl-rand-hex-32",
+            "CHANGEME-0123456789abcdef0123456789abcdef",
+            "your-api-key-goes-here-0123456789abcdef",
+            "<paste the key here, 32 characters at least>",
+        ] {
+            assert_eq!(
+                key_weakness(placeholder),
+                Some(WeakKey::Placeholder),
+                "{placeholder}"
+            );
+        }
+        assert_eq!(key_weakness("short"), Some(WeakKey::Short(5)));
+        for guessable in [&"k".repeat(40), &"password".repeat(4), &"ab".repeat(30)] {
+            assert!(
+                matches!(key_weakness(guessable), Some(WeakKey::Guessable(_))),
+                "{guessable}"
+            );
+        }
+        for random in [
+            // openssl rand -hex 32, -hex 16 and -base64 32
+            "9f2c4e7a1b3d5f60718293a4b5c6d7e8f90112233445566778899aabbccddeef",
+            "3b9e1f7c2a6d4e8f0a1b2c3d4e5f6a7b",
+            "q8Vt3mZ2xL9pR4sW7yB1nC6dF0gH5jK2lM8oP3rT6uE=",
+            // a UUID
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        ] {
+            assert_eq!(key_weakness(random), None, "{random}");
+        }
+    }
 }

@@ -12,6 +12,10 @@ pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), NotReady>> +
 /// Why a [`ReadyCheck`] failed.
 pub type NotReady = Box<dyn std::error::Error + Send + Sync>;
 
+/// What `/ready` shows besides its verdict, under a name of its own (a
+/// gateway's upstreams and their states, say), whether ready or not.
+pub type ReadyDetail = Arc<dyn Fn() -> (&'static str, serde_json::Value) + Send + Sync>;
+
 /// Default cap on a request body. rmcp's own default; large enough for any tool
 /// call a model writes, small enough that a flood of bodies cannot exhaust memory.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -52,8 +56,10 @@ pub struct HttpConfig {
     /// Where the owners of stored sessions are kept (with the sessions), so
     /// that a session restored on another replica is still its creator's alone.
     pub session_owners: Option<Arc<dyn crate::sessions::SessionOwners>>,
-    /// Checked by `GET /ready`; `None`: ready unless draining.
-    pub ready_check: Option<ReadyCheck>,
+    /// Checked by `GET /ready`, each in turn; none: ready unless draining or saturated.
+    pub ready_checks: Vec<ReadyCheck>,
+    /// Shown by `GET /ready` beside its verdict.
+    pub ready_detail: Option<ReadyDetail>,
     /// Who may call: API keys, OAuth, anonymous callers.
     pub auth: crate::auth::AuthConfig,
     pub rate_limit: crate::rate_limit::RateLimitConfig,
@@ -170,7 +176,8 @@ impl Default for HttpConfig {
             sse_keep_alive: Duration::from_secs(15),
             session_store: None,
             session_owners: None,
-            ready_check: None,
+            ready_checks: Vec::new(),
+            ready_detail: None,
             auth: crate::auth::AuthConfig::default(),
             rate_limit: crate::rate_limit::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),

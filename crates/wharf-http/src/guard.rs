@@ -185,8 +185,9 @@ pub(crate) async fn check(
     match host {
         Some(h) if guard.host_allowed(h) => {}
         Some(h) => {
+            let h = wharf_core::untrusted::shown(h);
             return forbidden(&format!(
-                "Host `{h}` is not allowed; add it to server.allowed_hosts (WHARF_ALLOWED_HOSTS)"
+                "Host `{h}` is not allowed; add it to server.allowed_hosts (WHARF_ALLOWED_HOSTS={h}). A name other than this machine's makes the server reachable from elsewhere (a tunnel, a proxy), so Wharf then also asks for an API key (MCP_API_KEY); see docs/deploy.md, \"A tunnel from a laptop\""
             ));
         }
         None => return forbidden("the request has no Host header"),

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::json;
 
-use crate::{config::ReadyCheck, drain::Drain};
+use crate::{
+    config::{ReadyCheck, ReadyDetail},
+    drain::Drain,
+};
 
 pub(crate) async fn health() -> impl IntoResponse {
     Json(json!({
@@ -22,6 +25,8 @@ pub(crate) struct Readiness {
     pub drain: Arc<Drain>,
     /// Every check must pass (the database answers, the JWKS is loaded, ...).
     pub checks: Vec<ReadyCheck>,
+    /// Shown beside the verdict.
+    pub detail: Option<ReadyDetail>,
     /// Saturated (every connection or request place taken) is not ready: a
     /// load balancer should send new work elsewhere until places free up.
     pub connections: Arc<crate::connections::Connections>,
@@ -32,10 +37,17 @@ pub(crate) struct Readiness {
 /// During drain it turns 503 first, so a load balancer stops sending new work
 /// while requests in flight finish.
 pub(crate) async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
+    let with_detail = |mut body: serde_json::Value| {
+        if let Some(detail) = &r.detail {
+            let (name, value) = detail();
+            body[name] = value;
+        }
+        Json(body)
+    };
     let not_ready = |reason: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason})),
+            with_detail(json!({"status": "not_ready", "reason": reason})),
         )
     };
     if r.drain.is_draining() {
@@ -59,5 +71,5 @@ pub(crate) async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
             return not_ready(reason.to_string());
         }
     }
-    (StatusCode::OK, Json(json!({"status": "ready"})))
+    (StatusCode::OK, with_detail(json!({"status": "ready"})))
 }

@@ -49,7 +49,7 @@ use axum::{
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use wharf_core::{App, WharfServer};
 
-pub use config::{ConnectionLimits, HttpConfig, NotReady, ReadyCheck};
+pub use config::{ConnectionLimits, HttpConfig, NotReady, ReadyCheck, ReadyDetail};
 pub use drain::Drain;
 pub use guard::HostGuard;
 pub use rpc_info::RpcInfo;
@@ -257,7 +257,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         None => guarded,
     };
 
-    let mut checks: Vec<ReadyCheck> = config.ready_check.iter().cloned().collect();
+    let mut checks: Vec<ReadyCheck> = config.ready_checks.clone();
     if let Some(v) = &verifier {
         let jwks = v.jwks().clone();
         checks.push(Arc::new(move || {
@@ -275,6 +275,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
     let readiness = health::Readiness {
         drain: drain.clone(),
         checks,
+        detail: config.ready_detail.clone(),
         connections: connections.clone(),
         max_requests: config.max_concurrent_requests.max(1),
     };

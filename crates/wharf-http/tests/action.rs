@@ -143,7 +143,7 @@ async fn ready_reports_the_apps_check() {
     let failing: wharf_http::ReadyCheck =
         std::sync::Arc::new(|| Box::pin(async { Err("database: connection refused".into()) }));
     let s = start(HttpConfig {
-        ready_check: Some(failing),
+        ready_checks: vec![failing],
         ..HttpConfig::default()
     })
     .await;

@@ -183,3 +183,25 @@ async fn browsers_get_cors_for_allowed_origins_and_preflights_skip_auth() {
         "{exposed}"
     );
 }
+
+#[tokio::test]
+async fn a_tunnel_host_is_told_which_setting_admits_it_and_that_a_key_follows() {
+    let s = start(HttpConfig::default()).await;
+    let r = client()
+        .post(s.url("/mcp"))
+        .header("host", "abc123.ngrok-free.app")
+        .json(&json!({"action": "list_tools"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let text = r.text().await.unwrap();
+    for expected in [
+        "Host `abc123.ngrok-free.app` is not allowed",
+        "WHARF_ALLOWED_HOSTS=abc123.ngrok-free.app",
+        "API key (MCP_API_KEY)",
+        "A tunnel from a laptop",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+}

@@ -73,15 +73,116 @@ pub(crate) fn check_files(config: &Config) -> Result<(), Vec<Problem>> {
             })
         })
         .collect();
-    if config.profile == Profile::Gateway
-        && let Err(more) = crate::apps::gateway::load(config)
-    {
-        problems.extend(more);
+    if config.profile == Profile::Gateway {
+        match crate::apps::gateway::load(config) {
+            Ok(gateway) => problems.extend(gateway.upstreams.iter().filter_map(|u| {
+                let why = cannot_start(u)?;
+                Some(Problem::new(
+                    format!("{} (`{}`)", config.gateway_upstreams.display(), u.name),
+                    why,
+                ))
+            })),
+            Err(more) => problems.extend(more),
+        }
     }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems)
+    }
+}
+
+/// Why a started upstream (`command` or `script_path`) would not start, if it
+/// would not: its program is not found or not executable, its script is not
+/// there, or its `python -m` module cannot be imported. Nothing is started
+/// but, for a module, the interpreter asked where the module is.
+fn cannot_start(upstream: &wharf_gateway::UpstreamConfig) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let wharf_gateway::Transport::Stdio {
+        command,
+        args,
+        env,
+        cwd,
+    } = &upstream.transport
+    else {
+        return None;
+    };
+    let here = |p: &std::path::Path| match cwd {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_owned(),
+    };
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let program = if command.contains('/') {
+        let p = here(std::path::Path::new(command));
+        if !executable(&p) {
+            return Some(format!(
+                "`{command}` cannot start: {} is not an executable file",
+                p.display()
+            ));
+        }
+        p
+    } else {
+        let path = env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        match std::env::split_paths(&path)
+            .map(|dir| dir.join(command))
+            .find(|p| executable(p))
+        {
+            Some(p) => p,
+            None => {
+                return Some(format!(
+                    "`{command}` cannot start: it is not on the PATH ({path}); install it or give its full path"
+                ));
+            }
+        }
+    };
+    let python = command
+        .rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("python"));
+    match args.as_slice() {
+        [flag, module, ..] if python && flag == "-m" => {
+            let found = std::process::Command::new(&program)
+                .args([
+                    "-c",
+                    "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)",
+                    module,
+                ])
+                .envs(env)
+                .current_dir(cwd.as_deref().unwrap_or(std::path::Path::new(".")))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            match found {
+                Ok(s) if s.success() => None,
+                _ => Some(format!(
+                    "`{command} -m {module}` cannot start: {} finds no module `{module}`{} (install its package, or set `cwd` to the folder that holds it)",
+                    program.display(),
+                    cwd.as_ref()
+                        .map(|d| format!(" from {}", d.display()))
+                        .unwrap_or_default()
+                )),
+            }
+        }
+        [script, ..]
+            if [".py", ".js", ".mjs", ".cjs", ".ts"]
+                .iter()
+                .any(|e| script.ends_with(e)) =>
+        {
+            let p = here(std::path::Path::new(script));
+            (!p.is_file()).then(|| {
+                format!(
+                    "`{command} {script}` cannot start: {} does not exist",
+                    p.display()
+                )
+            })
+        }
+        _ => None,
     }
 }
 
@@ -95,7 +196,7 @@ pub(crate) async fn check_submission(
         report(&problems);
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let (app, _db) = crate::apps::build(config, app, false).await?;
+    let app = crate::apps::build(config, app, false).await?.app;
     let findings = wharf_core::submission::lint(&app, config.public_url.as_deref());
     let widgets = app
         .offer()

@@ -53,7 +53,7 @@ async fn catalog(
     let mut config = config.clone();
     config.profile = Profile::Catalog;
     config.database = DatabaseUrl::Sqlite(dir.join("wharf.db"));
-    let (app, _db) = crate::apps::build(&config, None, true).await?;
+    let app = crate::apps::build(&config, None, true).await?.app;
     let server = wharf_http::build(app, &wharf_http::HttpConfig::default())?;
     let router = server
         .router

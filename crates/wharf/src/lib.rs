@@ -75,6 +75,9 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         return check::health(&config, url.as_deref(), *live);
     }
     if let Command::Check { submission: false } = cli.command {
+        for w in &config.warnings {
+            eprintln!("warning: {w}");
+        }
         if let Err(problems) = check::check_files(&config) {
             report(&problems);
             return ExitCode::from(EXIT_CONFIG);
@@ -110,6 +113,9 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    for w in &config.warnings {
+        tracing::warn!(variable = %w.at, "{}", w.message);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

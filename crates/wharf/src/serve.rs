@@ -20,16 +20,26 @@ pub(crate) async fn serve(
     app: Option<Arc<App>>,
     process_metrics: prometheus::Registry,
 ) -> anyhow::Result<()> {
-    let (app, db) = crate::apps::build(&config, app, true).await?;
+    let crate::apps::Built { app, db, gateway } = crate::apps::build(&config, app, true).await?;
     let mut http = config.http.clone();
     http.connections = fit_to_descriptors(http.connections);
     http.process_metrics = Some(process_metrics);
-    http.ready_check = db.clone().map(|db| -> wharf_http::ReadyCheck {
-        Arc::new(move || {
+    if let Some(db) = db.clone() {
+        http.ready_checks.push(Arc::new(move || {
             let db = db.clone();
             Box::pin(async move { db.ping().await.map_err(|e| format!("database: {e}").into()) })
-        })
-    });
+        }));
+    }
+    if let Some(gateway) = gateway {
+        // Ready by the upstreams' health (gateway.ready_when); their states shown either way.
+        let when = config.gateway_ready_when;
+        let g = gateway.clone();
+        http.ready_checks.push(Arc::new(move || {
+            let verdict = g.readiness(when).0;
+            Box::pin(async move { verdict.map_err(Into::into) })
+        }));
+        http.ready_detail = Some(Arc::new(move || ("upstreams", gateway.readiness(when).1)));
+    }
     let tls = match &config.tls {
         Some(files) => Some(
             wharf_http::tls::TlsConfig::new(files.clone())

@@ -28,7 +28,7 @@ const QUEUE: usize = 32;
 pub(crate) async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
     // stdio has no HTTP sessions to store.
     config.session_store = SessionStoreKind::Memory;
-    let (app, _db) = crate::apps::build(&config, app, true).await?;
+    let app = crate::apps::build(&config, app, true).await?.app;
     tracing::info!(tools = app.offer().tools().count(), "serving MCP on stdio");
     let (transport, written) = transport(
         tokio::io::stdin(),

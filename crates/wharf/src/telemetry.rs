@@ -52,11 +52,17 @@ fn filter(level: &str) -> impl tracing_subscriber::layer::Filter<Registry> + Sen
         .and(NotADisconnect)
 }
 
-/// rmcp logs an ERROR ("fail to response message", "failed to send pending
-/// response during drain", each with `error=channel closed`) whenever a
-/// session's client goes away while one of its answers is still being made: a
-/// client closing its session is normal, and its answer has nobody to go to.
-/// Dropped; any other error of rmcp's is logged as it comes.
+/// Two ERROR lines of rmcp's that are not errors of this process's own:
+/// - "fail to response message" / "failed to send pending response during
+///   drain" with `error=channel closed`: a session's client went away while
+///   one of its answers was being made. A client closing its session is
+///   normal, and its answer has nobody to go to.
+/// - "worker quit with fatal: … when Client(…)": an upstream the gateway (or
+///   `wharf client`) connects to refused or dropped the connection. The
+///   gateway reports that itself (`upstream unhealthy`, with the upstream's
+///   secrets scrubbed); rmcp's line quotes the whole URL, query and all.
+///
+/// Both are dropped; any other error of rmcp's is logged as it comes.
 struct NotADisconnect;
 
 impl<S> tracing_subscriber::layer::Filter<S> for NotADisconnect {
@@ -95,7 +101,10 @@ impl<S> tracing_subscriber::layer::Filter<S> for NotADisconnect {
         event.record(&mut fields);
         let undeliverable = fields.message.contains("during drain")
             || fields.message.contains("fail to response message");
-        !(undeliverable && fields.error.contains("channel closed"))
+        let upstream_gone = fields.message.contains("worker quit with fatal")
+            && fields.message.contains("when Client(");
+        let client_gone = undeliverable && fields.error.contains("channel closed");
+        !(client_gone || upstream_gone)
     }
 }
 
@@ -168,6 +177,9 @@ pub(crate) fn init(config: &Config) -> anyhow::Result<Telemetry> {
                 dir.display()
             )
         })?;
+        // The link to the current file is made from the directory's absolute
+        // path (a relative target would resolve from inside the directory).
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
         let mut builder = RollingFileAppender::builder()
             .rotation(match file.rotation {
                 Rotation::Daily => Rolling::DAILY,
@@ -176,6 +188,16 @@ pub(crate) fn init(config: &Config) -> anyhow::Result<Telemetry> {
             })
             .filename_prefix(prefix)
             .max_log_files(file.max_files);
+        if file.rotation != Rotation::Never {
+            // `tail -F logs/mcp.log` works: the configured name is a link to the
+            // file being written. A plain file of that name (written with
+            // rotation = "never") is kept beside it, not replaced.
+            let current = dir.join(&name);
+            if std::fs::symlink_metadata(&current).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::rename(&current, dir.join(format!("{name}.old")));
+            }
+            builder = builder.latest_symlink(name.clone());
+        }
         if let Some(suffix) = suffix {
             builder = builder.filename_suffix(suffix);
         }
@@ -185,10 +207,14 @@ pub(crate) fn init(config: &Config) -> anyhow::Result<Telemetry> {
                 file.path.display()
             )
         })?;
-        let (writer, guard) = crate::log_queue::LogQueue::new(appender, dropped.clone(), text);
+        let (writer, guard) = crate::log_queue::LogQueue::new(
+            appender,
+            dropped.clone(),
+            file.format == LogFormat::Text,
+        );
         writers.push(guard);
         layers.push(
-            lines(config.log_format, writer, false)
+            lines(file.format, writer, false)
                 .with_filter(filter(&config.log_level))
                 .boxed(),
         );
@@ -265,6 +291,7 @@ mod tests {
             tracing::error!(target: "rmcp::service", error = "channel closed", "failed to send pending response during drain");
             tracing::error!(target: "rmcp::service", error = "broken pipe", "fail to response message");
             tracing::error!(target: "rmcp::transport", error = "boom", "worker quit with fatal");
+            tracing::error!(target: "rmcp::transport::worker", "worker quit with fatal: Transport channel closed, when Client(reqwest::Error {{ url: \"http://h/mcp?key=s3cret\" }})");
             tracing::error!(target: "wharf", error = "channel closed", "fail to response message");
         });
         assert_eq!(*wharf_core::sync::lock(&seen), 3);

@@ -139,7 +139,14 @@ fn the_catalog_passes_the_submission_check_with_a_public_https_url() {
     let (code, out) = submission(
         dir.path(),
         WIDGET_TOOL,
-        &[("WHARF_PUBLIC_URL", "https://mcp.example.com/mcp")],
+        &[
+            ("WHARF_PUBLIC_URL", "https://mcp.example.com/mcp"),
+            // A public server needs a key (or --allow-unauthenticated).
+            (
+                "MCP_API_KEY",
+                "9f2c4e7a1b3d5f60718293a4b5c6d7e8f90112233445566778899aabbccddeef",
+            ),
+        ],
     );
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -213,4 +220,67 @@ fn the_gateways_upstreams_are_checked_too() {
         ),
         "{out}"
     );
+}
+
+#[test]
+fn upstreams_that_cannot_start_are_named_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("servers")).unwrap();
+    std::fs::write(dir.path().join("servers/present.py"), "").unwrap();
+    std::fs::write(
+        dir.path().join("mcp.json"),
+        r#"{"mcpServers": {
+            "typo": {"command": "no-such-program-xyz", "args": ["--stdio"]},
+            "gone": {"command": "python3", "args": ["servers/absent.py"]},
+            "present": {"command": "python3", "args": ["servers/present.py"]},
+            "json": {"command": "python3", "args": ["-m", "json.tool"]},
+            "remote": {"url": "https://mcp.example.com/mcp"},
+            "module": {"command": "python3", "args": ["-m", "no_such_package.server"]}
+        }}"#,
+    )
+    .unwrap();
+    let (code, out) = check(
+        dir.path(),
+        "[app]\nprofile = \"gateway\"\n[gateway]\nupstreams = \"mcp.json\"\n",
+        &[],
+    );
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("3 problem(s)"), "{out}");
+    assert!(
+        out.contains(
+            "mcp.json (`typo`): `no-such-program-xyz` cannot start: it is not on the PATH"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("mcp.json (`gone`): `python3 servers/absent.py` cannot start:")
+            && out.contains("servers/absent.py does not exist"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`python3 -m no_such_package.server` cannot start:")
+            && out.contains("finds no module `no_such_package.server`"),
+        "{out}"
+    );
+    for fine in ["`present`", "`json`", "`remote`"] {
+        assert!(!out.contains(fine), "{fine} can start: {out}");
+    }
+}
+
+#[test]
+fn well_known_variables_wharf_does_not_read_are_named_with_their_equivalent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = check(
+        dir.path(),
+        "",
+        &[("API_KEY", "x"), ("ENVIRONMENT", "production")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "warning: API_KEY: is set but Wharf does not read it: Wharf reads MCP_API_KEY"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("warning: ENVIRONMENT: is set but"), "{out}");
 }

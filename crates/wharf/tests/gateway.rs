@@ -647,3 +647,63 @@ async fn a_secret_in_an_upstream_url_never_reaches_the_model_or_the_health() {
     assert!(!why.contains(secret), "{why}");
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_gateways_ready_follows_its_upstreams_and_lists_them() {
+    let data = tempfile::tempdir().unwrap();
+    let closed = crate::process::free_port();
+    let file = data.path().join("mcp.json");
+    std::fs::write(
+        &file,
+        json!({"mcpServers": {
+            "local": {"command": BIN, "args": ["stdio", "--profile", "builtin"]},
+            "gone": {"url": format!("http://127.0.0.1:{closed}/mcp?key=s3cr3t-t0ken")}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let ready = async |when: &str| -> (u16, Value) {
+        let w = crate::process::Wharf::start_logged_with_env(
+            data.path(),
+            &[],
+            &[
+                ("WHARF_PROFILE", "gateway"),
+                ("MCP_CONFIG_PATH", file.to_str().unwrap()),
+                ("WHARF_GATEWAY_READY_WHEN", when),
+            ],
+        )
+        .await;
+        let r = reqwest::get(w.url("/ready")).await.unwrap();
+        let answer = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+        // The URL's secret reaches neither /ready nor any log line (rmcp's own included).
+        let stderr = w.terminate_with_stderr();
+        assert!(stderr.contains("upstream unhealthy"), "{stderr}");
+        for text in [&stderr, &answer.1.to_string()] {
+            assert!(!text.contains("s3cr3t"), "{text}");
+        }
+        answer
+    };
+
+    // One of two healthy: ready by default (`any`), each upstream shown.
+    let (status, body) = ready("any").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["upstreams"]["local"]["health"], "healthy", "{body}");
+    assert_eq!(body["upstreams"]["gone"]["health"], "unhealthy", "{body}");
+    assert!(
+        body["upstreams"]["gone"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{closed}")),
+        "{body}"
+    );
+    // `all` needs both.
+    let (status, body) = ready("all").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().starts_with(
+            "1 of 2 upstreams healthy, and readiness needs all (gateway.ready_when): gone unhealthy"
+        ),
+        "{body}"
+    );
+    assert_eq!(body["upstreams"]["local"]["breaker"], "closed", "{body}");
+}

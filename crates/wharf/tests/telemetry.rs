@@ -202,17 +202,25 @@ async fn tool_call_lines_name_the_call_and_the_log_file_gets_them_too() {
         "{failed}"
     );
 
-    // The file is named with the date (daily rotation) and holds the same lines.
-    let files: Vec<_> = std::fs::read_dir(log.parent().unwrap())
+    // The configured name is the file being written (`tail -f logs/mcp.log`):
+    // a link to the day's file, named with the date; the file holds JSON lines
+    // by default (log.file_format), whatever the stderr format.
+    let mut files: Vec<_> = std::fs::read_dir(log.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let dated = files.iter().find(|f| *f != "mcp.log").unwrap();
     assert!(
-        files[0].starts_with("mcp.") && files[0].ends_with(".log"),
+        dated.starts_with("mcp.2") && dated.ends_with(".log"),
         "{files:?}"
     );
-    let text = std::fs::read_to_string(log.parent().unwrap().join(&files[0])).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text,
+        std::fs::read_to_string(log.parent().unwrap().join(dated)).unwrap()
+    );
     let in_file = parse(&text);
     assert!(
         in_file
@@ -338,4 +346,39 @@ async fn the_catalog_reports_tool_and_database_series() {
         "{text}"
     );
     w.terminate();
+}
+
+#[tokio::test]
+async fn a_log_file_holds_json_lines_while_stderr_reads_as_text() {
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("logs/mcp.log");
+    let w = Wharf::start_logged_with_env(
+        data.path(),
+        &[],
+        &[
+            ("WHARF_LOG_FILE", log.to_str().unwrap()),
+            // Python's spelling of a level, as guides write it.
+            ("LOG_LEVEL", "INFO"),
+        ],
+    )
+    .await;
+    post(
+        &w,
+        &modern_call(1, "echo", json!({"text": "hi"}), json!({})),
+        &[],
+    )
+    .await;
+    let stderr = w.terminate_with_stderr();
+    let call = stderr
+        .lines()
+        .find(|l| l.contains("tool call"))
+        .unwrap_or_else(|| panic!("no tool call line in {stderr}"));
+    assert!(serde_json::from_str::<Value>(call).is_err(), "{call}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("tool call"))
+        .unwrap_or_else(|| panic!("no tool call line in {text}"));
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["tool"], "echo");
 }

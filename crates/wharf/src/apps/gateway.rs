@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use wharf_core::App;
 use wharf_gateway::{Gateway, GatewayConfig};
 
 use crate::config::{Config, layers::Problem};
@@ -41,8 +40,9 @@ pub(crate) fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
     GatewayConfig::parse(&text, toml, &env).map_err(located(path.display().to_string()))
 }
 
-/// The gateway's app, with every upstream connected (or being retried).
-pub(crate) async fn app(config: &Config) -> anyhow::Result<Arc<App>> {
+/// The gateway, with every upstream connected (or being retried); its app
+/// is what is served.
+pub(crate) async fn start(config: &Config) -> anyhow::Result<Arc<Gateway>> {
     let upstreams = load(config).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         anyhow::anyhow!(
@@ -65,8 +65,7 @@ pub(crate) async fn app(config: &Config) -> anyhow::Result<Arc<App>> {
             "upstream"
         );
     }
-    // The watch tasks hold the gateway; the app is what is served.
-    Ok(gateway.app())
+    Ok(gateway)
 }
 
 #[cfg(test)]

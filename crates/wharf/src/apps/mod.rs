@@ -15,15 +15,22 @@ use wharf_core::App;
 
 use crate::config::{Config, Profile, SessionStoreKind};
 
-/// The app to serve (the program's own, or the configured profile's), and the
-/// database when the app or the session store needs one. `seed` loads the
-/// sample catalog into an empty database. Every app seals `requestState` with
-/// `server.state_key` when it is set.
+/// What serving needs: the app, the database when the app or the session
+/// store uses one, and the gateway when the app is its upstreams.
+pub(crate) struct Built {
+    pub(crate) app: Arc<App>,
+    pub(crate) db: Option<wharf_catalog::Database>,
+    pub(crate) gateway: Option<Arc<wharf_gateway::Gateway>>,
+}
+
+/// The app to serve (the program's own, or the configured profile's). `seed`
+/// loads the sample catalog into an empty database. Every app seals
+/// `requestState` with `server.state_key` when it is set.
 pub(crate) async fn build(
     config: &Config,
     given: Option<Arc<App>>,
     seed: bool,
-) -> anyhow::Result<(Arc<App>, Option<wharf_catalog::Database>)> {
+) -> anyhow::Result<Built> {
     let needs_db = given.is_none() && config.profile == Profile::Catalog;
     let db = if needs_db
         || (!config.http.stateless && config.session_store == SessionStoreKind::Database)
@@ -34,7 +41,11 @@ pub(crate) async fn build(
     };
     if let Some(app) = given {
         use_state_key(config, &app)?;
-        return Ok((app, db));
+        return Ok(Built {
+            app,
+            db,
+            gateway: None,
+        });
     }
     let app = match config.profile {
         Profile::Catalog => {
@@ -56,14 +67,23 @@ pub(crate) async fn build(
             builtin::app(config.tool_timeout).context("the app's tools are not valid")?
         }
         Profile::Gateway => {
-            let app = gateway::app(config).await?;
+            let gateway = gateway::start(config).await?;
+            let app = gateway.app();
             use_state_key(config, &app)?;
-            return Ok((app, db));
+            return Ok(Built {
+                app,
+                db,
+                gateway: Some(gateway),
+            });
         }
     };
     let app = Arc::new(app);
     use_state_key(config, &app)?;
-    Ok((app, db))
+    Ok(Built {
+        app,
+        db,
+        gateway: None,
+    })
 }
 
 fn use_state_key(config: &Config, app: &App) -> anyhow::Result<()> {

@@ -428,11 +428,18 @@ pub const KEYS: &[Key] = &[
         doc: "Also write log lines to this file (for example `logs/mcp.log`; the directory is created), rotated by log.rotation. Unset: stderr only.",
     },
     Key {
+        path: "log.file_format",
+        env: "WHARF_LOG_FILE_FORMAT",
+        kind: Kind::OneOf(&["json", "text"]),
+        default: "json",
+        doc: "Lines in log.file: one JSON object per line (what log shippers read), or text as on stderr.",
+    },
+    Key {
         path: "log.rotation",
         env: "WHARF_LOG_ROTATION",
         kind: Kind::OneOf(&["daily", "hourly", "never"]),
         default: "daily",
-        doc: "When log.file starts a new file (named with the date, `mcp.2026-11-22.log`); old files beyond log.max_files are deleted.",
+        doc: "When log.file starts a new file. The file being written is always reachable by the configured name (`logs/mcp.log`, a link to the current file; follow it across rotations with `tail -F`); each period's file is named with its date (`mcp.2026-11-22.log`), and those beyond log.max_files are deleted.",
     },
     Key {
         path: "log.max_files",
@@ -477,6 +484,13 @@ pub const KEYS: &[Key] = &[
         doc: "The gateway's upstream servers: a `config/mcp.json`-style file (JSON, or the same fields in a `.toml` file); see docs/gateway.md.",
     },
     Key {
+        path: "gateway.ready_when",
+        env: "WHARF_GATEWAY_READY_WHEN",
+        kind: Kind::OneOf(&["any", "all", "always"]),
+        default: "any",
+        doc: "When the gateway's `/ready` says ready, by its enabled upstreams' health: `any` (at least one healthy), `all`, or `always`. `/ready` lists each upstream's health, breaker and last error either way.",
+    },
+    Key {
         path: "catalog.sql_timeout",
         env: "WHARF_SQL_TIMEOUT",
         kind: Kind::Duration,
@@ -504,6 +518,37 @@ pub const KEYS: &[Key] = &[
         default: "8388608",
         doc: "On SQLite, the longest string or blob a model-written statement may build (`SQLITE_LIMIT_LENGTH`), so `randomblob(1e9)` fails at once instead of taking a gigabyte.",
     },
+];
+
+/// Variables that platforms and common guides set, read as the key they mean
+/// when Wharf's own variable for it is not set: (variable, key path).
+/// `PORT` (Cloud Run, App Runner, Heroku, Railway, Render, Azure Container
+/// Apps) means `server.listen = 0.0.0.0:$PORT`.
+pub const CONVENTIONAL: &[(&str, &str)] = &[
+    ("PORT", "server.listen"),
+    ("LOG_LEVEL", "log.level"),
+    ("MCP_CONFIG_PATH", "gateway.upstreams"),
+];
+
+/// Names common guides set that Wharf does not read, and what to set instead:
+/// a startup and `wharf check` warning, never silence.
+pub const NOT_READ: &[(&str, &str)] = &[
+    (
+        "API_KEY",
+        "Wharf reads MCP_API_KEY (one key) or WHARF_API_KEYS (named keys, `name:key,...`)",
+    ),
+    (
+        "API_BASE_URL",
+        "the URL clients reach this server at is WHARF_PUBLIC_URL (server.public_url); an upstream's URL goes in the gateway file",
+    ),
+    (
+        "DEBUG",
+        "set WHARF_LOG=debug (log.level) for debug logs; --dev relaxes the production checks",
+    ),
+    (
+        "ENVIRONMENT",
+        "Wharf has no environment switch: production rules apply unless --dev (server.dev) is given",
+    ),
 ];
 
 pub fn by_path(path: &str) -> Option<&'static Key> {

@@ -140,14 +140,56 @@ pub fn from_file(name: &str, text: &str, problems: &mut Vec<Problem>) -> Layer {
     layer
 }
 
-/// Read the `WHARF_*` variables. An unknown `WHARF_` name is a problem: it is
-/// most likely a typo of a real one, and silently ignoring it is how a
-/// production server ends up with a default nobody meant.
+/// Read the `WHARF_*` variables, and the conventional names platforms set
+/// (`PORT`, `LOG_LEVEL`, `MCP_CONFIG_PATH`: [`keys::CONVENTIONAL`]) where the
+/// `WHARF_` one is not set. An unknown `WHARF_` name is a problem: it is most
+/// likely a typo of a real one, and silently ignoring it is how a production
+/// server ends up with a default nobody meant. A well-known name Wharf does not
+/// read ([`keys::NOT_READ`]) is a warning saying what to set instead.
 pub fn from_env(
     vars: impl Iterator<Item = (String, String)>,
     problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
 ) -> Layer {
+    let vars: Vec<(String, String)> = vars.collect();
     let mut layer = Layer::new();
+    for (name, value) in &vars {
+        if let Some((_, instead)) = keys::NOT_READ.iter().find(|(n, _)| n == name) {
+            warnings.push(Problem::new(
+                name.clone(),
+                format!("is set but Wharf does not read it: {instead}"),
+            ));
+        }
+        let Some((_, path)) = keys::CONVENTIONAL.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        let key = keys::by_path(path).expect("conventional names map to keys");
+        if vars.iter().any(|(n, _)| n == key.env) {
+            continue;
+        }
+        let at = format!("{name} (`{}`)", key.path);
+        let value = match name.as_str() {
+            "PORT" => match value.trim().parse::<u16>() {
+                Ok(port) if port > 0 => format!("0.0.0.0:{port}"),
+                _ => {
+                    problems.push(Problem::new(
+                        at,
+                        format!("`{value}` is not a port number (1 to 65535)"),
+                    ));
+                    continue;
+                }
+            },
+            "LOG_LEVEL" => python_level(value),
+            _ => value.clone(),
+        };
+        layer.insert(
+            key.path,
+            Setting {
+                value: from_text(key.kind, &value),
+                at,
+            },
+        );
+    }
     for (name, value) in vars {
         if !name.starts_with("WHARF_") {
             continue;
@@ -171,6 +213,16 @@ pub fn from_env(
         );
     }
     layer
+}
+
+/// `LOG_LEVEL` as Python and most guides write it (`INFO`, `WARNING`,
+/// `CRITICAL`), as a tracing filter.
+fn python_level(level: &str) -> String {
+    match level.trim().to_ascii_lowercase().as_str() {
+        "warning" => "warn".to_owned(),
+        "critical" | "fatal" => "error".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 /// Read command-line flags, given as (key path, value, flag as typed).
@@ -277,6 +329,7 @@ mod tests {
             ]
             .into_iter(),
             &mut problems,
+            &mut Vec::new(),
         );
         assert_eq!(problems.len(), 1);
         assert!(

@@ -58,6 +58,8 @@ pub struct Config {
     pub profile: Profile,
     /// `gateway.upstreams`: the gateway's upstream file.
     pub gateway_upstreams: std::path::PathBuf,
+    /// `gateway.ready_when`: which upstreams must be healthy for `/ready`.
+    pub gateway_ready_when: wharf_gateway::ReadyWhen,
     /// `[[gateway.servers]]` written in the configuration file itself (with the
     /// other upstream-file fields of `[gateway]`), as TOML text; it wins over
     /// `gateway.upstreams`.
@@ -75,6 +77,9 @@ pub struct Config {
     pub state_key: Option<Secret>,
     pub log_file: Option<LogFile>,
     pub otlp: Option<Otlp>,
+    /// What is not wrong but likely not meant (a well-known variable Wharf
+    /// does not read): logged at start and printed by `wharf check`.
+    pub warnings: Vec<Problem>,
 }
 
 /// `log.file` and its rotation.
@@ -83,6 +88,8 @@ pub struct LogFile {
     pub path: PathBuf,
     pub rotation: Rotation,
     pub max_files: usize,
+    /// `log.file_format`: JSON lines unless told otherwise (files are read by machines).
+    pub format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +134,21 @@ pub struct Sources {
     pub flags: Vec<(&'static str, String, &'static str)>,
 }
 
+/// A Host allow-list entry that names this machine only.
+fn is_local_host(entry: &str) -> bool {
+    let host = if entry.parse::<std::net::IpAddr>().is_ok() {
+        entry
+    } else if let Some(bracketed) = entry.strip_prefix('[') {
+        bracketed.split_once(']').map_or(bracketed, |(h, _)| h)
+    } else {
+        entry.rsplit_once(':').map_or(entry, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Where a setting came from, for a message about it.
 fn setting_at(layer: &Layer, path: &str) -> String {
     layer
@@ -142,24 +164,31 @@ impl Config {
 
     /// The rules that keep a public server from running open by accident.
     fn check_security(&self, layer: &Layer, problems: &mut Vec<Problem>) {
-        if !self.dev {
-            for wharf_http::auth::ApiKey { name, key } in &self.http.auth.api_keys {
-                let n = key.chars().count();
-                if n < wharf_http::auth::MIN_KEY_LEN {
-                    let at = if name == "default" && layer.get("auth.api_keys").is_none() {
-                        "MCP_API_KEY".to_owned()
-                    } else {
-                        setting_at(layer, "auth.api_keys")
-                    };
-                    problems.push(Problem {
-                        at,
-                        message: format!(
-                            "API key `{name}` is {n} characters; use at least {} (generate one with `openssl rand -base64 32`), or run with --dev",
-                            wharf_http::auth::MIN_KEY_LEN
-                        ),
-                    });
-                }
+        use wharf_http::auth::{WeakKey, key_weakness};
+        for wharf_http::auth::ApiKey { name, key } in &self.http.auth.api_keys {
+            let Some(weak) = key_weakness(key) else {
+                continue;
+            };
+            // Template text is public: never a key, even for a laptop.
+            if self.dev && weak != WeakKey::Placeholder {
+                continue;
             }
+            let at = if name == "default" && layer.get("auth.api_keys").is_none() {
+                "MCP_API_KEY".to_owned()
+            } else {
+                setting_at(layer, "auth.api_keys")
+            };
+            let dev = if weak == WeakKey::Placeholder {
+                ""
+            } else {
+                ", or run with --dev"
+            };
+            problems.push(Problem {
+                at,
+                message: format!(
+                    "API key `{name}` {weak}: generate one with `openssl rand -hex 32`{dev}"
+                ),
+            });
         }
         let mut seen = std::collections::HashSet::new();
         for wharf_http::auth::ApiKey { name, .. } in &self.http.auth.api_keys {
@@ -170,12 +199,34 @@ impl Config {
                 });
             }
         }
-        if !self.listen.ip().is_loopback() && !self.auth_on() && !self.allow_unauthenticated {
+        if self.auth_on() || self.allow_unauthenticated {
+            return;
+        }
+        let open = "with no API key and no OAuth would let anyone call every tool: set MCP_API_KEY or auth.api_keys (WHARF_API_KEYS), or OAuth (auth.oauth_issuers + auth.jwks_url), or pass --allow-unauthenticated if that is what you want";
+        if !self.listen.ip().is_loopback() {
             problems.push(Problem {
                 at: setting_at(layer, "server.listen"),
+                message: format!("listening on {} (beyond loopback) {open}", self.listen),
+            });
+        } else if let Some(host) = self.http.allowed_hosts.iter().find(|h| !is_local_host(h)) {
+            // A loopback listener that admits another name is reached through
+            // a tunnel or a proxy: as public as a public listen.
+            problems.push(Problem {
+                at: setting_at(layer, "server.allowed_hosts"),
                 message: format!(
-                    "listening on {} (beyond loopback) with no API key and no OAuth would let anyone call every tool: set MCP_API_KEY or auth.api_keys (WHARF_API_KEYS), or OAuth (auth.oauth_issuers + auth.jwks_url), or pass --allow-unauthenticated if that is what you want",
-                    self.listen
+                    "admits `{host}`, so this server is reachable beyond this machine (a tunnel or a proxy), and {open}"
+                ),
+            });
+        } else if let Some(url) = &self.public_url
+            && let Some(host) = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+            && !is_local_host(&host)
+        {
+            problems.push(Problem {
+                at: setting_at(layer, "server.public_url"),
+                message: format!(
+                    "says clients reach this server at `{host}`, beyond this machine, and {open}"
                 ),
             });
         }
@@ -207,11 +258,17 @@ impl Config {
             .rev()
             .find(|(k, _)| k == "MCP_API_KEY")
             .map(|(_, v)| v.clone());
-        merged.extend(layers::from_env(sources.env.into_iter(), &mut problems));
+        let mut warnings = Vec::new();
+        merged.extend(layers::from_env(
+            sources.env.into_iter(),
+            &mut problems,
+            &mut warnings,
+        ));
         merged.extend(layers::from_flags(sources.flags));
         let mut config = Self::from_layer(&merged, &mut problems);
         config.tools = tool_defs;
         config.gateway_inline = gateway_inline;
+        config.warnings = warnings;
         if let Some(k) = mcp_api_key.filter(|k| !k.is_empty()) {
             config.http.auth.api_keys.push(wharf_http::auth::ApiKey {
                 name: "default".into(),
@@ -332,6 +389,11 @@ impl Config {
             },
             log_level: r.text("log.level"),
             gateway_upstreams: r.text("gateway.upstreams").into(),
+            gateway_ready_when: match r.word("gateway.ready_when") {
+                "all" => wharf_gateway::ReadyWhen::All,
+                "always" => wharf_gateway::ReadyWhen::Always,
+                _ => wharf_gateway::ReadyWhen::Any,
+            },
             gateway_inline: None,
             profile: match r.word("app.profile") {
                 "builtin" => Profile::Builtin,
@@ -357,15 +419,32 @@ impl Config {
                     _ => Rotation::Daily,
                 };
                 let max_files = r.count("log.max_files");
+                let format = match r.word("log.file_format") {
+                    "text" => LogFormat::Text,
+                    _ => LogFormat::Json,
+                };
                 r.optional_text("log.file").map(|path| LogFile {
                     path: PathBuf::from(path),
                     rotation,
                     max_files,
+                    format,
                 })
             },
             otlp: None,
+            warnings: Vec::new(),
         };
         if let Some(key) = &config.state_key
+            && wharf_http::auth::key_weakness(key.expose())
+                == Some(wharf_http::auth::WeakKey::Placeholder)
+        {
+            r.problems.push(Problem {
+                at: setting_at(layer, "server.state_key"),
+                message: format!(
+                    "{}: make one with `openssl rand -hex 32`",
+                    wharf_http::auth::WeakKey::Placeholder
+                ),
+            });
+        } else if let Some(key) = &config.state_key
             && key.expose().len() < 32
         {
             r.problems.push(Problem {
@@ -830,7 +909,7 @@ mod tests {
             &[
                 ("WHARF_LISTEN", "0.0.0.0:8000"),
                 ("WHARF_ALLOWED_HOSTS", "mcp.example.com, localhost"),
-                ("MCP_API_KEY", "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y"),
+                KEY,
             ],
             vec![],
         )
@@ -987,6 +1066,124 @@ mod tests {
         assert!(
             docs.contains(&keys::reference_markdown()),
             "docs/configuration.md is out of date: regenerate its table with `wharf config-reference`"
+        );
+    }
+
+    const KEY: (&str, &str) = (
+        "MCP_API_KEY",
+        "9f2c4e7a1b3d5f60718293a4b5c6d7e8f90112233445566778899aabbccddeef",
+    );
+
+    #[test]
+    fn port_from_the_platform_is_a_public_listen_under_the_public_rules() {
+        let c = load("", &[("PORT", "18440"), HOSTS, KEY], vec![]).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:18440");
+        // WHARF_LISTEN, when set, wins; so does --listen.
+        let c = load(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n",
+            &[("PORT", "18440"), ("WHARF_LISTEN", "127.0.0.1:7000")],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        // The same rules as any public listen, naming where it came from.
+        let problems = load("", &[("PORT", "18440")], vec![]).unwrap_err();
+        assert!(
+            problems.iter().all(|p| p.at == "PORT (`server.listen`)"),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems.len(),
+            2,
+            "a Host allow-list and a key: {problems:?}"
+        );
+        let problems = load("", &[("PORT", "eighty")], vec![]).unwrap_err();
+        assert_eq!(
+            problems[0].to_string(),
+            "PORT (`server.listen`): `eighty` is not a port number (1 to 65535)"
+        );
+    }
+
+    #[test]
+    fn the_names_guides_use_mean_what_they_say_and_others_are_named() {
+        let c = load(
+            "",
+            &[
+                ("LOG_LEVEL", "WARNING"),
+                ("MCP_CONFIG_PATH", "/etc/wharf/servers.json"),
+                ("API_KEY", "x"),
+                ("DEBUG", "1"),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.log_level, "warn");
+        assert_eq!(
+            c.gateway_upstreams,
+            std::path::PathBuf::from("/etc/wharf/servers.json")
+        );
+        let warned: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(warned.len(), 2, "{warned:?}");
+        assert!(
+            warned[0]
+                .starts_with("API_KEY: is set but Wharf does not read it: Wharf reads MCP_API_KEY"),
+            "{warned:?}"
+        );
+        assert!(warned[1].contains("WHARF_LOG=debug"), "{warned:?}");
+        // Wharf's own name wins over the conventional one.
+        let c = load("", &[("LOG_LEVEL", "debug"), ("WHARF_LOG", "info")], vec![]).unwrap();
+        assert_eq!(c.log_level, "info");
+    }
+
+    #[test]
+    fn a_tunnel_host_or_a_public_url_is_public_and_needs_a_key() {
+        let tunnel = ("WHARF_ALLOWED_HOSTS", "localhost,abc123.ngrok-free.app");
+        let problems = load("", &[tunnel], vec![]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_string().starts_with(
+                "WHARF_ALLOWED_HOSTS (`server.allowed_hosts`): admits `abc123.ngrok-free.app`, so this server is reachable beyond this machine"
+            ),
+            "{problems:?}"
+        );
+        assert!(load("", &[tunnel, KEY], vec![]).is_ok());
+        let url = ("WHARF_PUBLIC_URL", "https://mcp.example.com/mcp");
+        let problems = load("", &[url], vec![]).unwrap_err();
+        assert!(
+            problems[0].message.contains("`mcp.example.com`"),
+            "{problems:?}"
+        );
+        // Loopback names in any spelling are this machine.
+        assert!(
+            load(
+                "",
+                &[(
+                    "WHARF_ALLOWED_HOSTS",
+                    "localhost:8000,127.0.0.1,[::1]:8000,::1"
+                )],
+                vec![]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_placeholder_key_never_authenticates_even_for_a_laptop() {
+        let placeholder = (
+            "MCP_API_KEY",
+            "replace-with-the-output-of-openssl-rand-hex-32",
+        );
+        for flags in [vec![], vec![("server.dev", "true".to_owned(), "--dev")]] {
+            let problems = load("", &[placeholder], flags).unwrap_err();
+            assert_eq!(
+                problems[0].to_string(),
+                "MCP_API_KEY: API key `default` is placeholder text from a template, which anyone can read: generate one with `openssl rand -hex 32`"
+            );
+        }
+        let problems = load("", &[("MCP_API_KEY", &"k".repeat(40))], vec![]).unwrap_err();
+        assert!(
+            problems[0].message.contains("does not look random"),
+            "{problems:?}"
         );
     }
 }
