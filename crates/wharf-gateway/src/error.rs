@@ -125,17 +125,49 @@ impl UpstreamError {
 /// what a person (or a model) can act on: the request error and the step it
 /// happened in.
 pub(crate) fn tidy(message: String) -> String {
-    let Some(start) = message.find("Client error: ") else {
-        return message;
+    // "Send message error Transport [a::B<c::D<…>>] error: HTTP 429, when send
+    // discover request": the type names say nothing to a person.
+    let message = match message.find("Transport [") {
+        Some(open) => {
+            let mut depth = 0usize;
+            let close = message[open..].char_indices().find_map(|(i, c)| {
+                match c {
+                    '[' => depth += 1,
+                    ']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(open + i);
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            });
+            match close {
+                Some(close) => {
+                    let rest = message[close + 1..].trim_start();
+                    rest.strip_prefix("error:")
+                        .unwrap_or(rest)
+                        .trim_start()
+                        .to_owned()
+                }
+                None => message,
+            }
+        }
+        None => message,
     };
-    let rest = &message[start + "Client error: ".len()..];
+    let rest = match message.find("Client error: ") {
+        Some(start) => &message[start + "Client error: ".len()..],
+        None => message.as_str(),
+    };
+    let rest = rest.replace("HTTP 429", "HTTP 429 (the server's rate limit)");
     match rest.find(", when ") {
         Some(i) => format!(
             "{} (during the {})",
             &rest[..i],
             rest[i + 7..].trim_start_matches("send ")
         ),
-        None => rest.to_owned(),
+        None => rest,
     }
 }
 
@@ -145,4 +177,20 @@ pub fn safe_to_repeat(tool: &rmcp::model::Tool) -> bool {
     tool.annotations
         .as_ref()
         .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true))
+}
+
+#[cfg(test)]
+mod tidy_tests {
+    #[test]
+    fn type_names_and_transport_plumbing_leave_the_message() {
+        assert_eq!(
+            super::tidy("Send message error Transport [wharf_gateway::connect::ProgressTap<rmcp::transport::worker::WorkerTransport<rmcp::X<reqwest::Client>>>] error: HTTP 429, when send discover request".into()),
+            "HTTP 429 (the server's rate limit) (during the discover request)"
+        );
+        assert_eq!(
+            super::tidy("Transport error: Client error: error sending request for url (http://h/mcp), when send initialize request".into()),
+            "error sending request for url (http://h/mcp) (during the initialize request)"
+        );
+        assert_eq!(super::tidy("plain".into()), "plain");
+    }
 }

@@ -3,6 +3,7 @@
 //! deliberately broken upstream, and walks through listing, searching, getting,
 //! SQL, a failure that is retried, a circuit breaker opening, and the metrics.
 
+use crate::output::say;
 use std::{
     sync::{
         Arc,
@@ -66,8 +67,9 @@ async fn catalog(
     Ok((url, dir))
 }
 
-fn step(n: u32, what: &str) {
-    println!("\n── {n}. {what}");
+fn step(n: u32, what: &str) -> std::io::Result<()> {
+    say!("\n── {n}. {what}")?;
+    Ok(())
 }
 
 async fn call(g: &Gateway, tool: &str, args: Value) -> Result<(String, Option<Value>), String> {
@@ -99,7 +101,7 @@ pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<
     let (catalog_url, scratch) = match url {
         Some(u) => (u, None),
         None => {
-            println!("Starting the sample catalog in process (a throwaway SQLite database)…");
+            say!("Starting the sample catalog in process (a throwaway SQLite database)…")?;
             let (u, dir) = catalog(config, flaky.clone()).await?;
             (u, Some(dir))
         }
@@ -141,16 +143,16 @@ pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<
         env!("CARGO_PKG_VERSION"),
     )?);
     gateway.start().await;
-    println!("Gateway in front of `catalog` ({catalog_url}) and `broken` (nothing listening).");
+    say!("Gateway in front of `catalog` ({catalog_url}) and `broken` (nothing listening).")?;
 
-    step(1, "tools, through the gateway");
+    step(1, "tools, through the gateway")?;
     for t in gateway.app().offer().tools() {
         let d = t.definition().description.as_deref().unwrap_or("");
         let d: String = d.chars().take(70).collect();
-        println!("  {:<28} {d}…", t.name());
+        say!("  {:<28} {d}…", t.name())?;
     }
 
-    step(2, "searches");
+    step(2, "searches")?;
     let mut first_id = None;
     for query in ["grid", "fetch", "clipboard"] {
         match call(
@@ -162,43 +164,43 @@ pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<
         {
             Ok((_, Some(sc))) => {
                 let hits = sc["hits"].as_array().cloned().unwrap_or_default();
-                println!("  {query:?}: {} hit(s)", hits.len());
+                say!("  {query:?}: {} hit(s)", hits.len())?;
                 for h in &hits {
-                    println!(
+                    say!(
                         "    {:<45} {}",
                         h["id"].as_str().unwrap_or(""),
                         h["title"].as_str().unwrap_or("")
-                    );
+                    )?;
                     first_id = first_id.or_else(|| h["id"].as_str().map(str::to_owned));
                 }
             }
-            Ok((text, None)) => println!("  {query:?}: {text}"),
-            Err(e) => println!("  {query:?}: error: {e}"),
+            Ok((text, None)) => say!("  {query:?}: {text}")?,
+            Err(e) => say!("  {query:?}: error: {e}")?,
         }
     }
 
-    step(3, "get one item");
+    step(3, "get one item")?;
     if let Some(id) = &first_id {
         match call(&gateway, "catalog_get_item", json!({"id": id})).await {
-            Ok((text, _)) => println!("  {}", text.lines().next().unwrap_or("")),
-            Err(e) => println!("  error: {e}"),
+            Ok((text, _)) => say!("  {}", text.lines().next().unwrap_or(""))?,
+            Err(e) => say!("  error: {e}")?,
         }
     }
 
-    step(4, "a read-only SQL query");
+    step(4, "a read-only SQL query")?;
     let sql = "SELECT count(*) AS items FROM items";
     match call(&gateway, "catalog_execute_sql_query", json!({"sql": sql})).await {
-        Ok((_, Some(sc))) => println!("  {sql}\n  → {}", sc["rows"]),
-        Ok((text, None)) => println!("  {text}"),
-        Err(e) => println!("  error: {e}"),
+        Ok((_, Some(sc))) => say!("  {sql}\n  → {}", sc["rows"])?,
+        Ok((text, None)) => say!("  {text}")?,
+        Err(e) => say!("  error: {e}")?,
     }
 
-    step(5, "a failure that is retried");
+    step(5, "a failure that is retried")?;
     if in_process {
         flaky.refuse.store(1, Ordering::SeqCst);
-        println!(
+        say!(
             "  The catalog's next HTTP request is answered 503; search_items is read-only, so it is safe to repeat."
-        );
+        )?;
         match call(
             &gateway,
             "catalog_search_items",
@@ -206,16 +208,14 @@ pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<
         )
         .await
         {
-            Ok(_) => println!("  → answered after a retry"),
-            Err(e) => println!("  → failed: {e}"),
+            Ok(_) => say!("  → answered after a retry")?,
+            Err(e) => say!("  → failed: {e}")?,
         }
     } else {
-        println!(
-            "  (only with the in-process catalog, which can be told to fail; run without --url)"
-        );
+        say!("  (only with the in-process catalog, which can be told to fail; run without --url)")?;
     }
 
-    step(6, "a circuit breaker opening against the broken upstream");
+    step(6, "a circuit breaker opening against the broken upstream")?;
     let upstream = gateway
         .upstreams()
         .iter()
@@ -225,18 +225,18 @@ pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<
     for attempt in 1..=4 {
         let outcome = upstream.list_tools().await;
         match outcome {
-            Ok(_) => println!("  call {attempt}: answered?"),
-            Err(e) => println!(
+            Ok(_) => say!("  call {attempt}: answered?")?,
+            Err(e) => say!(
                 "  call {attempt}: {e}\n          breaker now {}",
                 upstream.breaker_state().as_str()
-            ),
+            )?,
         }
     }
 
-    step(7, "metrics (the gateway's /metrics, summed)");
+    step(7, "metrics (the gateway's /metrics, summed)")?;
     let text =
         prometheus::TextEncoder::new().encode_to_string(&gateway.app().registry().gather())?;
-    crate::client::status::print_table(&crate::client::status::rows(&text), "  ");
+    crate::client::status::print_table(&crate::client::status::rows(&text), "  ")?;
     gateway.shutdown().await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);

@@ -16,6 +16,7 @@ pub mod config;
 mod database;
 mod demo;
 mod log_queue;
+mod output;
 mod serve;
 mod stdio;
 mod telemetry;
@@ -192,6 +193,8 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
     runtime.shutdown_timeout(ABANDON_BLOCKING_AFTER);
     match result {
         Ok(()) => code,
+        // `wharf client … | head`: the reader has what it wanted.
+        Err(e) if !logs_fatal_errors && output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             if logs_fatal_errors {
                 tracing::error!(error = format!("{e:#}"), "wharf stopped");

@@ -146,3 +146,42 @@ async fn mistakes_are_tool_errors_the_model_can_read() {
         "nothing was deleted"
     );
 }
+
+/// A command whose reader has gone (`| head`) ends quietly with 0, as `cat`
+/// does: no panic, no error message.
+fn ends_quietly_without_a_reader(args: &[&str], dir: &std::path::Path) {
+    use std::process::{Command, Stdio};
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(crate::process::BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("WHARF_PROFILE", "catalog")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{args:?}: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn terminal_commands_end_quietly_when_their_reader_goes_away() {
+    let data = tempfile::tempdir().unwrap();
+    let w = Wharf::start_with_env(data.path(), &[], &[("WHARF_PROFILE", "catalog")]).await;
+    let url = w.url("/mcp");
+    let dir = data.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        ends_quietly_without_a_reader(&["client", "--url", &url, "tools"], &dir);
+        ends_quietly_without_a_reader(
+            &["--data-dir", dir.to_str().unwrap(), "catalog", "export"],
+            &dir,
+        );
+    })
+    .await
+    .unwrap();
+}

@@ -4,6 +4,7 @@
 //! answers in text. Slash commands work without a model: `/tools`, `/call`,
 //! `/metrics`, `/quit`.
 
+use crate::output::say;
 use std::{collections::HashMap, process::ExitCode, sync::Arc};
 
 use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject, Tool};
@@ -143,7 +144,7 @@ async fn answer(
     for _ in 0..MAX_TOOL_ROUNDS {
         let Reply { text, calls } = provider.complete(SYSTEM, turns, &tools.defs).await?;
         if !text.is_empty() {
-            println!("assistant> {text}");
+            say!("assistant> {text}")?;
         }
         turns.push(Turn::Assistant {
             text,
@@ -159,27 +160,27 @@ async fn answer(
             arguments,
         } in calls
         {
-            println!("  [tool] {} {}", tools.mcp_name(&name), arguments);
+            say!("  [tool] {} {}", tools.mcp_name(&name), arguments)?;
             let (text, is_error) = call_tool(up, tools, &name, arguments).await;
-            println!(
+            say!(
                 "  [{}] {}",
                 if is_error { "error" } else { "result" },
                 shorten(&text)
-            );
+            )?;
             results.push((id, text, is_error));
         }
         turns.push(Turn::ToolResults(results));
     }
-    println!("(stopped after {MAX_TOOL_ROUNDS} tool rounds)");
+    say!("(stopped after {MAX_TOOL_ROUNDS} tool rounds)")?;
     Ok(())
 }
 
-fn metrics_table(registry: &prometheus::Registry, model_turns: u64) {
+fn metrics_table(registry: &prometheus::Registry, model_turns: u64) -> std::io::Result<()> {
     let text = prometheus::TextEncoder::new()
         .encode_to_string(&registry.gather())
         .unwrap_or_default();
     for r in super::status::rows(&text) {
-        println!(
+        say!(
             "calls {}  failed {}  retries {}  reconnects {}  mean {} ms  breaker {}  model turns {model_turns}",
             r.calls,
             r.failed,
@@ -187,8 +188,9 @@ fn metrics_table(registry: &prometheus::Registry, model_turns: u64) {
             r.reconnects,
             r.mean_ms.map_or("-".into(), |m| format!("{m:.1}")),
             r.breaker
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
@@ -209,15 +211,16 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|i| i.server_info.as_ref())
         .map_or("the server".to_owned(), |s| s.name.clone());
-    println!("Connected to {server}: {} tool(s).", tools.defs.len());
+    say!("Connected to {server}: {} tool(s).", tools.defs.len())?;
     match &provider {
-        Ok(p) => println!(
+        Ok(p) => say!(
             "Model: {} ({:?}). /tools, /call NAME {{json}}, /metrics, /quit.",
-            p.model, p.kind
-        ),
-        Err(why) => println!(
+            p.model,
+            p.kind
+        )?,
+        Err(why) => say!(
             "{why}.\nWithout a model, /tools, /call NAME {{json}}, /metrics and /quit still work."
-        ),
+        )?,
     }
     let mut turns = Vec::new();
     let mut model_turns = 0u64;
@@ -239,42 +242,42 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                 "quit" | "exit" => break,
                 "tools" => {
                     for d in &tools.defs {
-                        println!(
+                        say!(
                             "  {}  {}",
                             tools.mcp_name(&d.name),
                             d.description.lines().next().unwrap_or("")
-                        );
+                        )?;
                     }
                 }
                 "call" => {
                     let (tool, json) = rest.trim().split_once(' ').unwrap_or((rest.trim(), "{}"));
                     if tool.is_empty() {
-                        println!("usage: /call NAME {{\"arg\": \"value\"}}");
+                        say!("usage: /call NAME {{\"arg\": \"value\"}}")?;
                         continue;
                     }
                     match serde_json::from_str::<Value>(json) {
                         Ok(args) => {
                             let (text, is_error) = call_tool(&up, &tools, tool, args).await;
-                            println!("[{}] {text}", if is_error { "error" } else { "result" });
+                            say!("[{}] {text}", if is_error { "error" } else { "result" })?;
                         }
-                        Err(e) => println!("the arguments are not JSON: {e}"),
+                        Err(e) => say!("the arguments are not JSON: {e}")?,
                     }
                 }
-                "metrics" => metrics_table(&registry, model_turns),
-                other => println!("unknown command /{other}: /tools, /call, /metrics, /quit"),
+                "metrics" => metrics_table(&registry, model_turns)?,
+                other => say!("unknown command /{other}: /tools, /call, /metrics, /quit")?,
             }
             continue;
         }
         let Ok(provider) = &provider else {
-            println!(
+            say!(
                 "No model is configured: set ANTHROPIC_API_KEY or OPENAI_API_KEY. /call still works."
-            );
+            )?;
             continue;
         };
         turns.push(Turn::User(line.to_owned()));
         let before = turns.len();
         if let Err(e) = answer(provider, &up, &tools, &mut turns).await {
-            println!("error: {e:#}");
+            say!("error: {e:#}")?;
             // Keep the conversation consistent: drop the unanswered message.
             turns.truncate(before - 1);
         }

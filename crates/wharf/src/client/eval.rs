@@ -14,6 +14,7 @@
 //!     expect: none
 //! ```
 
+use crate::output::say;
 use std::{collections::BTreeSet, process::ExitCode};
 
 use anyhow::{Context, bail};
@@ -192,13 +193,13 @@ pub(crate) async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let passed = rows.iter().filter(|r| r.ok).count();
     if args.json_output {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": provider.model, "prompts": rows,
                 "precision": precision, "recall": recall, "passed": passed
             }))?
-        );
+        )?;
     } else {
         let set = |s: &BTreeSet<String>| {
             if s.is_empty() {
@@ -207,12 +208,17 @@ pub(crate) async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 s.iter().cloned().collect::<Vec<_>>().join(",")
             }
         };
-        println!(
+        say!(
             "{:<4} {:<9} {:<22} {:<22} {:>5} {:>5}  prompt",
-            "", "kind", "expected", "selected", "prec", "rec"
-        );
+            "",
+            "kind",
+            "expected",
+            "selected",
+            "prec",
+            "rec"
+        )?;
         for r in &rows {
-            println!(
+            say!(
                 "{:<4} {:<9} {:<22} {:<22} {:>5.2} {:>5.2}  {}",
                 if r.ok { "ok" } else { "MISS" },
                 r.kind,
@@ -221,13 +227,13 @@ pub(crate) async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 r.precision,
                 r.recall,
                 r.prompt
-            );
+            )?;
         }
-        println!(
+        say!(
             "overall ({}): precision {precision:.2}, recall {recall:.2}, {passed}/{} prompts exact",
             provider.model,
             rows.len()
-        );
+        )?;
     }
     let below = args.min_precision.is_some_and(|m| precision < m)
         || args.min_recall.is_some_and(|m| recall < m);

@@ -12,6 +12,7 @@
 //! next run skips the probe; a remembered era that no longer works is detected
 //! again.
 
+use crate::output::say;
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
@@ -47,6 +48,8 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     upstream.shutdown().await;
     match outcome {
         Ok(code) => Ok(code),
+        // `| head` took what it wanted: not a failure to report.
+        Err(e) if crate::output::is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("error: {e:#}");
             Ok(ExitCode::from(EXIT_UNREACHABLE))
@@ -224,7 +227,7 @@ fn remember_era(origin: &str, version: &rmcp::model::ProtocolVersion) {
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
@@ -280,16 +283,16 @@ async fn act(
                     .server_info
                     .as_ref()
                     .map_or("?".into(), |s| format!("{} {}", s.name, s.version));
-                println!("server:   {name}");
-                println!("protocol: {}", info.protocol_version);
+                say!("server:   {name}")?;
+                say!("protocol: {}", info.protocol_version)?;
                 let caps = serde_json::to_value(&info.capabilities)?;
                 let keys: Vec<_> = caps
                     .as_object()
                     .map(|o| o.keys().cloned().collect())
                     .unwrap_or_default();
-                println!("offers:   {}", keys.join(", "));
+                say!("offers:   {}", keys.join(", "))?;
                 if let Some(i) = &info.instructions {
-                    println!("instructions:\n  {}", i.replace('\n', "\n  "));
+                    say!("instructions:\n  {}", i.replace('\n', "\n  "))?;
                 }
             }
         }
@@ -299,9 +302,9 @@ async fn act(
                 print_json(&tools)?;
             } else {
                 for t in &tools {
-                    println!("{}", t.name);
+                    say!("{}", t.name)?;
                     if let Some(d) = &t.description {
-                        println!("    {}", d.lines().next().unwrap_or(""));
+                        say!("    {}", d.lines().next().unwrap_or(""))?;
                     }
                     let required: Vec<&str> = t
                         .input_schema
@@ -318,7 +321,7 @@ async fn act(
                             } else {
                                 "?"
                             };
-                            println!("    --arg {name}{mark}=<{kind}>");
+                            say!("    --arg {name}{mark}=<{kind}>")?;
                         }
                     }
                 }
@@ -352,12 +355,12 @@ async fn act(
             } else {
                 for c in &result.content {
                     match c.as_text() {
-                        Some(t) => println!("{}", t.text),
-                        None => println!("{}", serde_json::to_string(c)?),
+                        Some(t) => say!("{}", t.text)?,
+                        None => say!("{}", serde_json::to_string(c)?)?,
                     }
                 }
                 if let Some(sc) = &result.structured_content {
-                    println!("structured content:\n{}", serde_json::to_string_pretty(sc)?);
+                    say!("structured content:\n{}", serde_json::to_string_pretty(sc)?)?;
                 }
             }
             if result.is_error == Some(true) {
@@ -382,15 +385,15 @@ async fn act(
                 )?;
             } else {
                 for r in &resources {
-                    println!(
+                    say!(
                         "{}  {}  {}",
                         r.uri,
                         r.mime_type.as_deref().unwrap_or("-"),
                         r.name
-                    );
+                    )?;
                 }
                 for t in &templates {
-                    println!("{}  (template)  {}", t.uri_template, t.name);
+                    say!("{}  (template)  {}", t.uri_template, t.name)?;
                 }
                 eprintln!(
                     "{} resource(s), {} template(s)",
@@ -415,15 +418,15 @@ async fn act(
             } else {
                 for c in &result.contents {
                     match c {
-                        ResourceContents::TextResourceContents { text, .. } => println!("{text}"),
+                        ResourceContents::TextResourceContents { text, .. } => say!("{text}")?,
                         ResourceContents::BlobResourceContents {
                             blob, mime_type, ..
-                        } => println!(
+                        } => say!(
                             "<{} bytes of base64, {}>",
                             blob.len(),
                             mime_type.as_deref().unwrap_or("binary")
-                        ),
-                        other => println!("{}", serde_json::to_string(other)?),
+                        )?,
+                        other => say!("{}", serde_json::to_string(other)?)?,
                     }
                 }
             }
@@ -450,9 +453,9 @@ async fn act(
                             )
                         })
                         .collect();
-                    println!("{}  ({})", p.name, args.join(", "));
+                    say!("{}  ({})", p.name, args.join(", "))?;
                     if let Some(d) = &p.description {
-                        println!("    {d}");
+                        say!("    {d}")?;
                     }
                 }
                 eprintln!("{} prompt(s)", prompts.len());
@@ -485,7 +488,7 @@ async fn act(
                     let text = v["content"]["text"]
                         .as_str()
                         .map_or_else(|| v["content"].to_string(), str::to_owned);
-                    println!("[{role}] {text}");
+                    say!("[{role}] {text}")?;
                 }
             }
         }

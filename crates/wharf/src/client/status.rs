@@ -1,6 +1,7 @@
 //! `wharf gateway status`: a running gateway's upstreams, read from its
 //! `/metrics` (healthy, breaker, calls, failures, retries, reconnections).
 
+use crate::output::say;
 use std::collections::BTreeMap;
 
 use anyhow::Context;
@@ -81,13 +82,20 @@ pub(crate) fn rows(metrics: &str) -> Vec<Row> {
 }
 
 /// The upstream table of `wharf gateway status` (and `wharf demo`), each line after `indent`.
-pub(crate) fn print_table(rows: &[Row], indent: &str) {
-    println!(
+pub(crate) fn print_table(rows: &[Row], indent: &str) -> std::io::Result<()> {
+    say!(
         "{indent}{:<20} {:<9} {:<9} {:>8} {:>8} {:>8} {:>10} {:>9}",
-        "upstream", "health", "breaker", "calls", "failed", "retries", "reconnects", "mean ms"
-    );
+        "upstream",
+        "health",
+        "breaker",
+        "calls",
+        "failed",
+        "retries",
+        "reconnects",
+        "mean ms"
+    )?;
     for r in rows {
-        println!(
+        say!(
             "{indent}{:<20} {:<9} {:<9} {:>8} {:>8} {:>8} {:>10} {:>9}",
             r.upstream,
             if r.healthy { "healthy" } else { "down" },
@@ -97,8 +105,9 @@ pub(crate) fn print_table(rows: &[Row], indent: &str) {
             r.retries,
             r.reconnects,
             r.mean_ms.map_or("-".into(), |m| format!("{m:.1}")),
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `wharf gateway status`: the table of upstreams of a running gateway.
@@ -123,10 +132,10 @@ pub(crate) async fn status(url: &str, metrics_key: Option<&str>, json: bool) -> 
         anyhow::bail!("{url} has no wharf_upstream_* series: is it a gateway (`wharf gateway`)?");
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
-    print_table(&rows, "");
+    print_table(&rows, "")?;
     Ok(())
 }
 
