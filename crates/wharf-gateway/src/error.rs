@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rmcp::{ErrorData, service::ServiceError};
+use rmcp::{
+    ErrorData, service::ServiceError, transport::streamable_http_client::StreamableHttpError,
+};
 
 /// A failed call to an upstream.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,14 @@ pub enum UpstreamError {
         upstream: String,
         retry_in: Duration,
     },
+    /// The upstream answered 429 or 503 without running the request: it asks
+    /// to be called again later, perhaps after `retry_after`.
+    #[error("upstream `{upstream}` is busy (HTTP {status}{}){}", busy_reason(*.status), retry_hint(*.retry_after))]
+    Busy {
+        upstream: String,
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// The upstream is disabled in the configuration or not connected yet.
     #[error("upstream `{upstream}` is unavailable: {reason}")]
     Unavailable { upstream: String, reason: String },
@@ -44,6 +54,7 @@ impl UpstreamError {
             Self::Transport { .. } => "transport",
             Self::Remote { .. } => "remote",
             Self::CircuitOpen { .. } => "circuit_open",
+            Self::Busy { .. } => "busy",
             Self::Unavailable { .. } => "unavailable",
         }
     }
@@ -53,19 +64,30 @@ impl UpstreamError {
     /// or idempotent, or the method is a read).
     pub fn retryable(&self, idempotent: bool) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            // A 429 or 503 says the request was not run.
+            Self::Connect { .. } | Self::Busy { .. } => true,
             Self::Timeout { .. } | Self::Transport { .. } => idempotent,
             Self::Remote { .. } | Self::CircuitOpen { .. } | Self::Unavailable { .. } => false,
         }
     }
 
     /// Does the failure say the upstream is unwell (and so count against its
-    /// breaker)? A JSON-RPC error is the upstream working as designed.
+    /// breaker)? A JSON-RPC error is the upstream working as designed, and so
+    /// is its rate limit (429); an overloaded 503 is not.
     pub fn is_upstream_fault(&self) -> bool {
-        matches!(
-            self,
-            Self::Connect { .. } | Self::Timeout { .. } | Self::Transport { .. }
-        )
+        match self {
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Transport { .. } => true,
+            Self::Busy { status, .. } => *status != 429,
+            _ => false,
+        }
+    }
+
+    /// How long the upstream asked to be left alone (`Retry-After`), if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Busy { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     /// Has the connection to be thrown away and made again?
@@ -108,16 +130,66 @@ impl UpstreamError {
                 upstream,
                 after: timeout,
             },
-            // A request rmcp could not hand to the transport was not sent.
-            ServiceError::TransportSend(e) => Self::Connect {
-                upstream,
-                message: tidy(e.to_string()),
+            // A request rmcp could not hand to the transport was not sent,
+            // or was refused unrun with 429/503.
+            ServiceError::TransportSend(e) => match busy(&e) {
+                Some((status, retry_after)) => Self::Busy {
+                    upstream,
+                    status,
+                    retry_after,
+                },
+                None => Self::Connect {
+                    upstream,
+                    message: tidy(e.to_string()),
+                },
             },
             other => Self::Transport {
                 upstream,
                 message: tidy(other.to_string()),
             },
         }
+    }
+}
+
+/// The status and `Retry-After` of an HTTP answer that refused the request
+/// unrun (429 Too Many Requests, 503 Service Unavailable), found anywhere in
+/// the error's chain.
+fn busy(error: &(dyn std::error::Error + 'static)) -> Option<(u16, Option<Duration>)> {
+    type HttpError = StreamableHttpError<reqwest::Error>;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(HttpError::HttpStatus(s)) = e.downcast_ref::<HttpError>()
+            && matches!(s.status, 429 | 503)
+        {
+            return Some((s.status, s.retry_after.as_deref().and_then(parse_retry_after)));
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn busy_reason(status: u16) -> &'static str {
+    if status == 429 {
+        ", the server's rate limit"
+    } else {
+        ", overloaded or draining"
+    }
+}
+
+fn retry_hint(after: Option<Duration>) -> String {
+    match after {
+        Some(d) => format!("; it asks to retry after {}s", d.as_secs().max(1)),
+        None => String::new(),
     }
 }
 
@@ -181,6 +253,21 @@ pub fn safe_to_repeat(tool: &rmcp::model::Tool) -> bool {
 
 #[cfg(test)]
 mod tidy_tests {
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_nothing_else() {
+        use super::parse_retry_after as parse;
+        assert_eq!(parse(" 7 "), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(90);
+        let asked = parse(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(asked > Duration::from_secs(80) && asked <= Duration::from_secs(90));
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(90));
+        assert_eq!(parse(&past), Some(Duration::ZERO));
+        assert_eq!(parse("soon"), None);
+        assert_eq!(parse("-1"), None);
+    }
+
     #[test]
     fn type_names_and_transport_plumbing_leave_the_message() {
         assert_eq!(

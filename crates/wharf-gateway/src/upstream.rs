@@ -498,11 +498,15 @@ impl Upstream {
                 .errors
                 .with_label_values(&[name, error.class()])
                 .inc();
-            if attempt >= self.config.max_retries || !error.retryable(idempotent) {
+            // An upstream that asks for more time than a call may take is not
+            // called again in this call: its answer goes back to the caller.
+            let asked = error.retry_after();
+            let too_long = asked.is_some_and(|after| after > self.config.timeout);
+            if attempt >= self.config.max_retries || !error.retryable(idempotent) || too_long {
                 tracing::warn!(upstream = name, attempt, class = error.class(), error = %error, "upstream call failed");
                 return Err(error);
             }
-            let wait = self.retry.delay(attempt);
+            let wait = self.retry.delay(attempt).max(asked.unwrap_or_default());
             tracing::info!(
                 upstream = name,
                 attempt,

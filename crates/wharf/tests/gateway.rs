@@ -33,6 +33,9 @@ const DEADLINE: Duration = Duration::from_secs(20);
 pub(crate) struct Faults {
     /// Answer this many HTTP requests with 503 before serving again.
     fail_next: AtomicU32,
+    /// Answer this many POSTs with 429 and `Retry-After: rate_limit_for` seconds.
+    rate_limit_next: AtomicU32,
+    rate_limit_for: AtomicU32,
     /// Calls that reached `once_slow` / `count`.
     slow_calls: AtomicU32,
     counted: AtomicU32,
@@ -102,6 +105,19 @@ async fn fail_when_told(
         .is_ok();
     if failing {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let limited = request.method() == axum::http::Method::POST
+        && faults
+            .rate_limit_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if limited {
+        let after = faults.rate_limit_for.load(Ordering::SeqCst).to_string();
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, after)],
+        )
+            .into_response();
     }
     next.run(request).await
 }
@@ -411,6 +427,58 @@ async fn only_calls_that_are_safe_to_repeat_are_retried() {
     if outcome.is_ok() {
         assert_eq!(after - before, 1);
     }
+    g.shutdown().await;
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_call_waits_as_asked_and_never_opens_the_breaker() {
+    let faults = Arc::new(Faults::default());
+    let http = HttpUpstream::start(
+        Arc::new(upstream_app(faults.clone())),
+        faults.clone(),
+        any_port(),
+    )
+    .await;
+    let mut up = http_upstream("u", http.url());
+    up.max_retries = 2;
+    up.timeout = Duration::from_secs(5);
+    let mut config = gateway_config(vec![up]);
+    config.breaker.consecutive_failures = 1;
+    let g = start(config).await;
+
+    // 429 with `Retry-After: 1`: a write is sent again (it did not run), after
+    // the second the upstream asked for rather than the 10 ms backoff.
+    faults.rate_limit_for.store(1, Ordering::SeqCst);
+    faults.rate_limit_next.store(1, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    assert_eq!(call(&g, "u_count", json!({})).await.unwrap(), "1");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}, before the asked second",
+        started.elapsed()
+    );
+    assert_eq!(faults.counted.load(Ordering::SeqCst), 1, "ran once");
+    assert_eq!(
+        metric(&g, "wharf_upstream_retries_total", &[("upstream", "u")]),
+        1.0
+    );
+
+    // Asked to wait longer than a call may take: the caller hears it at once,
+    // in words, and the upstream's own limit does not open the breaker.
+    faults.rate_limit_for.store(120, Ordering::SeqCst);
+    faults.rate_limit_next.store(1, Ordering::SeqCst);
+    let e = call(&g, "u_count", json!({})).await.unwrap_err().to_string();
+    assert!(e.contains("HTTP 429, the server's rate limit"), "{e}");
+    assert!(e.contains("retry after 120s"), "{e}");
+    assert!(!e.contains("StreamableHttp"), "no type names: {e}");
+    assert_eq!(
+        metric(&g, "wharf_upstream_retries_total", &[("upstream", "u")]),
+        1.0,
+        "not retried"
+    );
+    assert_eq!(faults.counted.load(Ordering::SeqCst), 1);
+    assert_eq!(call(&g, "u_count", json!({})).await.unwrap(), "2", "breaker closed");
     g.shutdown().await;
     http.stop().await;
 }
