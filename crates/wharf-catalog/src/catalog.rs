@@ -96,6 +96,8 @@ pub struct ImportSummary {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Items deleted because the import replaced the catalog.
+    pub removed: usize,
 }
 
 /// The result of a read-only SQL query, capped.
@@ -242,6 +244,9 @@ pub trait Catalog: Send + Sync + 'static {
     async fn get(&self, id: &str) -> Result<Option<Item>, CatalogError>;
     /// Insert or update by id, all or nothing.
     async fn upsert(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError>;
+    /// Make the catalog exactly `items`: upsert them and delete every other
+    /// item, all or nothing.
+    async fn replace(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError>;
     /// Every item, ordered by id.
     async fn export(&self) -> Result<Vec<Item>, CatalogError>;
     async fn count(&self) -> Result<u64, CatalogError>;

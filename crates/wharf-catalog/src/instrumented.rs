@@ -165,6 +165,9 @@ impl Catalog for Instrumented {
     async fn upsert(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
         self.measure("upsert", self.inner.upsert(items)).await
     }
+    async fn replace(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
+        self.measure("replace", self.inner.replace(items)).await
+    }
     async fn export(&self) -> Result<Vec<Item>, CatalogError> {
         self.measure("export", self.inner.export()).await
     }

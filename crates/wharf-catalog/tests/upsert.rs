@@ -107,3 +107,48 @@ async fn declared_writes_run_in_a_transaction() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_replacing_import_leaves_exactly_its_items_and_the_index_follows() {
+    let sample = wharf_catalog::sample_items().unwrap();
+    for f in fixtures(SqlLimits::default()).await {
+        let c = &f.catalog;
+        let mut kept = sample[0].clone();
+        kept.title = "Kept and renamed".into();
+        let mut own = sample[1].clone();
+        own.id = "own.item".into();
+        own.title = "Zanzibar ledger".into();
+        let summary = c.replace(vec![kept.clone(), own.clone()]).await.unwrap();
+        assert_eq!(
+            (summary.inserted, summary.updated, summary.removed),
+            (1, 1, sample.len() - 1),
+            "{}",
+            f.name
+        );
+        let ids: Vec<String> = c
+            .export()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        let mut expected = vec![kept.id.clone(), own.id.clone()];
+        expected.sort();
+        assert_eq!(ids, expected, "{}: exported in id order", f.name);
+        assert!(c.get(&sample[2].id).await.unwrap().is_none(), "{}", f.name);
+        let search = |q: &str| SearchQuery {
+            query: q.into(),
+            limit: 5,
+            cursor: None,
+            tags: vec![],
+        };
+        let hits = c.search(search(&sample[2].title)).await.unwrap().hits;
+        assert!(
+            hits.iter().all(|h| h.id != sample[2].id),
+            "{}: a removed item is not found",
+            f.name
+        );
+        let hits = c.search(search("Zanzibar")).await.unwrap().hits;
+        assert_eq!(hits[0].id, "own.item", "{}", f.name);
+    }
+}

@@ -161,7 +161,10 @@ fn busy(error: &(dyn std::error::Error + 'static)) -> Option<(u16, Option<Durati
         if let Some(HttpError::HttpStatus(s)) = e.downcast_ref::<HttpError>()
             && matches!(s.status, 429 | 503)
         {
-            return Some((s.status, s.retry_after.as_deref().and_then(parse_retry_after)));
+            return Some((
+                s.status,
+                s.retry_after.as_deref().and_then(parse_retry_after),
+            ));
         }
         next = e.source();
     }
@@ -175,7 +178,10 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn busy_reason(status: u16) -> &'static str {

@@ -11,11 +11,22 @@ use wharf_catalog::{
 /// Rows validated between progress bar updates.
 const PROGRESS_STEP: u64 = 1_000;
 
+/// How an import treats bad rows and the items already there.
+pub(crate) struct Mode {
+    /// Import the good rows when some are bad.
+    pub skip_invalid: bool,
+    /// Delete every item the file does not list.
+    pub replace: bool,
+}
+
 pub(crate) async fn import(
     catalog: Arc<dyn Catalog>,
     file: &Path,
     format: Option<&str>,
-    skip_invalid: bool,
+    Mode {
+        skip_invalid,
+        replace,
+    }: Mode,
 ) -> anyhow::Result<()> {
     let format = match format {
         Some("jsonl" | "ndjson") => Format::JsonLines,
@@ -60,16 +71,29 @@ pub(crate) async fn import(
         );
     }
     let total = items.len();
-    let summary = catalog
-        .upsert(items)
-        .await
-        .context("the import failed; nothing was written")?;
+    if replace && items.is_empty() {
+        bail!(
+            "{} holds no items; --replace would empty the catalog. Nothing was changed",
+            file.display()
+        );
+    }
+    let summary = if replace {
+        catalog.replace(items).await
+    } else {
+        catalog.upsert(items).await
+    }
+    .context("the import failed; nothing was written")?;
     eprintln!(
-        "imported {total} item(s) from {}: {} inserted, {} updated, {} unchanged{}",
+        "imported {total} item(s) from {}: {} inserted, {} updated, {} unchanged{}{}",
         file.display(),
         summary.inserted,
         summary.updated,
         summary.unchanged,
+        if replace {
+            format!(", {} removed", summary.removed)
+        } else {
+            String::new()
+        },
         if bad.is_empty() {
             String::new()
         } else {

@@ -211,8 +211,12 @@ pub enum CatalogCommand {
         #[arg(long)]
         format: Option<String>,
         /// Import the good rows and report the bad ones, instead of importing nothing
-        #[arg(long)]
+        #[arg(long, conflicts_with = "replace")]
         skip_invalid: bool,
+        /// Make the catalog exactly this file: delete every item it does not
+        /// list (the bundled sample, say), in the same transaction
+        #[arg(long)]
+        replace: bool,
     },
     /// Write every item as JSON Lines
     Export {

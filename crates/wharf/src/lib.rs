@@ -145,12 +145,16 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 file,
                 format,
                 skip_invalid,
+                replace,
             }) => {
                 catalog_cli::import(
                     database::open(&config).await?.catalog(config.sql_limits),
                     &file,
                     format.as_deref(),
-                    skip_invalid,
+                    catalog_cli::Mode {
+                        skip_invalid,
+                        replace,
+                    },
                 )
                 .await
             }

@@ -468,7 +468,10 @@ async fn a_rate_limited_call_waits_as_asked_and_never_opens_the_breaker() {
     // in words, and the upstream's own limit does not open the breaker.
     faults.rate_limit_for.store(120, Ordering::SeqCst);
     faults.rate_limit_next.store(1, Ordering::SeqCst);
-    let e = call(&g, "u_count", json!({})).await.unwrap_err().to_string();
+    let e = call(&g, "u_count", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("HTTP 429, the server's rate limit"), "{e}");
     assert!(e.contains("retry after 120s"), "{e}");
     assert!(!e.contains("StreamableHttp"), "no type names: {e}");
@@ -478,7 +481,11 @@ async fn a_rate_limited_call_waits_as_asked_and_never_opens_the_breaker() {
         "not retried"
     );
     assert_eq!(faults.counted.load(Ordering::SeqCst), 1);
-    assert_eq!(call(&g, "u_count", json!({})).await.unwrap(), "2", "breaker closed");
+    assert_eq!(
+        call(&g, "u_count", json!({})).await.unwrap(),
+        "2",
+        "breaker closed"
+    );
     g.shutdown().await;
     http.stop().await;
 }

@@ -116,3 +116,51 @@ fn an_unknown_format_says_how_to_choose_one() {
     assert!(!ok);
     assert!(err.contains("pass --format jsonl, json or csv"), "{err}");
 }
+
+#[test]
+fn a_replacing_import_removes_what_the_file_does_not_list() {
+    let data = tempfile::tempdir().unwrap();
+    let sample = data.path().join("sample.jsonl");
+    std::fs::write(
+        &sample,
+        "{\"id\": \"sample.1\", \"title\": \"Bundled sample\"}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = wharf(
+        data.path(),
+        &["catalog", "import", sample.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let own = data.path().join("own.jsonl");
+    std::fs::write(&own, JSONL).unwrap();
+    let (ok, _, err) = wharf(
+        data.path(),
+        &["catalog", "import", "--replace", own.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("2 inserted") && err.contains("1 removed"),
+        "{err}"
+    );
+    let ids: Vec<String> = export(data.path())
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["w1", "w2"]);
+
+    // An empty file would empty the catalog: refused, nothing changed.
+    let empty = data.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let (ok, _, err) = wharf(
+        data.path(),
+        &["catalog", "import", "--replace", empty.to_str().unwrap()],
+    );
+    assert!(!ok);
+    assert!(err.contains("--replace would empty the catalog"), "{err}");
+    assert_eq!(export(data.path()).lines().count(), 2);
+}

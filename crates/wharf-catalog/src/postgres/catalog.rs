@@ -38,6 +38,62 @@ pub struct PgCatalog {
 }
 
 impl PgCatalog {
+    /// Upsert `items`, and with `replace` delete every other item, in one
+    /// transaction.
+    async fn import(&self, items: Vec<Item>, replace: bool) -> Result<ImportSummary, CatalogError> {
+        let mut client = self.db.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        // `xmax = 0` tells an insert from an update; an unchanged row is not touched.
+        let stmt = tx
+            .prepare(
+                "INSERT INTO items (id, title, body, url, tags, attributes) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, url = excluded.url,
+                     tags = excluded.tags, attributes = excluded.attributes, updated_at = now()
+                 WHERE (items.title, items.body, items.url, items.tags, items.attributes)
+                       IS DISTINCT FROM (excluded.title, excluded.body, excluded.url, excluded.tags, excluded.attributes)
+                 RETURNING (xmax = 0) AS inserted",
+            )
+            .await
+            .map_err(db)?;
+        let mut summary = ImportSummary::default();
+        let ids: Vec<String> = if replace {
+            items.iter().map(|i| i.id.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        for item in items {
+            let tags = serde_json::to_value(&item.tags).unwrap_or(Value::Array(vec![]));
+            let attributes = Value::Object(item.attributes);
+            let row = tx
+                .query_opt(
+                    &stmt,
+                    &[
+                        &item.id,
+                        &item.title,
+                        &item.body,
+                        &item.url,
+                        &tags,
+                        &attributes,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            match row {
+                None => summary.unchanged += 1,
+                Some(r) if r.get::<_, bool>(0) => summary.inserted += 1,
+                Some(_) => summary.updated += 1,
+            }
+        }
+        if replace {
+            summary.removed = tx
+                .execute("DELETE FROM items WHERE NOT (id = ANY($1))", &[&ids])
+                .await
+                .map_err(db)? as usize;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(summary)
+    }
+
     pub fn new(db: PgDatabase, limits: SqlLimits) -> Self {
         Self { db, limits }
     }
@@ -116,46 +172,11 @@ impl Catalog for PgCatalog {
     }
 
     async fn upsert(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
-        let mut client = self.db.pool.get().await.map_err(db)?;
-        let tx = client.transaction().await.map_err(db)?;
-        // `xmax = 0` tells an insert from an update; an unchanged row is not touched.
-        let stmt = tx
-            .prepare(
-                "INSERT INTO items (id, title, body, url, tags, attributes) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, url = excluded.url,
-                     tags = excluded.tags, attributes = excluded.attributes, updated_at = now()
-                 WHERE (items.title, items.body, items.url, items.tags, items.attributes)
-                       IS DISTINCT FROM (excluded.title, excluded.body, excluded.url, excluded.tags, excluded.attributes)
-                 RETURNING (xmax = 0) AS inserted",
-            )
-            .await
-            .map_err(db)?;
-        let mut summary = ImportSummary::default();
-        for item in items {
-            let tags = serde_json::to_value(&item.tags).unwrap_or(Value::Array(vec![]));
-            let attributes = Value::Object(item.attributes);
-            let row = tx
-                .query_opt(
-                    &stmt,
-                    &[
-                        &item.id,
-                        &item.title,
-                        &item.body,
-                        &item.url,
-                        &tags,
-                        &attributes,
-                    ],
-                )
-                .await
-                .map_err(db)?;
-            match row {
-                None => summary.unchanged += 1,
-                Some(r) if r.get::<_, bool>(0) => summary.inserted += 1,
-                Some(_) => summary.updated += 1,
-            }
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(summary)
+        self.import(items, false).await
+    }
+
+    async fn replace(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
+        self.import(items, true).await
     }
 
     async fn export(&self) -> Result<Vec<Item>, CatalogError> {

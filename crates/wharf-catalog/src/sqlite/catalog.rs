@@ -41,6 +41,59 @@ pub struct SqliteCatalog {
 }
 
 impl SqliteCatalog {
+    /// Upsert `items`, and with `replace` delete every other item, in one
+    /// transaction.
+    async fn import(&self, items: Vec<Item>, replace: bool) -> Result<ImportSummary, CatalogError> {
+        Ok(self
+            .db
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut summary = ImportSummary::default();
+                let mut ids = Vec::new();
+                {
+                    let mut existing = tx.prepare_cached("SELECT title, body, url, tags, attributes FROM items WHERE id = ?1")?;
+                    let mut insert = tx.prepare_cached(&format!(
+                        "INSERT INTO items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce(?7, {NOW}), coalesce(?8, {NOW}))"
+                    ))?;
+                    let mut update = tx.prepare_cached(&format!(
+                        "UPDATE items SET title = ?2, body = ?3, url = ?4, tags = ?5, attributes = ?6, updated_at = {NOW} WHERE id = ?1"
+                    ))?;
+                    for item in items {
+                        if replace {
+                            ids.push(item.id.clone());
+                        }
+                        let tags = json_text(&item.tags);
+                        let attributes = json_text(&item.attributes);
+                        let current: Option<(String, String, Option<String>, String, String)> = existing
+                            .query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                            .optional()?;
+                        match current {
+                            None => {
+                                insert.execute(params![item.id, item.title, item.body, item.url, tags, attributes, item.created_at, item.updated_at])?;
+                                summary.inserted += 1;
+                            }
+                            Some(row) if row == (item.title.clone(), item.body.clone(), item.url.clone(), tags.clone(), attributes.clone()) => {
+                                summary.unchanged += 1;
+                            }
+                            Some(_) => {
+                                update.execute(params![item.id, item.title, item.body, item.url, tags, attributes])?;
+                                summary.updated += 1;
+                            }
+                        }
+                    }
+                }
+                if replace {
+                    summary.removed = tx.execute(
+                        "DELETE FROM items WHERE id NOT IN (SELECT value FROM json_each(?1))",
+                        [serde_json::to_string(&ids).unwrap_or_default()],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(summary)
+            })
+            .await?)
+    }
+
     /// The catalog in `db`, with its search index next to the file.
     pub fn new(db: SqliteDatabase, limits: SqlLimits) -> Self {
         let index = match SearchIndex::open(&search_index::dir_for(db.path())) {
@@ -346,44 +399,11 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn upsert(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
-        Ok(self
-            .db
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let mut summary = ImportSummary::default();
-                {
-                    let mut existing = tx.prepare_cached("SELECT title, body, url, tags, attributes FROM items WHERE id = ?1")?;
-                    let mut insert = tx.prepare_cached(&format!(
-                        "INSERT INTO items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce(?7, {NOW}), coalesce(?8, {NOW}))"
-                    ))?;
-                    let mut update = tx.prepare_cached(&format!(
-                        "UPDATE items SET title = ?2, body = ?3, url = ?4, tags = ?5, attributes = ?6, updated_at = {NOW} WHERE id = ?1"
-                    ))?;
-                    for item in items {
-                        let tags = json_text(&item.tags);
-                        let attributes = json_text(&item.attributes);
-                        let current: Option<(String, String, Option<String>, String, String)> = existing
-                            .query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                            .optional()?;
-                        match current {
-                            None => {
-                                insert.execute(params![item.id, item.title, item.body, item.url, tags, attributes, item.created_at, item.updated_at])?;
-                                summary.inserted += 1;
-                            }
-                            Some(row) if row == (item.title.clone(), item.body.clone(), item.url.clone(), tags.clone(), attributes.clone()) => {
-                                summary.unchanged += 1;
-                            }
-                            Some(_) => {
-                                update.execute(params![item.id, item.title, item.body, item.url, tags, attributes])?;
-                                summary.updated += 1;
-                            }
-                        }
-                    }
-                }
-                tx.commit()?;
-                Ok(summary)
-            })
-            .await?)
+        self.import(items, false).await
+    }
+
+    async fn replace(&self, items: Vec<Item>) -> Result<ImportSummary, CatalogError> {
+        self.import(items, true).await
     }
 
     async fn export(&self) -> Result<Vec<Item>, CatalogError> {
