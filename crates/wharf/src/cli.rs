@@ -16,6 +16,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Run as if started in DIR: wharf.toml, config/mcp.json and every relative
+    /// path are found there (for clients that start servers in `/`)
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
     #[command(flatten)]
     pub common: CommonFlags,
 
@@ -55,11 +60,24 @@ pub enum Command {
     /// Walk through the client side: the sample catalog behind a gateway, searches, SQL, a retry, a breaker, metrics
     Demo {
         /// Use this MCP server instead of the in-process catalog
+        #[arg(long, value_name = "URL", conflicts_with = "gateway")]
+        url: Option<String>,
+        /// Walk through the servers of the gateway file instead (config/mcp.json, MCP_CONFIG_PATH)
+        #[arg(long)]
+        gateway: bool,
+    },
+    /// Chat with a model that can call the tools of a server; with no server named,
+    /// of every server in the gateway file (config/mcp.json, MCP_CONFIG_PATH)
+    Chat(ChatArgs),
+    /// Print what adds this Wharf to a client's MCP configuration, with absolute paths
+    Connect {
+        /// claude (Claude Desktop), cursor or vscode
+        #[arg(value_enum)]
+        client: crate::connect::Client,
+        /// A running Wharf to connect to over HTTP instead of starting one over stdio
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
-    /// Chat with a model that can call the tools of a server (or of a gateway)
-    Chat(ChatArgs),
     /// Check which tools a model picks for golden prompts: precision and recall of tool selection
     Eval(EvalArgs),
     /// Serve many MCP servers as one (the upstreams of config/mcp.json), with retries, breakers and health checks
@@ -92,6 +110,13 @@ pub struct ServerFlags {
     /// auto (detect, remembered per origin), 2026-07-28 or legacy
     #[arg(long, value_name = "ERA", global = true)]
     pub protocol: Option<String>,
+}
+
+impl ServerFlags {
+    /// No server named: no --url, --stdio or --sse.
+    pub fn names_none(&self) -> bool {
+        self.url.is_none() && self.stdio.is_none() && self.sse.is_none()
+    }
 }
 
 #[derive(Debug, Args)]

@@ -96,6 +96,37 @@ async fn call(g: &Gateway, tool: &str, args: Value) -> Result<(String, Option<Va
     }
 }
 
+/// `wharf demo --gateway`: the servers of the gateway file, as the gateway
+/// sees them: each upstream's state, the tools it federates, the metrics.
+pub(crate) async fn run_gateway(gateway: &Gateway) -> anyhow::Result<()> {
+    step(1, "the upstreams of the gateway file")?;
+    for u in gateway.upstreams() {
+        say!(
+            "  {:<20} {:<6} {:<10} {} tool(s)",
+            u.name(),
+            u.config().transport.kind(),
+            u.health().as_str(),
+            u.lists().tools.len()
+        )?;
+    }
+    step(2, "the tools a client sees, one name space")?;
+    for t in gateway.app().offer().tools() {
+        let d = t.definition().description.as_deref().unwrap_or("");
+        let d: String = d.chars().take(70).collect();
+        say!("  {:<36} {d}", t.name())?;
+    }
+    step(3, "next")?;
+    say!("  wharf chat                      talk to them with a model (or /call without one)")?;
+    say!("  wharf gateway                   serve them as one MCP server at /mcp")?;
+    say!("  wharf client --url … tools      the same list from any client")?;
+    step(4, "metrics (the gateway's /metrics, summed)")?;
+    let text =
+        prometheus::TextEncoder::new().encode_to_string(&gateway.app().registry().gather())?;
+    crate::client::status::print_table(&crate::client::status::rows(&text), "  ")?;
+    gateway.shutdown().await;
+    Ok(())
+}
+
 pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<()> {
     let flaky = Arc::new(Flaky::default());
     let (catalog_url, scratch) = match url {

@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod client;
 pub mod config;
+mod connect;
 mod database;
 mod demo;
 mod log_queue;
@@ -61,6 +62,12 @@ pub fn run_app(app: App) -> ExitCode {
 
 fn run_with(app: Option<Arc<App>>) -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.directory
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!("error: -C {}: {e}", dir.display());
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if matches!(cli.command, Command::ConfigReference) {
         print!("{}", config::keys::reference_markdown());
         return ExitCode::SUCCESS;
@@ -89,7 +96,11 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
     let mut config = config;
     if matches!(
         cli.command,
-        Command::Client(_) | Command::Demo { .. } | Command::Chat(_) | Command::Eval(_)
+        Command::Client(_)
+            | Command::Demo { .. }
+            | Command::Chat(_)
+            | Command::Eval(_)
+            | Command::Connect { .. }
     ) && cli.common.log_level.is_none()
         && std::env::var_os("WHARF_LOG").is_none()
     {
@@ -178,10 +189,28 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 });
                 client::status::status(&url, config.http.metrics_key.as_deref(), json_output).await
             }
-            Command::Demo { url } => demo::run(&config, url).await,
-            Command::Chat(args) => {
+            Command::Demo { gateway: true, .. } => {
+                let (_, gateway) = apps::gateway::serve_on_loopback(&config).await?;
+                demo::run_gateway(&gateway).await
+            }
+            Command::Demo { url, .. } => demo::run(&config, url).await,
+            Command::Chat(mut args) => {
+                // No server named: "chat with my configured servers".
+                let front = if args.server.names_none() && apps::gateway::configured(&config) {
+                    let (url, gateway) = apps::gateway::serve_on_loopback(&config).await?;
+                    args.server.url = Some(url);
+                    Some(gateway)
+                } else {
+                    None
+                };
                 code = client::chat::run(args).await?;
+                if let Some(g) = front {
+                    g.shutdown().await;
+                }
                 Ok(())
+            }
+            Command::Connect { client, url } => {
+                connect::print(client, url.as_deref(), cli.config.as_deref())
             }
             Command::Eval(args) => {
                 code = client::eval::run(args).await?;

@@ -318,3 +318,59 @@ async fn eval_reports_precision_and_recall_of_tool_selection() {
         "{out}"
     );
 }
+
+/// "Chat with my configured servers": no server named, config/mcp.json used.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_and_demo_with_no_server_named_use_the_gateway_file() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("config")).unwrap();
+    let servers = serde_json::json!({"mcpServers": {"tools": {
+        "command": BIN, "args": ["--profile", "builtin", "stdio"], "env": {"WHARF_LOG": "warn"}
+    }}});
+    std::fs::write(project.path().join("config/mcp.json"), servers.to_string()).unwrap();
+    let dir = project.path().display().to_string();
+    let (code, out) = wharf(
+        vec!["-C".into(), dir.clone(), "chat".into()],
+        vec![],
+        "/call tools_add {\"a\": 1, \"b\": 2}\n/tools\n/quit\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Connected to wharf-gateway"), "{out}");
+    assert!(out.contains("[result] 3"), "{out}");
+    assert!(out.contains("tools_echo"), "{out}");
+
+    let (code, out) = wharf(
+        vec!["-C".into(), dir, "demo".into(), "--gateway".into()],
+        vec![],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("tools") && out.contains("stdio") && out.contains("healthy"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tools_search_items") || out.contains("tools_echo"),
+        "{out}"
+    );
+
+    // Nothing named and no file: say both ways.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = wharf(
+        vec![
+            "-C".into(),
+            empty.path().display().to_string(),
+            "chat".into(),
+        ],
+        vec![],
+        "",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("--url") && out.contains("config/mcp.json"),
+        "{out}"
+    );
+}

@@ -40,6 +40,26 @@ pub(crate) fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
     GatewayConfig::parse(&text, toml, &env).map_err(located(path.display().to_string()))
 }
 
+/// Is there a gateway configuration to start: `[gateway]` in wharf.toml or the
+/// upstream file (config/mcp.json, `MCP_CONFIG_PATH`)?
+pub(crate) fn configured(config: &Config) -> bool {
+    config.gateway_inline.is_some() || config.gateway_upstreams.is_file()
+}
+
+/// The gateway served on a loopback port with no credentials, for the
+/// terminal commands that talk to "my configured servers" (`wharf chat`,
+/// `wharf demo --gateway`): its /mcp URL and the gateway.
+pub(crate) async fn serve_on_loopback(config: &Config) -> anyhow::Result<(String, Arc<Gateway>)> {
+    let gateway = start(config).await?;
+    let server = wharf_http::build(gateway.app(), &wharf_http::HttpConfig::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, server.router).await;
+    });
+    Ok((url, gateway))
+}
+
 /// The gateway, with every upstream connected (or being retried); its app
 /// is what is served.
 pub(crate) async fn start(config: &Config) -> anyhow::Result<Arc<Gateway>> {

@@ -171,7 +171,7 @@ fn transport(args: &ServerFlags) -> anyhow::Result<(Transport, Option<String>)> 
         }
         (None, None, None) => {
             bail!(
-                "say which server: --url http://host/mcp, --sse http://host/sse or --stdio \"command args\""
+                "say which server: --url http://host/mcp, --sse http://host/sse or --stdio \"command args\" (`wharf chat` with none uses the gateway file: config/mcp.json, or MCP_CONFIG_PATH)"
             )
         }
         _ => bail!("give only one of --url, --sse and --stdio"),
