@@ -158,7 +158,9 @@ impl ClientHandler for UpstreamHandler {
             .as_ref()
             .map(|l| l.capabilities.clone())
             .unwrap_or_default();
+        // Only `initialize` reads this version: the newest that has it.
         ClientConfig::new(capabilities, self.info.clone())
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 
     async fn create_message(
@@ -306,9 +308,69 @@ fn lifecycle(era: Era) -> ClientLifecycleMode {
     }
 }
 
+/// Did the server answer `initialize` and refuse it (a 2026-07-28-only
+/// server), rather than fail to answer at all?
+fn refuses_initialize(e: &rmcp::service::ClientInitializeError) -> bool {
+    use rmcp::service::ClientInitializeError as E;
+    matches!(
+        e,
+        E::JsonRpcError(_) | E::NoCompatibleProtocolVersion { .. } | E::ExpectedInitResponse(_)
+    )
+}
+
+/// Longest stderr line of a stdio upstream kept in a log line; the rest is cut.
+const MAX_STDERR_LINE: usize = 2048;
+
+/// Each line a stdio upstream writes to stderr becomes a log line naming the
+/// upstream (scrubbed of its secrets, cut at [`MAX_STDERR_LINE`]), so several
+/// servers' output can be told apart and reaches the log file. The pipe is
+/// read to its end, so a chatty server never blocks on it.
+fn relay_stderr(
+    stderr: tokio::process::ChildStderr,
+    upstream: String,
+    redactor: crate::redact::Redactor,
+) {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stderr);
+        let mut line = Vec::with_capacity(256);
+        loop {
+            // A line is kept up to the cap and the rest of it is skipped: a
+            // server that never writes a newline costs no more than the cap.
+            let (used, ended) = match reader.fill_buf().await {
+                Ok([]) | Err(_) => break,
+                Ok(chunk) => match chunk.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        take(&mut line, &chunk[..i]);
+                        (i + 1, true)
+                    }
+                    None => {
+                        take(&mut line, chunk);
+                        (chunk.len(), false)
+                    }
+                },
+            };
+            reader.consume(used);
+            if ended {
+                let text = redactor.scrub(String::from_utf8_lossy(&line).trim_end());
+                if !text.is_empty() {
+                    tracing::info!(target: "wharf::upstream_stderr", upstream = %upstream, "{text}");
+                }
+                line.clear();
+            }
+        }
+    });
+
+    fn take(line: &mut Vec<u8>, bytes: &[u8]) {
+        let room = MAX_STDERR_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
 /// Connect and complete the handshake. `http` is the upstream's own client, so
 /// its keep-alive pool is reused across reconnections.
 pub(crate) async fn connect(
+    upstream: (&str, &crate::redact::Redactor),
     transport: &Transport,
     era: Era,
     headers: &http::HeaderMap,
@@ -323,26 +385,48 @@ pub(crate) async fn connect(
             env,
             cwd,
         } => {
-            let mut cmd = tokio::process::Command::new(command);
-            cmd.args(args).envs(env).kill_on_drop(true);
-            if let Some(dir) = cwd {
-                cmd.current_dir(dir);
-            }
-            let (child, _) = TokioChildProcess::builder(cmd)
-                .stderr(Stdio::inherit())
-                .spawn()
-                .map_err(|source| ConnectError::Spawn {
-                    command: command.clone(),
-                    source,
-                })?;
-            let child = tap(child, handler.progress.clone());
-            handler
-                .serve_with_lifecycle(child, lifecycle(era))
-                .await
-                .map_err(|source| ConnectError::Handshake {
-                    peer: format!("`{command}`"),
-                    source: Box::new(source),
-                })
+            let progress = handler.progress.clone();
+            let spawn = || {
+                let mut cmd = tokio::process::Command::new(command);
+                cmd.args(args).envs(env).kill_on_drop(true);
+                if let Some(dir) = cwd {
+                    cmd.current_dir(dir);
+                }
+                let (child, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|source| ConnectError::Spawn {
+                        command: command.clone(),
+                        source,
+                    })?;
+                if let Some(stderr) = stderr {
+                    relay_stderr(stderr, upstream.0.to_owned(), upstream.1.clone());
+                }
+                Ok::<_, ConnectError>(tap(child, progress.clone()))
+            };
+            // A stdio server on an older SDK prints pages of validation errors
+            // at a `server/discover` it does not know, so over stdio the era is
+            // found the other way round: `initialize` first (every server that
+            // is not 2026-07-28-only answers it; a stdio process is one
+            // session, so nothing is lost), and `server/discover` in a fresh
+            // process only when the server refuses `initialize`.
+            let first = match era {
+                Era::Auto => ClientLifecycleMode::Initialize,
+                other => lifecycle(other),
+            };
+            let outcome = match handler.clone().serve_with_lifecycle(spawn()?, first).await {
+                Err(e) if matches!(era, Era::Auto) && refuses_initialize(&e) => {
+                    tracing::debug!(error = %e, "initialize refused; trying server/discover");
+                    handler
+                        .serve_with_lifecycle(spawn()?, lifecycle(Era::Modern))
+                        .await
+                }
+                other => other,
+            };
+            outcome.map_err(|source| ConnectError::Handshake {
+                peer: format!("`{command}`"),
+                source: Box::new(source),
+            })
         }
         Transport::Http { url } => {
             let mut custom = std::collections::HashMap::new();

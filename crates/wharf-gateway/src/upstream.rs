@@ -310,6 +310,7 @@ impl Upstream {
     /// A new connection to the upstream, its handshake bounded by [`MAX_CONNECT_TIME`].
     async fn handshake(&self, era: Era, handler: UpstreamHandler) -> Result<Connection, Scrubbed> {
         let connecting = connect(
+            (self.name(), &self.redactor),
             &self.config.transport,
             era,
             &self.headers,

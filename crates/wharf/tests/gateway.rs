@@ -782,3 +782,106 @@ async fn the_gateways_ready_follows_its_upstreams_and_lists_them() {
     );
     assert_eq!(body["upstreams"]["local"]["breaker"], "closed", "{body}");
 }
+
+/// A stdio MCP server in Python: `old` speaks only `initialize` (and, like
+/// the Python SDK 1.x, writes a page of errors to stderr at a method it does
+/// not know); `modern` is 2026-07-28 only and refuses `initialize`. Every
+/// method it receives is appended to `seen`.
+const STDIO_STUB: &str = r#"
+import json, sys
+mode, seen = sys.argv[1], sys.argv[2]
+def send(m):
+    sys.stdout.write(json.dumps(m) + "\n"); sys.stdout.flush()
+modern_meta = {"cacheScope": "public", "ttlMs": 0, "resultType": "complete"}
+for line in sys.stdin:
+    m = json.loads(line)
+    method = m.get("method", "")
+    with open(seen, "a") as f:
+        f.write(method + "\n")
+    if "id" not in m:
+        continue
+    if method == "initialize" and mode == "old":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-06-18",
+              "capabilities": {"tools": {}}, "serverInfo": {"name": "old", "version": "1"}}})
+    elif method == "server/discover" and mode == "modern":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": dict(modern_meta, supportedVersions=["2026-07-28"],
+              capabilities={"tools": {}}, serverInfo={"name": "modern", "version": "1"})})
+    elif method == "tools/list":
+        result = {"tools": [{"name": "hello", "inputSchema": {"type": "object"}}]}
+        send({"jsonrpc": "2.0", "id": m["id"], "result": dict(modern_meta, **result) if mode == "modern" else result})
+    else:
+        for i in range(30):
+            print(f"validation error {i} for {method}", file=sys.stderr)
+        send({"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32601, "message": "Method not found"}})
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_servers_of_either_era_connect_without_a_probe_they_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = dir.path().join("stub.py");
+    std::fs::write(&stub, STDIO_STUB).unwrap();
+    for (mode, version) in [("old", "2025-06-18"), ("modern", "2026-07-28")] {
+        let seen = dir.path().join(format!("{mode}.seen"));
+        let up = UpstreamConfig::new(
+            mode,
+            Transport::Stdio {
+                command: "python3".into(),
+                args: vec![
+                    stub.display().to_string(),
+                    mode.into(),
+                    seen.display().to_string(),
+                ],
+                env: Default::default(),
+                cwd: None,
+            },
+        );
+        let g = start(gateway_config(vec![up])).await;
+        let info = g.upstreams()[0].server_info().await.unwrap().unwrap();
+        assert_eq!(info.protocol_version.to_string(), version, "{mode}");
+        assert!(
+            g.app().offer().tool(&format!("{mode}_hello")).is_some(),
+            "{mode}"
+        );
+        let methods = std::fs::read_to_string(&seen).unwrap();
+        if mode == "old" {
+            assert!(
+                !methods.contains("server/discover"),
+                "an old server is never sent a method it cannot read: {methods}"
+            );
+        }
+        g.shutdown().await;
+    }
+}
+
+/// What a stdio server writes to stderr reaches the log, one line per line,
+/// each naming its upstream.
+#[test]
+fn a_stdio_servers_stderr_lines_are_logged_under_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = dir.path().join("stub.py");
+    std::fs::write(&stub, STDIO_STUB).unwrap();
+    let seen = dir.path().join("seen");
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--stdio"])
+        .arg(format!("python3 {} old {}", stub.display(), seen.display()))
+        .arg("prompts")
+        .env("WHARF_LOG", "info")
+        .env("WHARF_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let relayed: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("validation error"))
+        })
+        .collect();
+    assert_eq!(relayed.len(), 30, "{stderr}");
+    assert!(
+        relayed.iter().all(|l| l["upstream"] == "server"),
+        "{stderr}"
+    );
+}
