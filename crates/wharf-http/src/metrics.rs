@@ -92,6 +92,8 @@ pub struct Series {
     process_registry: Option<Registry>,
     /// When set, a scrape must present `Authorization: Bearer <key>`.
     key: Option<Arc<str>>,
+    #[cfg(target_os = "linux")]
+    os_process: prometheus::process_collector::ProcessCollector,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -209,6 +211,8 @@ impl Metrics {
             app_registry,
             process_registry,
             key: key.map(Into::into),
+            #[cfg(target_os = "linux")]
+            os_process: prometheus::process_collector::ProcessCollector::for_self(),
         })))
     }
 
@@ -254,6 +258,10 @@ pub(crate) async fn scrape(State(m): State<Metrics>, headers: HeaderMap) -> Resp
     if let Some(process) = &m.process_registry {
         families.extend(process.gather());
     }
+    // CPU, memory, open files and start time, under the names every
+    // dashboard expects (process_*, no prefix).
+    #[cfg(target_os = "linux")]
+    families.extend(prometheus::core::Collector::collect(&m.os_process));
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::error!(error = %e, "cannot encode metrics");

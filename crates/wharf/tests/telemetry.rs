@@ -345,6 +345,17 @@ async fn the_catalog_reports_tool_and_database_series() {
         None,
         "{text}"
     );
+    // The process itself, under the names dashboards expect.
+    let plain = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+    };
+    assert!(plain("process_resident_memory_bytes") > 1_000_000.0);
+    assert!(plain("process_open_fds") >= 3.0);
+    assert!(plain("process_max_fds") >= plain("process_open_fds"));
+    assert!(plain("process_cpu_seconds_total") >= 0.0);
+    assert!(plain("process_start_time_seconds") > 1_600_000_000.0);
     w.terminate();
 }
 
