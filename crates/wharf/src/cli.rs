@@ -24,6 +24,11 @@ pub struct Cli {
     #[command(flatten)]
     pub common: CommonFlags,
 
+    /// What is served, before the command (`wharf --profile builtin stdio`);
+    /// the commands that serve or read the database also take them after it.
+    #[command(flatten)]
+    pub app: AppFlags,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,15 +36,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve MCP over HTTP: Streamable HTTP at /mcp (every protocol version), HTTP+SSE at /sse, the JSON action API, /health
-    Serve(ServeFlags),
+    Serve {
+        #[command(flatten)]
+        serve: ServeFlags,
+        #[command(flatten)]
+        app: AppFlags,
+    },
     /// Serve MCP over stdin/stdout (newline-delimited JSON-RPC); logs go to stderr
-    Stdio,
+    Stdio {
+        #[command(flatten)]
+        app: AppFlags,
+    },
     /// Check the configuration: print every problem with where it is and how to fix it
     Check {
         /// Also lint the app against the ChatGPT app-submission rules (annotations,
         /// descriptions, invocation strings, widget CSP, public HTTPS URL, result size)
         #[arg(long)]
         submission: bool,
+        #[command(flatten)]
+        app: AppFlags,
     },
     /// Print the configuration reference (the table in docs/configuration.md)
     ConfigReference,
@@ -77,6 +92,9 @@ pub enum Command {
         /// A running Wharf to connect to over HTTP instead of starting one over stdio
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// Passed on to the `wharf stdio` the client starts
+        #[command(flatten)]
+        app: AppFlags,
     },
     /// Check which tools a model picks for golden prompts: precision and recall of tool selection
     Eval(EvalArgs),
@@ -238,6 +256,8 @@ pub enum CatalogCommand {
         /// Import the good rows and report the bad ones, instead of importing nothing
         #[arg(long, conflicts_with = "replace")]
         skip_invalid: bool,
+        #[command(flatten)]
+        app: DatabaseFlags,
         /// Make the catalog exactly this file: delete every item it does not
         /// list (the bundled sample, say), in the same transaction
         #[arg(long)]
@@ -248,20 +268,54 @@ pub enum CatalogCommand {
         /// Where to write [default: standard output]
         #[arg(long, short)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        app: DatabaseFlags,
     },
 }
 
+/// What is served and from which database: for the commands that serve.
+#[derive(Debug, Args, Default, Clone)]
+pub struct AppFlags {
+    /// What to serve: catalog, builtin or gateway [env: WHARF_PROFILE] [default: catalog]
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseFlags,
+}
+
+/// The database: for the commands that serve or read it.
+#[derive(Debug, Args, Default, Clone)]
+pub struct DatabaseFlags {
+    /// The database: a SQLite file (a path or sqlite://path) or postgres://user:password@host/db [env: WHARF_DATABASE]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Directory of the embedded SQLite database [env: WHARF_DATA_DIR] [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<String>,
+}
+
+impl AppFlags {
+    /// These flags, each filled from `before` (given before the command) when unset here.
+    fn or(&self, before: &AppFlags) -> AppFlags {
+        AppFlags {
+            profile: self.profile.clone().or(before.profile.clone()),
+            database: self.database.or(&before.database),
+        }
+    }
+}
+
+impl DatabaseFlags {
+    fn or(&self, before: &DatabaseFlags) -> DatabaseFlags {
+        DatabaseFlags {
+            database: self.database.clone().or(before.database.clone()),
+            data_dir: self.data_dir.clone().or(before.data_dir.clone()),
+        }
+    }
+}
+
+/// Flags every command takes, before or after its name.
 #[derive(Debug, Args)]
 pub struct CommonFlags {
-    /// What to serve: catalog, builtin or gateway [env: WHARF_PROFILE]
-    #[arg(long, global = true, value_name = "PROFILE")]
-    pub profile: Option<String>,
-    /// Database: a SQLite path or sqlite://path [env: WHARF_DATABASE]
-    #[arg(long, global = true, value_name = "URL")]
-    pub database: Option<String>,
-    /// Directory for the embedded database [env: WHARF_DATA_DIR]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub data_dir: Option<String>,
     /// Log format on stderr: text or json [env: WHARF_LOG_FORMAT]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -293,22 +347,41 @@ pub struct ServeFlags {
 }
 
 impl Cli {
+    /// The app flags given before the command and after it (which win).
+    pub fn app_flags(&self) -> AppFlags {
+        let after = match &self.command {
+            Command::Serve { app, .. }
+            | Command::Stdio { app }
+            | Command::Check { app, .. }
+            | Command::Connect { app, .. } => app.clone(),
+            Command::Catalog(
+                CatalogCommand::Import { app, .. } | CatalogCommand::Export { app, .. },
+            ) => AppFlags {
+                profile: None,
+                database: app.clone(),
+            },
+            _ => AppFlags::default(),
+        };
+        after.or(&self.app)
+    }
+
     /// The flags that set configuration keys, as (key, value, flag).
     pub fn config_flags(&self) -> Vec<(&'static str, String, &'static str)> {
         let mut out = Vec::new();
         let c = &self.common;
+        let app = self.app_flags();
         let mut push = |key, value: &Option<String>, flag| {
             if let Some(v) = value {
                 out.push((key, v.clone(), flag));
             }
         };
-        push("app.profile", &c.profile, "--profile");
-        push("database.url", &c.database, "--database");
-        push("database.data_dir", &c.data_dir, "--data-dir");
+        push("app.profile", &app.profile, "--profile");
+        push("database.url", &app.database.database, "--database");
+        push("database.data_dir", &app.database.data_dir, "--data-dir");
         push("log.format", &c.log_format, "--log-format");
         push("log.level", &c.log_level, "--log-level");
         let serve = match &self.command {
-            Command::Serve(s) => Some(s),
+            Command::Serve { serve, .. } => Some(serve),
             Command::Gateway(g) if g.command.is_none() => {
                 push("app.profile", &Some("gateway".into()), "gateway");
                 push("gateway.upstreams", &g.upstreams, "--upstreams");

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::output::say;
+use crate::{cli::AppFlags, output::say};
 
 /// The clients whose configuration files `wharf connect` writes entries for.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -27,14 +27,20 @@ pub(crate) fn print(
     client: Client,
     url: Option<&str>,
     config_file: Option<&Path>,
+    app: &AppFlags,
 ) -> anyhow::Result<()> {
-    let entry = entry(client, url, config_file)?;
+    let entry = entry(client, url, config_file, app)?;
     say!("{}", serde_json::to_string_pretty(&entry)?)?;
     eprintln!("{}", where_it_goes(client));
     Ok(())
 }
 
-fn entry(client: Client, url: Option<&str>, config_file: Option<&Path>) -> anyhow::Result<Value> {
+fn entry(
+    client: Client,
+    url: Option<&str>,
+    config_file: Option<&Path>,
+    app: &AppFlags,
+) -> anyhow::Result<Value> {
     if let Some(url) = url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             bail!(
@@ -63,6 +69,17 @@ fn entry(client: Client, url: Option<&str>, config_file: Option<&Path>) -> anyho
         args.extend(["--config".to_owned(), file.display().to_string()]);
     }
     args.push("stdio".to_owned());
+    // The flags this command was given, passed on to the server it starts.
+    let passed = [
+        ("--profile", &app.profile),
+        ("--database", &app.database.database),
+        ("--data-dir", &app.database.data_dir),
+    ];
+    for (flag, value) in passed {
+        if let Some(v) = value {
+            args.extend([flag.to_owned(), v.clone()]);
+        }
+    }
     let command = exe.display().to_string();
     Ok(match client {
         Client::Claude | Client::Cursor => {

@@ -82,7 +82,10 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
     if let Command::Health { url, live } = &cli.command {
         return check::health(&config, url.as_deref(), *live);
     }
-    if let Command::Check { submission: false } = cli.command {
+    if let Command::Check {
+        submission: false, ..
+    } = cli.command
+    {
         for w in &config.warnings {
             eprintln!("warning: {w}");
         }
@@ -115,7 +118,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
     // terminal command prints it for the person who ran it. Never both.
     let logs_fatal_errors = matches!(
         cli.command,
-        Command::Serve(_) | Command::Stdio | Command::Gateway(_)
+        Command::Serve { .. } | Command::Stdio { .. } | Command::Gateway(_)
     );
     let fatal_also_printed = !logs_fatal_errors || config.log_format == config::LogFormat::Json;
     let telemetry = match telemetry::init(&config) {
@@ -138,7 +141,10 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Command::Check { submission: true } = cli.command {
+    if let Command::Check {
+        submission: true, ..
+    } = cli.command
+    {
         return match runtime.block_on(check::check_submission(&config, app)) {
             Ok(code) => code,
             Err(e) => {
@@ -148,15 +154,17 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         };
     }
     let mut code = ExitCode::SUCCESS;
+    let app_flags = cli.app_flags();
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(_) => serve::serve(config, app, telemetry.registry().clone()).await,
-            Command::Stdio => stdio::stdio(config, app).await,
+            Command::Serve { .. } => serve::serve(config, app, telemetry.registry().clone()).await,
+            Command::Stdio { .. } => stdio::stdio(config, app).await,
             Command::Catalog(CatalogCommand::Import {
                 file,
                 format,
                 skip_invalid,
                 replace,
+                ..
             }) => {
                 catalog_cli::import(
                     database::open(&config).await?.catalog(config.sql_limits),
@@ -169,7 +177,7 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 )
                 .await
             }
-            Command::Catalog(CatalogCommand::Export { output }) => {
+            Command::Catalog(CatalogCommand::Export { output, .. }) => {
                 catalog_cli::export(
                     database::open(&config).await?.catalog(config.sql_limits),
                     output.as_deref(),
@@ -209,8 +217,8 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Connect { client, url } => {
-                connect::print(client, url.as_deref(), cli.config.as_deref())
+            Command::Connect { client, url, .. } => {
+                connect::print(client, url.as_deref(), cli.config.as_deref(), &app_flags)
             }
             Command::Eval(args) => {
                 code = client::eval::run(args).await?;

@@ -185,3 +185,68 @@ async fn terminal_commands_end_quietly_when_their_reader_goes_away() {
     .await
     .unwrap();
 }
+
+/// The exit codes docs/gateway.md documents, and help that lists only the
+/// flags a command uses.
+#[test]
+fn exit_codes_and_help_say_what_the_docs_say() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(crate::process::BIN)
+            .args(args)
+            .env("WHARF_LOG", "off")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let stdio = format!("{} --profile builtin stdio", crate::process::BIN);
+    let client = |rest: &[&str]| {
+        let mut args = vec!["client", "--stdio", stdio.as_str()];
+        args.extend_from_slice(rest);
+        run(&args).0
+    };
+    assert_eq!(client(&["call", "echo", "--arg", "text=hi"]), 0);
+    assert_eq!(client(&["call", "echo"]), 1, "a tool error");
+    assert_eq!(
+        client(&["call", "no_such_tool"]),
+        2,
+        "a tool it does not have"
+    );
+    assert_eq!(client(&["call", "echo", "--json", "{bad"]), 2, "not JSON");
+    assert_eq!(
+        client(&["call", "echo", "--arg", "text"]),
+        2,
+        "not name=value"
+    );
+    assert_eq!(
+        client(&["read", "ui://no/such"]),
+        3,
+        "refused by the server"
+    );
+    assert_eq!(
+        run(&["client", "--url", "http://127.0.0.1:9/mcp", "tools"]).0,
+        3,
+        "unreachable"
+    );
+    assert_eq!(run(&["client", "tools"]).0, 2, "no server named");
+    assert_eq!(
+        run(&["--log-format", "xml", "check"]).0,
+        78,
+        "bad configuration"
+    );
+
+    let (_, client_help) = run(&["client", "--help"]);
+    let (_, serve_help) = run(&["serve", "--help"]);
+    let (_, export_help) = run(&["catalog", "export", "--help"]);
+    for flag in ["--profile", "--database", "--data-dir"] {
+        assert!(!client_help.contains(flag), "client does not use {flag}");
+        assert!(serve_help.contains(flag), "serve uses {flag}");
+    }
+    assert!(export_help.contains("--data-dir") && !export_help.contains("--profile"));
+    assert!(
+        serve_help.contains("postgres://"),
+        "--database names both backends"
+    );
+}

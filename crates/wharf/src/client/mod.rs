@@ -38,6 +38,23 @@ const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code of a command line that cannot be used.
 const EXIT_USAGE: u8 = 2;
 
+/// A command line that cannot be used with this server (exit [`EXIT_USAGE`]):
+/// a tool it does not have, arguments that are not an object.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+macro_rules! usage {
+    ($($t:tt)*) => { return Err(Usage(format!($($t)*)).into()) };
+}
+
 pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     let (upstream, info) = match connect(&args.server, wharf_gateway::UpstreamMetrics::new()).await
     {
@@ -52,7 +69,12 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
         Err(e) if crate::output::is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("error: {e:#}");
-            Ok(ExitCode::from(EXIT_UNREACHABLE))
+            let usage = e.downcast_ref::<Usage>().is_some();
+            Ok(ExitCode::from(if usage {
+                EXIT_USAGE
+            } else {
+                EXIT_UNREACHABLE
+            }))
         }
     }
 }
@@ -239,17 +261,16 @@ fn arguments(
     schema: Option<&JsonObject>,
 ) -> anyhow::Result<JsonObject> {
     let mut args = match json {
-        Some(text) => match serde_json::from_str::<Value>(text)
-            .with_context(|| format!("--json {text}: not JSON"))?
-        {
-            Value::Object(o) => o,
-            _ => bail!("--json must be an object, e.g. '{{\"query\": \"tea\"}}'"),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => usage!("--json must be an object, e.g. '{{\"query\": \"tea\"}}'"),
+            Err(e) => usage!("--json {text}: not JSON ({e})"),
         },
         None => JsonObject::new(),
     };
     for pair in pairs {
         let Some((k, v)) = pair.split_once('=') else {
-            bail!("--arg {pair}: write it as name=value");
+            usage!("--arg {pair}: write it as name=value");
         };
         let declared = schema
             .and_then(|s| s.get("properties"))
@@ -333,7 +354,7 @@ async fn act(
             let tool = tools.iter().find(|t| t.name == *name);
             if tool.is_none() {
                 let known: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-                bail!(
+                usage!(
                     "the server has no tool `{name}`; it has: {}",
                     known.join(", ")
                 );
@@ -465,7 +486,7 @@ async fn act(
             let mut map = JsonObject::new();
             for pair in arg {
                 let Some((k, v)) = pair.split_once('=') else {
-                    bail!("--arg {pair}: write it as name=value");
+                    usage!("--arg {pair}: write it as name=value");
                 };
                 map.insert(k.to_owned(), Value::String(v.to_owned()));
             }
