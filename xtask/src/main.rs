@@ -18,9 +18,9 @@
 //! `fuzz [SECONDS]` (also part of `ci`, 60 s a target) runs every libFuzzer
 //! target in `fuzz/` for a bounded time.
 //!
-//! Tools that are not Rust (Node 22, the conformance suite, the Python SDK) are
-//! installed from the package registries, at pinned versions, into
-//! `<target>/ci-tools/`, once.
+//! Tools that are not Rust (Node 22, the conformance suite, the Python SDK, the
+//! deployment files' validators, Helm) are installed from the package
+//! registries, at pinned versions, into `<target>/ci-tools/`, once.
 
 // Automation runs outside any runtime and any Wharf crate: std's clock and
 // plain mutexes are right here.
@@ -168,6 +168,7 @@ fn ci() -> Result<()> {
         .env("TEST_NODE", &tools.node)
         .env("TEST_INSPECTOR", &tools.inspector)
         .env("TEST_WHARF_BIN", &wharf)
+        .env("TEST_HELM", &tools.helm)
         .env(
             "TEST_EXAMPLE_BIN",
             target_dir().join("debug/wharf-example-notes"),

