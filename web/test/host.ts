@@ -18,6 +18,8 @@ declare global {
       sendToolInput(args: Record<string, unknown>): Promise<void>;
       sendToolResult(result: unknown): Promise<void>;
       setTheme(theme: "light" | "dark"): void;
+      /** Let the view go fullscreen when it asks (the default), or not. */
+      allowFullscreen: boolean;
     };
   }
 }
@@ -31,8 +33,11 @@ const bridge = new AppBridge(
   null,
   { name: "wharf-test-host", version: "1.0.0" },
   { openLinks: {}, serverTools: {}, message: { text: {} }, updateModelContext: { text: {} } },
-  { hostContext: { theme: "light", displayMode: "inline", platform: "web" } },
+  { hostContext: { theme: "light", displayMode: "inline", availableDisplayModes: ["inline", "fullscreen"], platform: "web" } },
 );
+let displayMode: "inline" | "fullscreen" = "inline";
+let theme: "light" | "dark" = "light";
+const context = () => ({ theme, displayMode, availableDisplayModes: ["inline", "fullscreen"] as const, platform: "web" as const });
 const log = (kind: string, p: unknown) => window.hostLog.push({ kind, params: p });
 bridge.oncalltool = async (p) => {
   log("tools/call", p);
@@ -50,6 +55,14 @@ bridge.onupdatemodelcontext = async (p) => {
   log("ui/update-model-context", p);
   return {};
 };
+bridge.onrequestdisplaymode = async (p) => {
+  log("ui/request-display-mode", p);
+  if (window.host.allowFullscreen && (p.mode === "fullscreen" || p.mode === "inline")) {
+    displayMode = p.mode;
+    bridge.setHostContext(context() as never);
+  }
+  return { mode: displayMode };
+};
 bridge.onsizechange = (p) => {
   log("size-changed", p);
   if (typeof p.height === "number") iframe.style.height = `${p.height}px`;
@@ -61,7 +74,11 @@ bridge.oninitialized = () => {
 window.host = {
   sendToolInput: (args) => bridge.sendToolInput({ arguments: args }),
   sendToolResult: (result) => bridge.sendToolResult(result as never),
-  setTheme: (theme) => bridge.setHostContext({ theme, displayMode: "inline", platform: "web" }),
+  setTheme: (t) => {
+    theme = t;
+    bridge.setHostContext(context() as never);
+  },
+  allowFullscreen: true,
 };
 
 // Listen before the widget loads: it sends ui/initialize as soon as its script

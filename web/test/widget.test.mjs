@@ -214,7 +214,15 @@ test("the catalog tools and the widget resource carry both dialects' metadata", 
   assert.equal(sky.text, c.text);
 });
 
-test("in an MCP Apps host: results, load more, detail, link, follow-up, theme, phone width", async () => {
+/** The height the widget's content needs, measured in its frame. */
+const contentHeight = (frame) =>
+  frame.evaluate(() => {
+    const root = document.getElementById("root");
+    const s = getComputedStyle(root);
+    return Math.ceil(root.getBoundingClientRect().height + parseFloat(s.marginTop) + parseFloat(s.marginBottom));
+  });
+
+test("in an MCP Apps host: compact inline, fullscreen, load more, detail, link, follow-up, theme, phone width", async () => {
   await loadWidget();
   const page = await browser.newPage({ viewport: { width: 900, height: 1400 } });
   const problems = watch(page);
@@ -231,8 +239,29 @@ test("in an MCP Apps host: results, load more, detail, link, follow-up, theme, p
 
   const w = page.frameLocator("#widget");
   const cards = w.locator("li.card");
+  // Inline in the chat: a compact card of three hits, the rest one tap away.
+  await cards.nth(2).waitFor();
+  assert.equal(await cards.count(), 3);
+  assert.equal(await w.locator("#more").isHidden(), true);
+  assert.equal(await w.locator("#show-all").textContent(), "Show all 5+ results");
+  const widgetFrame = page.frames().find((f) => f.url().startsWith(sandboxOrigin));
+  const sizes = () => page.evaluate(() => window.hostLog.filter((l) => l.kind === "size-changed").map((l) => l.params.height));
+  const inlineHeight = await until("the compact height reported", async () => {
+    const h = await contentHeight(widgetFrame);
+    return (await sizes()).at(-1) === h && h;
+  });
+  assert.ok(inlineHeight < 500, `a compact inline card, not ${inlineHeight} px`);
+  console.log(`# ${await shot(page, "mcp-apps-inline")}`);
+
+  // "Show all" asks the host for fullscreen; there every hit shows, and more load.
+  await w.locator("#show-all").click();
+  const asked = await until("ui/request-display-mode", () =>
+    page.evaluate(() => window.hostLog.find((l) => l.kind === "ui/request-display-mode")?.params),
+  );
+  assert.deepEqual(asked, { mode: "fullscreen" });
   await cards.nth(4).waitFor();
   assert.equal(await cards.count(), 5);
+  assert.equal(await w.locator("#show-all").isHidden(), true);
   assert.equal(await cards.nth(0).locator("h3").textContent(), result.structuredContent.hits[0].title);
   const marks = await w.locator("li.card mark").allTextContents();
   assert.ok(marks.length > 0 && marks.every((m) => m.toLowerCase().startsWith("grid")), `marks: ${marks}`);
@@ -243,6 +272,10 @@ test("in an MCP Apps host: results, load more, detail, link, follow-up, theme, p
   await w.locator("#more").click();
   await cards.nth(9).waitFor();
   assert.equal(await cards.count(), 10);
+  const tallest = await until("the height of ten cards reported", async () => {
+    const h = await contentHeight(widgetFrame);
+    return (await sizes()).at(-1) === h && h;
+  });
   const calls = () => page.evaluate(() => window.hostLog.filter((l) => l.kind === "tools/call").map((l) => l.params));
   const more = (await calls())[0];
   assert.equal(more.name, "search_items");
@@ -260,6 +293,16 @@ test("in an MCP Apps host: results, load more, detail, link, follow-up, theme, p
     page.evaluate(() => window.hostLog.find((l) => l.kind === "ui/update-model-context")?.params),
   );
   assert.deepEqual(context.structuredContent, { query: "grid", selected: first.id });
+  // The height follows the content down as well as up.
+  const detailHeight = await until("the detail's height reported", async () => {
+    const h = await contentHeight(widgetFrame);
+    return (await sizes()).at(-1) === h && h;
+  });
+  assert.ok(detailHeight < tallest, `shrinks: ${detailHeight} < ${tallest}`);
+  // Attributes read as text, never as raw JSON.
+  const attributes = await w.locator("#detail-attributes").textContent();
+  assert.ok(!attributes.includes("{") && !attributes.includes("["), attributes);
+  assert.match(attributes, /Support/);
   console.log(`# ${await shot(page, "mcp-apps-detail")}`);
 
   // The link opens through the host, the follow-up goes to the host's chat.
@@ -275,7 +318,6 @@ test("in an MCP Apps host: results, load more, detail, link, follow-up, theme, p
   await w.locator("#back").click();
   await w.locator("#list-view:not([hidden])").waitFor();
   await page.evaluate(() => window.host.setTheme("dark"));
-  const widgetFrame = page.frames().find((f) => f.url().startsWith(sandboxOrigin));
   await until("the dark theme", () => widgetFrame.evaluate(() => document.documentElement.dataset.theme === "dark"));
   const bg = await widgetFrame.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(bg, "rgb(22, 24, 29)");
@@ -328,6 +370,10 @@ test("under a window.openai host: toolOutput, callTool, setWidgetState, set_glob
           openExternal: (o) => log("openExternal", o),
           sendFollowUpMessage: async (o) => log("sendFollowUpMessage", o),
           notifyIntrinsicHeight: (h) => log("notifyIntrinsicHeight", h),
+          requestDisplayMode: async (o) => {
+            log("requestDisplayMode", o);
+            return { mode: o.mode };
+          },
         };
       },
       { args, output: result.structuredContent, widgetState },
@@ -344,6 +390,10 @@ test("under a window.openai host: toolOutput, callTool, setWidgetState, set_glob
   await until("the widget to settle on window.openai", () => page.evaluate(() => document.documentElement.dataset.bridge === "openai"));
   console.log(`# ${await shot(page, "openai-results")}`);
 
+  // Inline: three hits; "Show all" asks ChatGPT for fullscreen.
+  assert.equal(await cards.count(), 3);
+  await page.locator("#show-all").click();
+  await page.locator("#more:not([hidden])").waitFor();
   await page.locator("#more").click();
   await cards.nth(5).waitFor();
   assert.equal(await cards.count(), 6);
@@ -354,6 +404,7 @@ test("under a window.openai host: toolOutput, callTool, setWidgetState, set_glob
   assert.equal(toolCalls[0].name, "search_items");
   assert.equal(toolCalls[0].arguments.cursor, result.structuredContent.next_cursor);
   assert.deepEqual(toolCalls[1], { name: "get_item", arguments: { id: hits[1].id } });
+  assert.deepEqual(log.find((l) => l.kind === "requestDisplayMode")?.params, { mode: "fullscreen" });
   const saved = log.filter((l) => l.kind === "setWidgetState").at(-1).params;
   assert.deepEqual(saved, { query: "color", selected: hits[1].id });
   assert.ok(log.some((l) => l.kind === "notifyIntrinsicHeight" && l.params > 0));
@@ -377,4 +428,45 @@ test("under a window.openai host: toolOutput, callTool, setWidgetState, set_glob
   assert.equal(await again.page.locator("#detail-title").textContent(), item.title);
   assert.deepEqual(again.problems, []);
   await again.page.close();
+});
+
+test("an error reads as a sentence for people, in both dialects, and nothing waits", async () => {
+  await loadWidget();
+  const failed = { isError: true, content: [{ type: "text", text: "No item has the id `gone.item`. Use search_items to find ids." }] };
+
+  // MCP Apps: the host delivers the failed result.
+  const page = await browser.newPage({ viewport: { width: 700, height: 900 } });
+  const problems = watch(page);
+  await page.exposeFunction("hostCallTool", (p) => client.callTool(p));
+  await page.goto(`${hostOrigin}/?widget=${encodeURIComponent(`${sandboxOrigin}/widget.html`)}`);
+  await until("the widget to initialize", () => page.evaluate(() => window.hostReady));
+  await page.evaluate((r) => window.host.sendToolResult(r), failed);
+  const w = page.frameLocator("#widget");
+  await w.locator("#error:not([hidden])").waitFor();
+  assert.equal(await w.locator("#error").textContent(), "This item is no longer in the catalog.");
+  assert.equal(await w.locator("#status").textContent(), "", "no Waiting… beside an error");
+  const frame = page.frames().find((f) => f.url().startsWith(sandboxOrigin));
+  const height = await until("the error's height reported", async () => {
+    const h = await contentHeight(frame);
+    const last = await page.evaluate(() => window.hostLog.filter((l) => l.kind === "size-changed").at(-1)?.params.height);
+    return last === h && h;
+  });
+  assert.ok(height < 120, `an error is a line, not ${height} px`);
+  console.log(`# ${await shot(page, "mcp-apps-error")}`);
+  assert.deepEqual(problems, []);
+  await page.close();
+
+  // window.openai only: an error result comes as metadata with no output.
+  const o = await browser.newPage({ viewport: { width: 375, height: 700 } });
+  const oProblems = watch(o);
+  await o.addInitScript(() => {
+    window.openai = { toolInput: { query: "x" }, toolOutput: null, toolResponseMetadata: { "wharf/callId": "c1" }, theme: "dark" };
+  });
+  await o.goto(`${sandboxOrigin}/widget.html`);
+  await o.locator("#error:not([hidden])").waitFor();
+  assert.equal(await o.locator("#error").textContent(), "The catalog could not answer this. Try again, or ask in the chat.");
+  assert.ok(!(await o.locator("#status").textContent()).includes("Waiting"));
+  console.log(`# ${await shot(o, "openai-error-phone-dark")}`);
+  assert.deepEqual(oProblems, []);
+  await o.close();
 });

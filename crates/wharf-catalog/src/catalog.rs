@@ -88,6 +88,79 @@ pub struct SearchPage {
     pub hits: Vec<Hit>,
     /// Pass back as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// Set when no item had every word and the hits match fewer, or match
+    /// them loosely (a typo, the start of a word).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How closely the hits of a search match its words: each backend tries the
+/// strictest first and relaxes only when it finds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// Every word, as written (stemmed: `fetching` finds `fetch`).
+    Every,
+    /// Every word, or a near form: within a typo or two, the start of the last
+    /// word, a joined word split in two (`webgpu` as `web gpu`).
+    Close,
+    /// At least half the words (of three or more).
+    Most,
+    /// Any one word.
+    Any,
+}
+
+impl Match {
+    /// The stages to try for `n` words, strictest first.
+    pub(crate) fn stages(n: usize) -> &'static [Match] {
+        match n {
+            0 | 1 => &[Match::Every, Match::Close],
+            2 => &[Match::Every, Match::Close, Match::Any],
+            _ => &[Match::Every, Match::Close, Match::Most, Match::Any],
+        }
+    }
+
+    /// What the result says about its hits, for the model and the person.
+    pub(crate) fn note(self) -> Option<String> {
+        match self {
+            Match::Every => None,
+            Match::Close => Some(
+                "No item has every word as written; showing close matches (a typo, the start of a word).".into(),
+            ),
+            Match::Most | Match::Any => {
+                Some("No item has every word; showing items with most of them.".into())
+            }
+        }
+    }
+}
+
+/// Most words of a query searched for.
+pub(crate) const MAX_QUERY_WORDS: usize = 16;
+
+/// Words of a question that say nothing about what is wanted.
+const QUESTION_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "any", "are", "at", "be", "by", "can", "do", "does", "find", "for",
+    "from", "how", "i", "in", "into", "is", "it", "item", "items", "me", "my", "need", "of", "on",
+    "or", "please", "show", "some", "that", "the", "this", "to", "use", "using", "want", "what",
+    "when", "where", "which", "why", "with", "you",
+];
+
+/// The words of a query worth searching for: runs of letters and digits, at
+/// most [`MAX_QUERY_WORDS`], without the words of a question ("how do I", "the")
+/// unless nothing else is left.
+pub(crate) fn query_words(query: &str) -> Vec<String> {
+    let all: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let kept: Vec<String> = all
+        .iter()
+        .filter(|w| !QUESTION_WORDS.contains(&w.to_lowercase().as_str()))
+        .cloned()
+        .collect();
+    let mut words = if kept.is_empty() { all } else { kept };
+    words.truncate(MAX_QUERY_WORDS);
+    words
 }
 
 /// How an import went.

@@ -16,6 +16,11 @@ use wharf_core::{ToolError, ToolSpec, structured_result};
 use crate::catalog::{Catalog, CatalogError, Column, QueryResult, SearchPage, SearchQuery};
 use crate::item::Item;
 
+/// Rows of a SQL answer written into its text content (every row is in
+/// `structuredContent`), and the most bytes of them.
+const TEXT_ROWS: usize = 50;
+const TEXT_BYTES: usize = 8 * 1024;
+
 fn obj(v: Value) -> JsonObject {
     v.as_object().cloned().unwrap_or_default()
 }
@@ -106,7 +111,7 @@ fn search_items(catalog: Arc<dyn Catalog>) -> ToolSpec {
         .input_schema(obj(json!({
             "type": "object",
             "properties": {
-                "query": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Words to search for; all must match."},
+                "query": {"type": "string", "minLength": 1, "maxLength": 500, "description": "What to look for, in words (a name, a topic, a question). Items with every word rank first; when none has them all, the closest matches come back, and the result says so in `note`."},
                 "limit": {"type": "integer", "minimum": 1, "maximum": crate::catalog::MAX_LIMIT, "default": 10, "description": "Hits per page."},
                 "cursor": {"type": "string", "maxLength": 500, "description": "The next_cursor of the previous page."},
                 "tags": {"type": "array", "maxItems": 10, "items": {"type": "string", "minLength": 1, "maxLength": 64}, "description": "Only items with all of these tags."}
@@ -130,8 +135,11 @@ fn search_items(catalog: Arc<dyn Catalog>) -> ToolSpec {
                     0 => format!("No items match \"{}\".", a.query),
                     n => format!("{n} item(s) match \"{}\"{}:", a.query, if page.next_cursor.is_some() { " (more with next_cursor)" } else { "" }),
                 };
+                if let Some(note) = &page.note {
+                    text = format!("{note} {text}");
+                }
                 for (i, h) in page.hits.iter().enumerate() {
-                    text.push_str(&format!("\n{}. {} [{}]", i + 1, h.title, h.id));
+                    text.push_str(&format!("\n{}. {} [{}]: {}", i + 1, h.title, h.id, h.snippet));
                 }
                 structured_result(&page, text)
             }
@@ -159,8 +167,7 @@ fn get_item(catalog: Arc<dyn Catalog>) -> ToolSpec {
                 let Some(item) = catalog.get(&a.id).await.map_err(ToolError::from)? else {
                     return Err(ToolError::NotFound(format!("No item has the id `{}`. Use search_items to find ids.", a.id)));
                 };
-                let text = format!("{}\n\n{}{}", item.title, item.body, item.url.as_ref().map(|u| format!("\n\n{u}")).unwrap_or_default());
-                structured_result(&item, text)
+                structured_result(&item, item_text(&item))
             }
         })
 }
@@ -236,13 +243,54 @@ fn execute_sql_query(catalog: Arc<dyn Catalog>) -> ToolSpec {
             async move {
                 let a: SqlArgs = parse(args)?;
                 let result = catalog.query(&a.sql, a.params).await.map_err(ToolError::from)?;
-                let text = format!(
-                    "{} row(s), columns: {}{}",
-                    result.rows.len(),
-                    result.columns.join(", "),
-                    result.truncated.as_ref().map(|t| format!(". Truncated: {t}")).unwrap_or_default()
-                );
-                structured_result(&result, text)
+                structured_result(&result, rows_text(&result))
             }
         })
+}
+
+/// An item as the model reads it without `structuredContent`: every field,
+/// the attributes as one line of JSON.
+fn item_text(item: &Item) -> String {
+    let mut text = format!("{} [{}]\n\n{}", item.title, item.id, item.body);
+    if let Some(url) = &item.url {
+        text.push_str(&format!("\n\nURL: {url}"));
+    }
+    if !item.tags.is_empty() {
+        text.push_str(&format!("\nTags: {}", item.tags.join(", ")));
+    }
+    if !item.attributes.is_empty() {
+        text.push_str(&format!(
+            "\nAttributes: {}",
+            Value::Object(item.attributes.clone())
+        ));
+    }
+    text
+}
+
+/// A SQL answer as the model reads it without `structuredContent`: the
+/// columns, then one JSON array per row, up to [`TEXT_ROWS`] rows and
+/// [`TEXT_BYTES`], saying how many more there are.
+fn rows_text(result: &QueryResult) -> String {
+    let n = result.rows.len();
+    let mut text = format!("{n} row(s). Columns: {}", json!(result.columns));
+    let mut shown = 0;
+    for row in result.rows.iter().take(TEXT_ROWS) {
+        let line = Value::Array(row.clone()).to_string();
+        if text.len() + line.len() > TEXT_BYTES {
+            break;
+        }
+        text.push('\n');
+        text.push_str(&line);
+        shown += 1;
+    }
+    if shown < n {
+        text.push_str(&format!(
+            "\n({} more row(s) in structuredContent; ask for fewer columns or add LIMIT)",
+            n - shown
+        ));
+    }
+    if let Some(t) = &result.truncated {
+        text.push_str(&format!("\nTruncated: {t}"));
+    }
+    text
 }

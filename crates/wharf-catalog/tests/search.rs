@@ -285,3 +285,98 @@ async fn a_change_is_found_at_once_and_by_the_index_once_rebuilt() {
         "new.zyxwvut"
     );
 }
+
+/// Natural-language queries never come back empty when the catalog holds
+/// something close, and the result says how it matched.
+#[tokio::test]
+async fn a_query_no_item_fully_matches_falls_back_and_says_so() {
+    for f in fixtures(SqlLimits::default()).await {
+        let c = &f.catalog;
+        let name = f.name;
+        // Every word somewhere: no note.
+        let page = c.search(q("abort controller", 5)).await.unwrap();
+        assert_eq!(page.note, None, "{name}");
+
+        // The words of a question are not searched for; no item has both
+        // `center` and `div`, so items with either come back, with a note.
+        let page = c.search(q("how do I center a div", 10)).await.unwrap();
+        assert!(!page.hits.is_empty(), "{name}");
+        let note = page.note.as_deref().unwrap_or_default();
+        assert!(note.contains("most of them"), "{name}: {note}");
+        assert!(
+            page.hits.iter().any(|h| h.id == "html.elements.div"),
+            "{name}: {:?}",
+            page.hits.iter().map(|h| &h.id).collect::<Vec<_>>()
+        );
+
+        // The start of the last word, as typed so far.
+        let page = c.search(q("prefers-col", 10)).await.unwrap();
+        assert!(
+            page.hits
+                .iter()
+                .any(|h| h.id == "css.at-rules.media.prefers-color-scheme"),
+            "{name}: {:?}",
+            page.hits.iter().map(|h| &h.id).collect::<Vec<_>>()
+        );
+        assert!(page.note.is_some(), "{name}");
+
+        // A later page of a fallback keeps matching the same way.
+        let first = c.search(q("center div", 3)).await.unwrap();
+        let mut next = q("center div", 3);
+        next.cursor = first.next_cursor.clone();
+        let second = c.search(next).await.unwrap();
+        assert_eq!(second.note, first.note, "{name}");
+        assert!(!second.hits.is_empty(), "{name}");
+        let seen: HashSet<_> = first.hits.iter().map(|h| &h.id).collect();
+        assert!(second.hits.iter().all(|h| !seen.contains(&h.id)), "{name}");
+    }
+}
+
+/// What the search index adds (SQLite, the default): typos, words of the
+/// attributes (the spec's name), joined words and the parts of a joined title.
+#[tokio::test]
+async fn the_search_index_forgives_typos_and_reads_joined_words() {
+    for f in fixtures(SqlLimits::default()).await {
+        if f.name != "sqlite" {
+            continue;
+        }
+        let c = &f.catalog;
+        let top = |query: &'static str| async move {
+            let page = c.search(q(query, 10)).await.unwrap();
+            (
+                page.hits.into_iter().map(|h| h.id).collect::<Vec<_>>(),
+                page.note,
+            )
+        };
+        // A typo's matches score alike (tantivy scores fuzzy matches as one),
+        // so the page is asserted as a set.
+        let (ids, note) = top("websoket").await;
+        assert!(ids.iter().any(|id| id == "api.WebSocket"), "{ids:?}");
+        assert!(
+            ids.iter().all(|id| id.starts_with("api.WebSocket")),
+            "{ids:?}"
+        );
+        assert!(note.unwrap().contains("close matches"));
+        let (ids, _) = top("clipbord").await;
+        assert!(
+            ids.iter().any(|id| id.starts_with("api.Clipboard")),
+            "{ids:?}"
+        );
+        let (ids, _) = top("flexbox").await;
+        assert!(
+            ids.iter().take(5).all(|id| id.contains("flex")),
+            "css-flexbox spec: {ids:?}"
+        );
+        let (ids, _) = top("webgpu").await;
+        assert!(
+            ids.iter().take(5).any(|id| id.starts_with("api.GPU")),
+            "web gpu: {ids:?}"
+        );
+        let (ids, note) = top("gpu device").await;
+        assert!(
+            ids.iter().take(3).any(|id| id == "api.GPUDevice"),
+            "GPUDevice holds both words once split: {ids:?}"
+        );
+        assert!(note.is_some(), "a loose match says so");
+    }
+}

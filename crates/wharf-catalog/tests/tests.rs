@@ -9,6 +9,7 @@
 mod search;
 mod sessions;
 mod sql;
+mod texts;
 mod untrusted;
 mod upsert;
 

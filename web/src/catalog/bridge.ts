@@ -75,12 +75,13 @@ export class Bridge {
     this.host.postMessage({ jsonrpc: "2.0", method, params }, "*");
   }
 
-  /** Report the page's size so the host can fit the iframe to it. */
-  reportSize(): () => void {
+  /** Report the size of `content` so the host can fit the iframe to it. The
+   *  content is measured, not the document: a document is at least as tall as
+   *  the iframe the host made for it, so its height would never shrink. */
+  reportSize(content: HTMLElement): () => void {
     let last = "";
     const send = () => {
-      const el = document.documentElement;
-      const size = { width: Math.ceil(el.scrollWidth), height: Math.ceil(el.scrollHeight) };
+      const size = { width: Math.ceil(document.documentElement.scrollWidth), height: contentHeight(content) };
       const key = `${size.width}x${size.height}`;
       if (key !== last) {
         last = key;
@@ -88,8 +89,8 @@ export class Bridge {
       }
     };
     const observer = new ResizeObserver(send);
+    observer.observe(content);
     observer.observe(document.documentElement);
-    observer.observe(document.body);
     send();
     return () => observer.disconnect();
   }
@@ -126,4 +127,11 @@ export class Bridge {
       this.host.postMessage({ jsonrpc: "2.0", id, error: { code: -32601, message: `${method} is not supported by this view` } }, "*");
     }
   }
+}
+
+/** The height `content` needs: its box and its vertical margins. */
+export function contentHeight(content: HTMLElement): number {
+  const style = getComputedStyle(content);
+  const margins = parseFloat(style.marginTop) + parseFloat(style.marginBottom);
+  return Math.ceil(content.getBoundingClientRect().height + margins);
 }

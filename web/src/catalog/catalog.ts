@@ -4,10 +4,10 @@
 // state, and for everything else when no bridge answers (older skybridge hosts).
 // All text from the server is inserted with textContent, never as HTML.
 
-import { Bridge, type HostContext } from "./bridge";
+import { Bridge, contentHeight, type HostContext } from "./bridge";
 
 type Hit = { id: string; title: string; snippet: string; tags: string[]; url?: string | null; score: number };
-type SearchPage = { hits: Hit[]; next_cursor?: string | null };
+type SearchPage = { hits: Hit[]; next_cursor?: string | null; note?: string | null };
 type Item = {
   id: string;
   title: string;
@@ -20,13 +20,18 @@ type ToolResult = { structuredContent?: unknown; isError?: boolean; content?: { 
 /** What persists through the host's widget state. The model sees it: keep it small. */
 type WidgetState = { query?: string; selected?: string };
 type Theme = "light" | "dark";
+type DisplayMode = "inline" | "fullscreen" | "pip";
 
 /** The part of ChatGPT's `window.openai` this widget uses. */
 interface OpenAiGlobals {
   toolInput?: Record<string, unknown>;
   toolOutput?: unknown;
+  /** The result's `_meta`: set with every result, errors included. */
+  toolResponseMetadata?: Record<string, unknown> | null;
   widgetState?: WidgetState | null;
   theme?: Theme;
+  displayMode?: DisplayMode;
+  requestDisplayMode?: (options: { mode: DisplayMode }) => Promise<{ mode: DisplayMode }>;
   setWidgetState?: (state: WidgetState) => Promise<void> | void;
   callTool?: (name: string, args: Record<string, unknown>) => Promise<ToolResult>;
   openExternal?: (options: { href: string }) => void;
@@ -45,11 +50,16 @@ declare global {
 const BRIDGE_TIMEOUT_MS = 3000;
 /** Hits fetched per "load more" when the model's call did not say. */
 const DEFAULT_PAGE = 10;
+/** Hits shown inline in the chat; the rest are one tap away, in fullscreen. */
+const INLINE_HITS = 3;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const view = {
+  root: $<HTMLElement>("root"),
   heading: $<HTMLSpanElement>("heading"),
+  note: $<HTMLParagraphElement>("note"),
+  showAll: $<HTMLButtonElement>("show-all"),
   status: $<HTMLSpanElement>("status"),
   list: $<HTMLElement>("list-view"),
   hits: $<HTMLOListElement>("hits"),
@@ -73,8 +83,13 @@ const state = {
   hits: [] as Hit[],
   cursor: null as string | null,
   item: null as Item | null,
-  /** False until the first result arrives: until then the widget says it is waiting. */
+  /** False until the first result (or error) arrives: until then the widget says it is waiting. */
   loaded: false,
+  /** Set when no item had every word (the page's `note`). */
+  note: null as string | null,
+  displayMode: "inline" as DisplayMode,
+  /** Inline, but showing every hit: the host could not go fullscreen. */
+  expanded: false,
 };
 
 let app: Bridge | null = null;
@@ -118,7 +133,26 @@ async function followUp(text: string): Promise<void> {
 
 function reportHeight(): void {
   // The MCP Apps bridge reports size from a ResizeObserver; ChatGPT's globals want a call.
-  if (!app) openai()?.notifyIntrinsicHeight?.(document.documentElement.scrollHeight);
+  if (!app) openai()?.notifyIntrinsicHeight?.(contentHeight(view.root));
+}
+
+/** Inline in the chat, a few hits; fullscreen (or expanded), all of them. */
+function compact(): boolean {
+  return state.displayMode === "inline" && !state.expanded;
+}
+
+/** Ask the host for fullscreen to browse every hit; where it cannot, show them inline. */
+async function showAll(): Promise<void> {
+  let mode: DisplayMode = state.displayMode;
+  try {
+    if (app) mode = ((await app.request("ui/request-display-mode", { mode: "fullscreen" })) as { mode?: DisplayMode })?.mode ?? mode;
+    else if (openai()?.requestDisplayMode) mode = (await openai()!.requestDisplayMode!({ mode: "fullscreen" }))?.mode ?? "fullscreen";
+  } catch {
+    // A host without display modes: browse inline instead.
+  }
+  if (mode === "fullscreen") state.displayMode = mode;
+  else state.expanded = true;
+  renderList();
 }
 
 // ---------------------------------------------------------------- rendering
@@ -177,9 +211,16 @@ function setStatus(text: string): void {
   view.status.textContent = text;
 }
 
+/** Show `message` (written for people) in place of results; `null` clears it. */
 function showError(message: string | null): void {
   view.error.hidden = message === null;
   view.error.textContent = message ?? "";
+  if (message !== null) {
+    state.loaded = true;
+    view.list.hidden = state.hits.length === 0;
+    view.empty.hidden = true;
+    setStatus("");
+  }
   reportHeight();
 }
 
@@ -187,10 +228,17 @@ function renderList(): void {
   view.detail.hidden = true;
   view.list.hidden = false;
   view.heading.textContent = state.query ? `Results for “${state.query}”` : "Catalog";
-  view.hits.replaceChildren(...state.hits.map(card));
+  const shown = compact() ? state.hits.slice(0, INLINE_HITS) : state.hits;
+  view.hits.replaceChildren(...shown.map(card));
+  view.note.hidden = !state.note || state.hits.length === 0;
+  view.note.textContent = state.note ?? "";
   view.empty.hidden = !state.loaded || state.hits.length > 0;
-  view.more.hidden = !state.cursor;
-  setStatus(state.loaded ? `${state.hits.length} shown${state.cursor ? ", more available" : ""}` : "Waiting for results…");
+  view.empty.textContent = state.query ? `Nothing in the catalog matches “${state.query}”.` : "Nothing in the catalog matches.";
+  const hidden = state.hits.length - shown.length;
+  view.showAll.hidden = !compact() || (hidden === 0 && !state.cursor);
+  view.showAll.textContent = `Show all ${state.hits.length}${state.cursor ? "+" : ""} results`;
+  view.more.hidden = compact() || !state.cursor;
+  setStatus(state.loaded ? `${state.hits.length}${state.cursor ? "+" : ""} found` : "Waiting for results…");
   reportHeight();
 }
 
@@ -204,9 +252,9 @@ function renderItem(item: Item): void {
   view.attributes.replaceChildren(
     ...Object.entries(item.attributes ?? {}).flatMap(([k, v]) => {
       const dt = document.createElement("dt");
-      dt.textContent = k;
+      dt.textContent = label(k);
       const dd = document.createElement("dd");
-      dd.textContent = typeof v === "string" ? v : JSON.stringify(v);
+      dd.append(readable(v));
       return [dt, dd];
     }),
   );
@@ -214,6 +262,35 @@ function renderItem(item: Item): void {
   view.back.hidden = state.hits.length === 0;
   setStatus(item.id);
   reportHeight();
+}
+
+/** `spec_urls` → "Spec urls". */
+function label(key: string): string {
+  const words = key.replace(/[_-]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** An attribute's value as a person reads it: lists one per line, objects as
+ *  "name value" pairs, yes/no for booleans; never raw JSON. */
+function readable(v: unknown): Node {
+  if (v === null || v === undefined) return document.createTextNode("—");
+  if (typeof v === "boolean") return document.createTextNode(v ? "yes" : "no");
+  if (typeof v !== "object") return document.createTextNode(String(v));
+  const list = document.createElement("ul");
+  list.className = "values";
+  const entries: [string | null, unknown][] = Array.isArray(v) ? v.map((x) => [null, x]) : Object.entries(v as object);
+  for (const [k, x] of entries) {
+    const li = document.createElement("li");
+    if (k !== null) {
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = `${label(k)} `;
+      li.append(name);
+    }
+    li.append(typeof x === "object" && x !== null ? document.createTextNode(JSON.stringify(x)) : readable(x));
+    list.append(li);
+  }
+  return list;
 }
 
 // ---------------------------------------------------------------- data
@@ -226,8 +303,12 @@ function isItem(v: unknown): v is Item {
   return typeof v === "object" && v !== null && typeof (v as Item).id === "string" && typeof (v as Item).body === "string";
 }
 
+/** What a person is told when a call failed. The tool's own text is written
+ *  for the model (ids in backticks, what to call next): the model keeps it. */
 function errorText(r: ToolResult): string {
-  return r.content?.find((c) => c.type === "text")?.text ?? "The tool reported an error.";
+  const said = r.content?.find((c) => c.type === "text")?.text ?? "";
+  if (/^No item has the id/.test(said)) return "This item is no longer in the catalog.";
+  return "The catalog could not answer this. Try again, or ask in the chat.";
 }
 
 /** A tool result arrived from the host (the model's call, not ours). */
@@ -236,17 +317,22 @@ function acceptResult(r: ToolResult): void {
     showError(errorText(r));
     return;
   }
-  showError(null);
-  state.loaded = true;
   const data = r.structuredContent;
   if (isPage(data)) {
+    showError(null);
+    state.loaded = true;
     state.hits = data.hits;
     state.cursor = data.next_cursor ?? null;
+    state.note = data.note ?? null;
     state.item = null;
     renderList();
   } else if (isItem(data)) {
+    showError(null);
+    state.loaded = true;
     state.item = data;
     renderItem(data);
+  } else {
+    showError(errorText(r));
   }
 }
 
@@ -267,8 +353,7 @@ async function loadMore(): Promise<void> {
     showError(null);
     renderList();
   } catch (e) {
-    showError(e instanceof Error ? e.message : String(e));
-    setStatus("");
+    showError(e instanceof Error ? e.message : "The catalog could not answer this. Try again, or ask in the chat.");
   } finally {
     view.more.disabled = false;
   }
@@ -284,8 +369,7 @@ async function showItem(id: string): Promise<void> {
     renderItem(state.item);
     saveState();
   } catch (e) {
-    showError(e instanceof Error ? e.message : String(e));
-    setStatus("");
+    showError(e instanceof Error ? e.message : "The catalog could not answer this. Try again, or ask in the chat.");
   }
 }
 
@@ -305,10 +389,18 @@ function setTheme(theme: Theme | undefined): void {
 
 function acceptHostContext(ctx: HostContext): void {
   setTheme(ctx.theme);
+  setDisplayMode(ctx.displayMode);
   // Host style variables (--color-background-primary, --font-sans, ...) override the defaults in style.css.
   for (const [name, value] of Object.entries(ctx.styles?.variables ?? {})) {
     if (name.startsWith("--") && typeof value === "string") document.documentElement.style.setProperty(name, value);
   }
+}
+
+function setDisplayMode(mode: unknown): void {
+  if (mode !== "inline" && mode !== "fullscreen" && mode !== "pip") return;
+  if (mode === state.displayMode) return;
+  state.displayMode = mode;
+  if (!state.item) renderList();
 }
 
 // ---------------------------------------------------------------- start
@@ -321,7 +413,7 @@ async function connectBridge(): Promise<Bridge | null> {
   candidate.on("ui/notifications/host-context-changed", () => acceptHostContext(candidate.hostContext));
   if (!(await candidate.connect({ name: "wharf-catalog-widget", version: "1.0.0" }, BRIDGE_TIMEOUT_MS))) return null;
   acceptHostContext(candidate.hostContext);
-  candidate.reportSize();
+  candidate.reportSize(view.root);
   return candidate;
 }
 
@@ -329,20 +421,26 @@ function startOpenAi(): void {
   const o = openai();
   if (!o) return;
   setTheme(o.theme);
+  setDisplayMode(o.displayMode);
   acceptInput(o.toolInput);
   const saved = o.widgetState;
   if (saved?.query) state.query = saved.query;
+  // A result always comes with its metadata; an error result has no output.
   if (o.toolOutput) acceptResult({ structuredContent: o.toolOutput });
+  else if (o.toolResponseMetadata) acceptResult({ isError: true });
   if (saved?.selected && state.item?.id !== saved.selected) void showItem(saved.selected);
   window.addEventListener("openai:set_globals", (e) => {
     const globals = (e as CustomEvent<{ globals?: Partial<OpenAiGlobals> }>).detail?.globals ?? {};
     if (globals.theme) setTheme(globals.theme);
+    if (globals.displayMode) setDisplayMode(globals.displayMode);
     if (globals.toolInput) acceptInput(globals.toolInput);
     if (globals.toolOutput) acceptResult({ structuredContent: globals.toolOutput });
+    else if (globals.toolResponseMetadata) acceptResult({ isError: true });
   });
 }
 
 view.more.addEventListener("click", () => void loadMore());
+view.showAll.addEventListener("click", () => void showAll());
 view.back.addEventListener("click", back);
 view.open.addEventListener("click", () => {
   if (state.item?.url) void openLink(state.item.url).catch((e) => showError(String(e)));

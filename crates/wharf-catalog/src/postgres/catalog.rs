@@ -13,8 +13,8 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::{
     catalog::{
-        CappedRows, Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage,
-        SearchQuery, SqlDialect, SqlLimits,
+        CappedRows, Catalog, CatalogError, Column, Hit, ImportSummary, Match, QueryResult,
+        SearchPage, SearchQuery, SqlDialect, SqlLimits, query_words,
     },
     cursor,
     item::Item,
@@ -119,30 +119,57 @@ const ITEM_SELECT: &str = "SELECT id, title, body, url, tags, attributes,
 #[async_trait::async_trait]
 impl Catalog for PgCatalog {
     async fn search(&self, q: SearchQuery) -> Result<SearchPage, CatalogError> {
-        if !q.query.chars().any(char::is_alphanumeric) {
+        let words = query_words(&q.query);
+        if words.is_empty() {
             return Err(CatalogError::Invalid(
                 "`query` has no words to search for".into(),
             ));
         }
         let page = cursor::Page::of(&q)?;
-        let offset = page.offset;
+        let offset = page.offset as i64;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as i64;
         let tags = serde_json::to_value(&q.tags).unwrap_or(Value::Array(vec![]));
         let client = self.db.pool.get().await.map_err(db)?;
-        let rows = client
-            .query(
-                "SELECT id, title, url, tags,
+        // PostgreSQL's text search has no typo tolerance without pg_trgm, and
+        // searches title, body and tags only (docs/design/catalog.md).
+        let stages: Vec<Match> = Match::stages(words.len())
+            .iter()
+            .copied()
+            .filter(|s| *s != Match::Most)
+            .collect();
+        let sql = "SELECT id, title, url, tags,
                         ts_headline('english', title || '. ' || body, query,
                                     'StartSel=**, StopSel=**, MaxWords=30, MinWords=10, MaxFragments=1, FragmentDelimiter=…') AS snippet,
                         ts_rank(search, query, 1)::float8 AS score
-                 FROM items, websearch_to_tsquery('english', $1) AS query
+                 FROM items, to_tsquery('english', $1) AS query
                  WHERE search @@ query AND tags @> $2
                  ORDER BY score DESC, id
-                 LIMIT $3 OFFSET $4",
-                &[&q.query, &tags, &(limit + 1), &(offset as i64)],
-            )
-            .await
-            .map_err(db)?;
+                 LIMIT $3 OFFSET $4";
+        let mut chosen = (Vec::new(), Match::Every);
+        for (n, &stage) in stages.iter().enumerate() {
+            let expression = ts_expression(&words, stage);
+            let last = n + 1 == stages.len();
+            // A later page keeps the stage its first page had.
+            if offset > 0 && !last {
+                let first = client
+                    .query(sql, &[&expression, &tags, &1i64, &0i64])
+                    .await
+                    .map_err(db)?;
+                if first.is_empty() {
+                    continue;
+                }
+            }
+            let rows = client
+                .query(sql, &[&expression, &tags, &(limit + 1), &offset])
+                .await
+                .map_err(db)?;
+            if rows.is_empty() && offset == 0 && !last {
+                continue;
+            }
+            chosen = (rows, stage);
+            break;
+        }
+        let (rows, stage) = chosen;
         let mut hits: Vec<Hit> = rows
             .iter()
             .map(|r| Hit {
@@ -159,6 +186,7 @@ impl Catalog for PgCatalog {
         Ok(SearchPage {
             hits,
             next_cursor: more.then(|| page.next(limit as usize)).flatten(),
+            note: stage.note(),
         })
     }
 
@@ -461,5 +489,28 @@ fn explain(e: tokio_postgres::Error, limits: SqlLimits) -> CatalogError {
             CatalogError::Invalid("only one statement is allowed per call".into())
         }
         _ => CatalogError::Invalid(format!("SQL error: {}", dbe.message())),
+    }
+}
+
+/// The words of a query as a `to_tsquery` expression at one stage of
+/// matching: all required (`&`) or any (`|`), the last also as a prefix
+/// (`:*`) once matching is loose. The words are letters and digits only
+/// ([`query_words`]), so nothing is read as tsquery syntax.
+fn ts_expression(words: &[String], stage: Match) -> String {
+    let n = words.len();
+    let parts: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if stage != Match::Every && i + 1 == n && w.chars().count() >= 3 {
+                format!("{w}:*")
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    match stage {
+        Match::Every | Match::Close => parts.join(" & "),
+        Match::Most | Match::Any => parts.join(" | "),
     }
 }

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use crate::{
     catalog::{
-        CappedRows, Catalog, CatalogError, Column, Hit, ImportSummary, QueryResult, SearchPage,
-        SearchQuery, SqlDialect, SqlLimits,
+        CappedRows, Catalog, CatalogError, Column, Hit, ImportSummary, Match, QueryResult,
+        SearchPage, SearchQuery, SqlDialect, SqlLimits, query_words,
     },
     cursor,
     error::DbError,
@@ -21,9 +21,6 @@ use crate::{
         search_index::{self, SearchIndex},
     },
 };
-
-/// Most words of a search query that are used; more only slow the search.
-const MAX_QUERY_TERMS: usize = 16;
 
 /// Relative weight of a match in the title, body and tags (BM25 column weights).
 const BM25_WEIGHTS: &str = "10.0, 1.0, 3.0";
@@ -186,6 +183,86 @@ impl SqliteCatalog {
         });
     }
 
+    /// A search answered by FTS5 (the index is stale or absent): at the
+    /// strictest stage that finds anything, as the index does, less typo
+    /// tolerance and joined words.
+    async fn search_fts(
+        &self,
+        words: &[String],
+        tags: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Hit>, Match), CatalogError> {
+        let stages: Vec<Match> = Match::stages(words.len())
+            .iter()
+            .copied()
+            .filter(|s| *s != Match::Most)
+            .collect();
+        let words = words.to_vec();
+        let tags = json_text(&tags);
+        let tags_wanted = tags != "[]";
+        Ok(self
+            .db
+            .run(move |c| {
+                for (n, &stage) in stages.iter().enumerate() {
+                    let expression = fts_expression(&words, stage);
+                    let last = n + 1 == stages.len();
+                    let page = |limit: usize, offset: usize| -> Result<Vec<Hit>, DbError> {
+                        // The page is ranked first and only its rows are joined and
+                        // given a snippet: snippets for every match of a common word
+                        // cost more than ranking them. Items are joined for ranking
+                        // only when tags filter them. Ties go by rowid (one file, so the
+                        // same order in every process reading it).
+                        let filter = if tags_wanted {
+                            "JOIN items i ON i.rowid = f.rowid
+                             WHERE items_fts MATCH ?1
+                               AND NOT EXISTS (SELECT 1 FROM json_each(?2) want
+                                               WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))"
+                        } else {
+                            "WHERE items_fts MATCH ?1 AND ?2 IS NOT NULL"
+                        };
+                        let sql = format!(
+                            "WITH page AS (
+                                SELECT f.rowid AS rowid, bm25(items_fts, {BM25_WEIGHTS}) AS rank
+                                FROM items_fts f {filter}
+                                ORDER BY rank, f.rowid
+                                LIMIT ?3 OFFSET ?4)
+                             SELECT i.id, i.title, i.url, i.tags,
+                                    snippet(items_fts, -1, '**', '**', '…', 24), page.rank
+                             FROM page JOIN items_fts ON items_fts.rowid = page.rowid
+                                       JOIN items i ON i.rowid = page.rowid
+                             WHERE items_fts MATCH ?1
+                             ORDER BY page.rank, page.rowid"
+                        );
+                        let mut stmt = c.prepare_cached(&sql)?;
+                        let rows = stmt.query_map(params![expression, tags, limit as i64, offset as i64], |r| {
+                            let tags: String = r.get(3)?;
+                            Ok(Hit {
+                                id: r.get(0)?,
+                                title: r.get(1)?,
+                                url: r.get(2)?,
+                                tags: serde_json::from_str(&tags).unwrap_or_default(),
+                                snippet: r.get(4)?,
+                                score: -r.get::<_, f64>(5)?,
+                            })
+                        })?;
+                        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    };
+                    // A later page keeps the stage its first page had.
+                    if offset > 0 && !last && page(1, 0)?.is_empty() {
+                        continue;
+                    }
+                    let hits = page(limit, offset)?;
+                    if hits.is_empty() && offset == 0 && !last {
+                        continue;
+                    }
+                    return Ok((hits, stage));
+                }
+                Ok((Vec::new(), Match::Every))
+            })
+            .await?)
+    }
+
     /// A search answered by the index, or `None` when it is stale (or failed).
     async fn search_index(
         &self,
@@ -193,7 +270,7 @@ impl SqliteCatalog {
         tags: Vec<String>,
         offset: usize,
         limit: usize,
-    ) -> Result<Option<Vec<Hit>>, CatalogError> {
+    ) -> Result<Option<(Vec<Hit>, Match)>, CatalogError> {
         let Some(index) = self.index.clone() else {
             return Ok(None);
         };
@@ -209,7 +286,7 @@ impl SqliteCatalog {
                         return Ok(None);
                     }
                 }
-                let (found, snippets) = match index.search(&words, &tags, offset, limit) {
+                let (found, snippets, stage) = match index.search(&words, &tags, offset, limit) {
                     Ok(found) => found,
                     Err(e) => {
                         tracing::warn!(error = %e, "search index failed; searching with FTS5");
@@ -243,7 +320,7 @@ impl SqliteCatalog {
                         });
                     }
                 }
-                Ok(Some(hits))
+                Ok(Some((hits, stage)))
             })
             .await?;
         if hits.is_none() {
@@ -262,23 +339,30 @@ fn generation(c: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
-/// The words of a query: runs of letters and digits, at most [`MAX_QUERY_TERMS`].
-fn query_words(query: &str) -> Vec<String> {
-    query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(MAX_QUERY_TERMS)
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The words of a query as an FTS5 expression: each word quoted (so no input is
-/// read as FTS syntax) and all required. Words match whole (after Porter
-/// stemming: `fetching` finds `fetch`), not as prefixes: a model searches with
-/// whole words, and prefix matches (`fetch` → `fetchpriority`) crowd out exact ones.
-fn fts_expression(words: &[String]) -> Option<String> {
-    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
-    (!quoted.is_empty()).then(|| quoted.join(" "))
+/// The words of a query as an FTS5 expression at one stage of matching: each
+/// word quoted (so no input is read as FTS syntax); all required, or any; the
+/// last also as a prefix once matching is loose. FTS5 has no typo tolerance:
+/// the search index has (docs/design/catalog.md). Words match whole (after
+/// Porter stemming: `fetching` finds `fetch`) at first: prefix matches
+/// (`fetch` → `fetchpriority`) would crowd out exact ones.
+fn fts_expression(words: &[String], stage: Match) -> String {
+    let n = words.len();
+    let quoted: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if stage != Match::Every && i + 1 == n && w.chars().count() >= 3 {
+                // A prefix query matches the whole word too.
+                format!("\"{w}\"*")
+            } else {
+                format!("\"{w}\"")
+            }
+        })
+        .collect();
+    match stage {
+        Match::Every | Match::Close => quoted.join(" "),
+        Match::Most | Match::Any => quoted.join(" OR "),
+    }
 }
 
 fn json_text(v: &impl serde::Serialize) -> String {
@@ -307,77 +391,33 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 impl Catalog for SqliteCatalog {
     async fn search(&self, q: SearchQuery) -> Result<SearchPage, CatalogError> {
         let words = query_words(&q.query);
-        let expression = fts_expression(&words)
-            .ok_or_else(|| CatalogError::Invalid("`query` has no words to search for".into()))?;
+        if words.is_empty() {
+            return Err(CatalogError::Invalid(
+                "`query` has no words to search for".into(),
+            ));
+        }
         let page = cursor::Page::of(&q)?;
         let offset = page.offset;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as usize;
-        if let Some(mut hits) = self
-            .search_index(words, q.tags.clone(), offset, limit + 1)
+        let found = match self
+            .search_index(words.clone(), q.tags.clone(), offset, limit + 1)
             .await?
         {
-            let more = hits.len() > limit;
-            hits.truncate(limit);
-            for h in &mut hits {
-                h.score = (h.score * 1000.0).round() / 1000.0;
-            }
-            let next_cursor = more.then(|| page.next(limit)).flatten();
-            return Ok(SearchPage { hits, next_cursor });
-        }
-        let tags = json_text(&q.tags);
-        let tags_wanted = !q.tags.is_empty();
-        let (mut hits, more) = self
-            .db
-            .run(move |c| {
-                // The page is ranked first and only its rows are joined and
-                // given a snippet: snippets for every match of a common word
-                // cost more than ranking them. Items are joined for ranking
-                // only when tags filter them. Ties go by rowid (one file, so the
-                // same order in every process reading it).
-                let filter = if tags_wanted {
-                    "JOIN items i ON i.rowid = f.rowid
-                     WHERE items_fts MATCH ?1
-                       AND NOT EXISTS (SELECT 1 FROM json_each(?2) want
-                                       WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))"
-                } else {
-                    "WHERE items_fts MATCH ?1 AND ?2 IS NOT NULL"
-                };
-                let sql = format!(
-                    "WITH page AS (
-                        SELECT f.rowid AS rowid, bm25(items_fts, {BM25_WEIGHTS}) AS rank
-                        FROM items_fts f {filter}
-                        ORDER BY rank, f.rowid
-                        LIMIT ?3 OFFSET ?4)
-                     SELECT i.id, i.title, i.url, i.tags,
-                            snippet(items_fts, -1, '**', '**', '…', 24), page.rank
-                     FROM page JOIN items_fts ON items_fts.rowid = page.rowid
-                               JOIN items i ON i.rowid = page.rowid
-                     WHERE items_fts MATCH ?1
-                     ORDER BY page.rank, page.rowid"
-                );
-                let mut stmt = c.prepare_cached(&sql)?;
-                let rows = stmt.query_map(params![expression, tags, (limit + 1) as i64, offset as i64], |r| {
-                    let tags: String = r.get(3)?;
-                    Ok(Hit {
-                        id: r.get(0)?,
-                        title: r.get(1)?,
-                        url: r.get(2)?,
-                        tags: serde_json::from_str(&tags).unwrap_or_default(),
-                        snippet: r.get(4)?,
-                        score: -r.get::<_, f64>(5)?,
-                    })
-                })?;
-                let mut hits = rows.collect::<Result<Vec<_>, _>>()?;
-                let more = hits.len() > limit;
-                hits.truncate(limit);
-                Ok((hits, more))
-            })
-            .await?;
+            Some(found) => found,
+            None => self.search_fts(&words, &q.tags, offset, limit + 1).await?,
+        };
+        let (mut hits, stage) = found;
+        let more = hits.len() > limit;
+        hits.truncate(limit);
         for h in &mut hits {
             h.score = (h.score * 1000.0).round() / 1000.0;
         }
         let next_cursor = more.then(|| page.next(limit)).flatten();
-        Ok(SearchPage { hits, next_cursor })
+        Ok(SearchPage {
+            hits,
+            next_cursor,
+            note: stage.note(),
+        })
     }
 
     async fn prepare_search(&self) -> Result<(), CatalogError> {

@@ -23,12 +23,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::catalog::Match;
 use rusqlite::Connection;
 use tantivy::{
-    DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term,
+    DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term,
     collector::TopDocs,
     directory::MmapDirectory,
-    query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery},
+    query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery},
     schema::{
         FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
     },
@@ -36,9 +37,25 @@ use tantivy::{
     tokenizer::{AsciiFoldingFilter, Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer},
 };
 
-/// Relative weight of a match in the title, body and tags (as FTS5's BM25 weights).
+/// Relative weight of a match in the title, body and tags (as FTS5's BM25
+/// weights), and in the words found elsewhere (attributes, the parts of a
+/// joined word in the title).
 const TITLE_BOOST: f32 = 10.0;
 const TAGS_BOOST: f32 = 3.0;
+const EXTRA_BOOST: f32 = 2.0;
+/// A near form of a word counts for less than the word as written.
+const FUZZY_BOOST: f32 = 0.3;
+const PREFIX_BOOST: f32 = 0.5;
+/// Shortest word matched within one typo, and within two.
+const FUZZY_ONE: usize = 5;
+const FUZZY_TWO: usize = 9;
+/// Shortest last word also matched as the start of a longer one.
+const PREFIX_MIN: usize = 3;
+/// Shortest word tried as two joined words, and their shortest part.
+const JOINED_MIN: usize = 6;
+const PART_MIN: usize = 3;
+/// Most bytes of an item's attribute text indexed.
+const MAX_EXTRA_BYTES: usize = 4096;
 
 /// Memory the indexer may use while rebuilding.
 const WRITER_MEMORY: usize = 50_000_000;
@@ -59,6 +76,9 @@ struct Fields {
     title: Field,
     body: Field,
     tags: Field,
+    /// Words found elsewhere: string values of the attributes, the parts of
+    /// joined words in the title (`GPUDevice`: `GPU Device`).
+    extra: Field,
     /// Each tag whole, for the tags filter.
     tag: Field,
 }
@@ -140,13 +160,26 @@ impl SearchIndex {
             rowid: builder.add_i64_field("rowid", FAST | INDEXED),
             title: builder.add_text_field("title", text.clone()),
             body: builder.add_text_field("body", text.clone()),
-            tags: builder.add_text_field("tags", text),
+            tags: builder.add_text_field("tags", text.clone()),
+            extra: builder.add_text_field("extra", text),
             tag: builder.add_text_field("tag", STRING),
         };
         let schema = builder.build();
         let directory = MmapDirectory::open(dir).map_err(|e| failed(dir, e))?;
-        let index = Index::open_or_create(directory, schema)
-            .map_err(|e| failed(dir, IndexCause::Unreadable(e)))?;
+        let index = match Index::open_or_create(directory, schema.clone()) {
+            Ok(index) => index,
+            // An index an older Wharf built: it is a cache, so it is replaced
+            // (empty, stale until rebuilt).
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                tracing::info!(dir = %dir.display(), "search index of another layout; building it again");
+                std::fs::remove_dir_all(dir).map_err(|e| failed(dir, e))?;
+                std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+                let directory = MmapDirectory::open(dir).map_err(|e| failed(dir, e))?;
+                Index::create(directory, schema, Default::default())
+                    .map_err(|e| failed(dir, IndexCause::Unreadable(e)))?
+            }
+            Err(e) => return Err(failed(dir, IndexCause::Unreadable(e))),
+        };
         index.tokenizers().register(
             ANALYZER,
             TextAnalyzer::builder(SimpleTokenizer::default())
@@ -234,7 +267,7 @@ impl SearchIndex {
             .map_err(|e| failed(&self.dir, e))?;
         let f = self.fields;
         let mut rows = tx
-            .prepare("SELECT rowid, title, body, tags FROM items ORDER BY rowid")
+            .prepare("SELECT rowid, title, body, tags, attributes FROM items ORDER BY rowid")
             .map_err(|e| failed(&self.dir, e))?;
         let mut rows = rows.query([]).map_err(|e| failed(&self.dir, e))?;
         while let Some(row) = rows.next().map_err(|e| failed(&self.dir, e))? {
@@ -242,11 +275,13 @@ impl SearchIndex {
             let title: String = row.get(1).map_err(|e| failed(&self.dir, e))?;
             let body: String = row.get(2).map_err(|e| failed(&self.dir, e))?;
             let tags: String = row.get(3).map_err(|e| failed(&self.dir, e))?;
+            let attributes: String = row.get(4).map_err(|e| failed(&self.dir, e))?;
             let mut doc = TantivyDocument::default();
             doc.add_i64(f.rowid, rowid);
             doc.add_text(f.title, &title);
             doc.add_text(f.body, &body);
             doc.add_text(f.tags, &tags);
+            doc.add_text(f.extra, extra_words(&title, &attributes));
             for tag in serde_json::from_str::<Vec<String>>(&tags).unwrap_or_default() {
                 doc.add_text(f.tag, tag);
             }
@@ -261,77 +296,226 @@ impl SearchIndex {
         Ok(generation)
     }
 
-    /// Every word required (in any of title, body, tags; weighted as FTS5's
-    /// BM25), every tag required.
-    fn query(&self, words: &[String], tags: &[String]) -> Box<dyn Query> {
+    /// The query for `words` at one stage of matching (weighted as FTS5's
+    /// BM25 over title, body and tags, plus the extra words), every tag required.
+    fn query(
+        &self,
+        searcher: &Searcher,
+        words: &[String],
+        tags: &[String],
+        stage: Match,
+    ) -> Box<dyn Query> {
+        let close = stage != Match::Every;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let occur = match stage {
+            Match::Every | Match::Close => Occur::Must,
+            Match::Most | Match::Any => Occur::Should,
+        };
+        for (i, word) in words.iter().enumerate() {
+            let last = i + 1 == words.len();
+            if let Some(q) = self.word_query(searcher, word, last, close) {
+                clauses.push((occur, q));
+            }
+        }
+        let wanted = clauses.len();
+
+        // One word alone: the word's own query. A plain disjunction of term
+        // queries is ranked with block-max WAND (skipping blocks that cannot
+        // reach the top); wrapped in a one-clause conjunction, every match was
+        // scored.
+        if wanted == 1
+            && tags.is_empty()
+            && let Some((_, only)) = clauses.pop()
+        {
+            return only;
+        }
+        let query = match stage {
+            Match::Most => BooleanQuery::with_minimum_required_clauses(clauses, wanted.div_ceil(2)),
+            _ => BooleanQuery::new(clauses),
+        };
+        if !tags.is_empty() {
+            let mut all: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(query))];
+            for tag in tags {
+                all.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.fields.tag, tag),
+                        IndexRecordOption::Basic,
+                    )),
+                ));
+            }
+            return Box::new(BooleanQuery::new(all));
+        }
+        Box::new(query)
+    }
+
+    /// One word in any field: as written (stemmed); with `close`, also within a
+    /// typo or two, as the start of a longer word when it is the `last`, and
+    /// as two joined words the index knows when it does not know it whole.
+    fn word_query(
+        &self,
+        searcher: &Searcher,
+        word: &str,
+        last: bool,
+        close: bool,
+    ) -> Option<Box<dyn Query>> {
         let f = self.fields;
+        let token = self.analyze(word)?;
+        // As written, the words match what FTS5 matches (title, body, tags), so
+        // the index and FTS5 (while the index is rebuilt) find the same items;
+        // the extra words count once matching is loose.
+        let weighted: &[(Field, f32)] = if close {
+            &[
+                (f.title, TITLE_BOOST),
+                (f.body, 1.0),
+                (f.tags, TAGS_BOOST),
+                (f.extra, EXTRA_BOOST),
+            ]
+        } else {
+            &[(f.title, TITLE_BOOST), (f.body, 1.0), (f.tags, TAGS_BOOST)]
+        };
+        let mut any: Vec<(Occur, Box<dyn Query>)> = weighted
+            .iter()
+            .map(|&(field, boost)| (Occur::Should, term_query(field, &token, boost)))
+            .collect();
+        if close {
+            let chars = word.chars().count();
+            let text_fields = [
+                (f.title, TITLE_BOOST),
+                (f.body, 1.0),
+                (f.extra, EXTRA_BOOST),
+            ];
+            if chars >= FUZZY_ONE {
+                let distance = if chars >= FUZZY_TWO { 2 } else { 1 };
+                for (field, boost) in text_fields {
+                    let q =
+                        FuzzyTermQuery::new(Term::from_field_text(field, &token), distance, true);
+                    any.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(q), boost * FUZZY_BOOST)),
+                    ));
+                }
+            }
+            let plain = word.to_lowercase();
+            if last && chars >= PREFIX_MIN {
+                for (field, boost) in text_fields {
+                    let q =
+                        FuzzyTermQuery::new_prefix(Term::from_field_text(field, &plain), 0, false);
+                    any.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(q), boost * PREFIX_BOOST)),
+                    ));
+                }
+            }
+            if chars >= JOINED_MIN
+                && self.doc_freq(searcher, &token) == 0
+                && let Some((a, b)) = self.split_joined(searcher, &plain)
+            {
+                let part = |t: &str| -> Box<dyn Query> {
+                    Box::new(BooleanQuery::new(
+                        weighted
+                            .iter()
+                            .map(|&(field, boost)| (Occur::Should, term_query(field, t, boost)))
+                            .collect(),
+                    ))
+                };
+                any.push((
+                    Occur::Should,
+                    Box::new(BooleanQuery::new(vec![
+                        (Occur::Must, part(&a)),
+                        (Occur::Must, part(&b)),
+                    ])),
+                ));
+            }
+        }
+        Some(Box::new(BooleanQuery::new(any)))
+    }
+
+    /// `word` as the index's analyzer makes it (lowercased, folded, stemmed).
+    fn analyze(&self, word: &str) -> Option<String> {
         let mut analyzer = self
             .index
             .tokenizers()
             .get(ANALYZER)
             .expect("registered in open");
-        let mut required: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in words {
-            let mut stream = analyzer.token_stream(word);
-            while let Some(token) = stream.next() {
-                let term = |field| {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, &token.text),
-                        IndexRecordOption::WithFreqs,
-                    ))
-                };
-                let any_field: Vec<(Occur, Box<dyn Query>)> = vec![
-                    (
-                        Occur::Should,
-                        Box::new(BoostQuery::new(term(f.title), TITLE_BOOST)),
-                    ),
-                    (Occur::Should, term(f.body)),
-                    (
-                        Occur::Should,
-                        Box::new(BoostQuery::new(term(f.tags), TAGS_BOOST)),
-                    ),
-                ];
-                required.push((Occur::Must, Box::new(BooleanQuery::new(any_field))));
-            }
-        }
-        for tag in tags {
-            required.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.tag, tag),
-                    IndexRecordOption::Basic,
-                )),
-            ));
-        }
-        // One clause alone: the clause itself. A single word is then a plain
-        // disjunction of term queries, which tantivy ranks with block-max WAND
-        // (skipping blocks that cannot reach the top) instead of scoring every
-        // match; wrapped in a one-clause conjunction, it scored them all.
-        if required.len() == 1
-            && let Some((_, only)) = required.pop()
-        {
-            return only;
-        }
-        Box::new(BooleanQuery::new(required))
+        let mut stream = analyzer.token_stream(word);
+        stream.next().map(|t| t.text.clone())
     }
 
-    /// The best `limit` hits after `offset`, best first.
+    /// Items holding the analyzed `token` in any searched field.
+    fn doc_freq(&self, searcher: &Searcher, token: &str) -> u64 {
+        let f = self.fields;
+        [f.title, f.body, f.tags, f.extra]
+            .into_iter()
+            .map(|field| {
+                searcher
+                    .doc_freq(&Term::from_field_text(field, token))
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// A word the index does not know read as two it does (`webgpu`, `darkmode`):
+    /// the split whose rarer part is most common.
+    fn split_joined(&self, searcher: &Searcher, word: &str) -> Option<(String, String)> {
+        let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
+        let mut best: Option<(u64, String, String)> = None;
+        for (n, &at) in bounds.iter().enumerate() {
+            if n < PART_MIN || bounds.len() - n < PART_MIN {
+                continue;
+            }
+            let (Some(a), Some(b)) = (self.analyze(&word[..at]), self.analyze(&word[at..])) else {
+                continue;
+            };
+            let rarer = self.doc_freq(searcher, &a).min(self.doc_freq(searcher, &b));
+            if rarer > 0 && best.as_ref().is_none_or(|(r, _, _)| rarer > *r) {
+                best = Some((rarer, a, b));
+            }
+        }
+        best.map(|(_, a, b)| (a, b))
+    }
+
+    /// The best `limit` hits after `offset`, best first, at the strictest stage
+    /// of matching that finds anything, and that stage.
     pub(crate) fn search(
         &self,
         words: &[String],
         tags: &[String],
         offset: usize,
         limit: usize,
-    ) -> Result<(Vec<Found>, Snippets), SearchIndexError> {
-        let query = self.query(words, tags);
+    ) -> Result<(Vec<Found>, Snippets, Match), SearchIndexError> {
         let searcher = self.reader.searcher();
-        // Plain TopDocs, so that tantivy can skip what cannot reach the page
-        // (a tie-breaking score tweak turned that off). Ties go in the index's
-        // document order: the same in every process reading this index.
-        let collector = TopDocs::with_limit(limit.max(1)).and_offset(offset);
-        let top: Vec<(f32, DocAddress)> = searcher
-            .search(query.as_ref(), &collector)
-            .map_err(|e| failed(&self.dir, e))?;
+        let stages = Match::stages(words.len());
+        let mut chosen = None;
+        for (n, &stage) in stages.iter().enumerate() {
+            let query = self.query(&searcher, words, tags, stage);
+            let last = n + 1 == stages.len();
+            // Plain TopDocs, so that tantivy can skip what cannot reach the
+            // page (a tie-breaking score tweak turned that off). Ties go in the
+            // index's document order: the same in every process reading it.
+            // A later page keeps the stage its first page had.
+            if offset > 0 && !last {
+                let first = TopDocs::with_limit(1);
+                let any = searcher
+                    .search(query.as_ref(), &first)
+                    .map_err(|e| failed(&self.dir, e))?;
+                if any.is_empty() {
+                    continue;
+                }
+            }
+            let collector = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+            let top: Vec<(f32, DocAddress)> = searcher
+                .search(query.as_ref(), &collector)
+                .map_err(|e| failed(&self.dir, e))?;
+            if top.is_empty() && offset == 0 && !last {
+                continue;
+            }
+            chosen = Some((stage, query, top));
+            break;
+        }
+        let Some((stage, query, top)) = chosen else {
+            unreachable!("the last stage is always chosen")
+        };
         let mut found = Vec::with_capacity(top.len());
         for (score, at) in top {
             let rowids = searcher
@@ -346,8 +530,70 @@ impl SearchIndex {
             body: SnippetGenerator::create(&searcher, query.as_ref(), self.fields.body).ok(),
             title: SnippetGenerator::create(&searcher, query.as_ref(), self.fields.title).ok(),
         };
-        Ok((found, snippets))
+        Ok((found, snippets, stage))
     }
+}
+
+fn term_query(field: Field, token: &str, boost: f32) -> Box<dyn Query> {
+    let q = Box::new(TermQuery::new(
+        Term::from_field_text(field, token),
+        IndexRecordOption::WithFreqs,
+    ));
+    if boost == 1.0 {
+        q
+    } else {
+        Box::new(BoostQuery::new(q, boost))
+    }
+}
+
+/// The words of an item searched besides its title, body and tags: the
+/// parts of joined words in the title (`GPUDevice`: `GPU Device`,
+/// `getElementById`: `get Element By Id`) and every string in its attributes
+/// (the sample's specification URLs name the spec: `css-flexbox`), at most
+/// [`MAX_EXTRA_BYTES`].
+pub(crate) fn extra_words(title: &str, attributes: &str) -> String {
+    let mut out = String::new();
+    for word in title.split(|c: char| !c.is_alphanumeric()) {
+        let chars: Vec<(usize, char)> = word.char_indices().collect();
+        let mut start = 0;
+        for k in 1..chars.len() {
+            let (p, c) = (chars[k - 1].1, chars[k].1);
+            let next_lower = chars.get(k + 1).is_some_and(|(_, n)| n.is_lowercase());
+            if (p.is_lowercase() && c.is_uppercase())
+                || (p.is_uppercase() && c.is_uppercase() && next_lower)
+            {
+                out.push_str(&word[start..chars[k].0]);
+                out.push(' ');
+                start = chars[k].0;
+            }
+        }
+        if start > 0 {
+            out.push_str(&word[start..]);
+            out.push(' ');
+        }
+    }
+    fn strings(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::String(s) => {
+                out.push_str(s);
+                out.push(' ');
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(attributes) {
+        strings(&v, &mut out);
+    }
+    if out.len() > MAX_EXTRA_BYTES {
+        let mut cut = MAX_EXTRA_BYTES;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
 }
 
 /// Marks a query's words in a hit's text, as FTS5's `snippet()` does.
