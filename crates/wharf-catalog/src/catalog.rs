@@ -119,6 +119,41 @@ impl Match {
         }
     }
 
+    /// The stage in a cursor.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            Match::Every => "e",
+            Match::Close => "c",
+            Match::Most => "m",
+            Match::Any => "a",
+        }
+    }
+
+    pub(crate) fn from_code(code: &str) -> Option<Match> {
+        Some(match code {
+            "e" => Match::Every,
+            "c" => Match::Close,
+            "m" => Match::Most,
+            "a" => Match::Any,
+            _ => return None,
+        })
+    }
+
+    /// The stages to try: the cursor's alone when a later page carries one
+    /// (a backend without `Most` reads it as `Any`), else every stage for `n`
+    /// words, strictest first.
+    pub(crate) fn plan(n: usize, from_cursor: Option<Match>, has_most: bool) -> Vec<Match> {
+        match from_cursor {
+            Some(Match::Most) if !has_most => vec![Match::Any],
+            Some(stage) => vec![stage],
+            None => Match::stages(n)
+                .iter()
+                .copied()
+                .filter(|s| has_most || *s != Match::Most)
+                .collect(),
+        }
+    }
+
     /// What the result says about its hits, for the model and the person.
     pub(crate) fn note(self) -> Option<String> {
         match self {

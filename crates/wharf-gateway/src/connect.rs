@@ -312,13 +312,18 @@ fn lifecycle(era: Era) -> ClientLifecycleMode {
 /// server), rather than fail to answer at all?
 fn refuses_initialize(e: &rmcp::service::ClientInitializeError) -> bool {
     use rmcp::service::ClientInitializeError as E;
-    matches!(
-        e,
-        E::JsonRpcError(_) | E::NoCompatibleProtocolVersion { .. } | E::ExpectedInitResponse(_)
-    )
+    match e {
+        // Method not found, invalid params, unsupported protocol version: the
+        // method itself is refused. Any other error (a missing API key, say)
+        // is the server's answer and is reported as it is.
+        E::JsonRpcError(error) => matches!(error.code.0, -32601 | -32602 | -32022),
+        E::NoCompatibleProtocolVersion { .. } | E::ExpectedInitResponse(_) => true,
+        _ => false,
+    }
 }
 
-/// Longest stderr line of a stdio upstream kept in a log line; the rest is cut.
+/// Longest stderr line of a stdio upstream kept in a log line; the rest is cut,
+/// after secrets are scrubbed from twice as much (so none straddles the cut).
 const MAX_STDERR_LINE: usize = 2048;
 
 /// Each line a stdio upstream writes to stderr becomes a log line naming the
@@ -352,7 +357,14 @@ fn relay_stderr(
             };
             reader.consume(used);
             if ended {
-                let text = redactor.scrub(String::from_utf8_lossy(&line).trim_end());
+                let mut text = redactor.scrub(String::from_utf8_lossy(&line).trim_end());
+                if text.len() > MAX_STDERR_LINE {
+                    let mut cut = MAX_STDERR_LINE;
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    text.truncate(cut);
+                }
                 if !text.is_empty() {
                     tracing::info!(target: "wharf::upstream_stderr", upstream = %upstream, "{text}");
                 }
@@ -362,7 +374,7 @@ fn relay_stderr(
     });
 
     fn take(line: &mut Vec<u8>, bytes: &[u8]) {
-        let room = MAX_STDERR_LINE.saturating_sub(line.len());
+        let room = (2 * MAX_STDERR_LINE).saturating_sub(line.len());
         line.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
@@ -417,9 +429,13 @@ pub(crate) async fn connect(
             let outcome = match handler.clone().serve_with_lifecycle(spawn()?, first).await {
                 Err(e) if matches!(era, Era::Auto) && refuses_initialize(&e) => {
                     tracing::debug!(error = %e, "initialize refused; trying server/discover");
-                    handler
+                    let discovered = handler
                         .serve_with_lifecycle(spawn()?, lifecycle(Era::Modern))
-                        .await
+                        .await;
+                    if let Err(d) = &discovered {
+                        tracing::warn!(upstream = upstream.0, initialize = %e, discover = %d, "neither initialize nor server/discover was accepted");
+                    }
+                    discovered
                 }
                 other => other,
             };

@@ -64,8 +64,14 @@ impl UpstreamError {
     /// or idempotent, or the method is a read).
     pub fn retryable(&self, idempotent: bool) -> bool {
         match self {
-            // A 429 or 503 says the request was not run.
-            Self::Connect { .. } | Self::Busy { .. } => true,
+            Self::Connect { .. } => true,
+            // A 429 says the request was not run; a 503 only when the server
+            // says when to come back (a proxy's 503 may follow a run).
+            Self::Busy {
+                status,
+                retry_after,
+                ..
+            } => *status == 429 || retry_after.is_some() || idempotent,
             Self::Timeout { .. } | Self::Transport { .. } => idempotent,
             Self::Remote { .. } | Self::CircuitOpen { .. } | Self::Unavailable { .. } => false,
         }

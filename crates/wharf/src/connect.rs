@@ -56,9 +56,8 @@ fn entry(
             Client::Vscode => json!({"servers": {"wharf": {"type": "http", "url": url}}}),
         });
     }
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .context("cannot tell where this wharf binary is")?;
+    // As started (a symlink stays a symlink: it survives upgrades).
+    let exe = std::env::current_exe().context("cannot tell where this wharf binary is")?;
     let dir = std::env::current_dir().context("cannot read the current directory")?;
     let mut args = vec!["-C".to_owned(), dir.display().to_string()];
     if let Some(file) = config_file {

@@ -111,7 +111,8 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         config.log_level = if matches!(cli.command, Command::Demo { .. }) {
             "error,rmcp=off".into()
         } else {
-            "warn,rmcp=off".into()
+            // What a stdio server writes to stderr still shows (a traceback).
+            "warn,rmcp=off,wharf::upstream_stderr=info".into()
         };
     }
     // A server logs its fatal error as a log line (in the log's format); a

@@ -217,7 +217,7 @@ function showError(message: string | null): void {
   view.error.textContent = message ?? "";
   if (message !== null) {
     state.loaded = true;
-    view.list.hidden = state.hits.length === 0;
+    view.list.hidden = state.item !== null || state.hits.length === 0;
     view.empty.hidden = true;
     setStatus("");
   }

@@ -131,12 +131,9 @@ impl Catalog for PgCatalog {
         let tags = serde_json::to_value(&q.tags).unwrap_or(Value::Array(vec![]));
         let client = self.db.pool.get().await.map_err(db)?;
         // PostgreSQL's text search has no typo tolerance without pg_trgm, and
-        // searches title, body and tags only (docs/design/catalog.md).
-        let stages: Vec<Match> = Match::stages(words.len())
-            .iter()
-            .copied()
-            .filter(|s| *s != Match::Most)
-            .collect();
+        // searches title, body and tags only (docs/design/catalog.md). A later
+        // page matches as its first did (the stage is in the cursor).
+        let stages = Match::plan(words.len(), page.stage, false);
         let sql = "SELECT id, title, url, tags,
                         ts_headline('english', title || '. ' || body, query,
                                     'StartSel=**, StopSel=**, MaxWords=30, MinWords=10, MaxFragments=1, FragmentDelimiter=…') AS snippet,
@@ -149,7 +146,8 @@ impl Catalog for PgCatalog {
         for (n, &stage) in stages.iter().enumerate() {
             let expression = ts_expression(&words, stage);
             let last = n + 1 == stages.len();
-            // A later page keeps the stage its first page had.
+            // A later page's cursor names its stage; one made before stages
+            // existed has the first stage that finds anything probed for.
             if offset > 0 && !last {
                 let first = client
                     .query(sql, &[&expression, &tags, &1i64, &0i64])
@@ -184,9 +182,9 @@ impl Catalog for PgCatalog {
         let more = hits.len() as i64 > limit;
         hits.truncate(limit as usize);
         Ok(SearchPage {
+            note: stage.note().filter(|_| !hits.is_empty()),
+            next_cursor: more.then(|| page.next(limit as usize, stage)).flatten(),
             hits,
-            next_cursor: more.then(|| page.next(limit as usize)).flatten(),
-            note: stage.note(),
         })
     }
 

@@ -192,12 +192,9 @@ impl SqliteCatalog {
         tags: &[String],
         offset: usize,
         limit: usize,
+        from_cursor: Option<Match>,
     ) -> Result<(Vec<Hit>, Match), CatalogError> {
-        let stages: Vec<Match> = Match::stages(words.len())
-            .iter()
-            .copied()
-            .filter(|s| *s != Match::Most)
-            .collect();
+        let stages = Match::plan(words.len(), from_cursor, false);
         let words = words.to_vec();
         let tags = json_text(&tags);
         let tags_wanted = tags != "[]";
@@ -248,7 +245,8 @@ impl SqliteCatalog {
                         })?;
                         Ok(rows.collect::<Result<Vec<_>, _>>()?)
                     };
-                    // A later page keeps the stage its first page had.
+                    // A later page's cursor names its stage; one made before stages
+            // existed has the first stage that finds anything probed for.
                     if offset > 0 && !last && page(1, 0)?.is_empty() {
                         continue;
                     }
@@ -270,6 +268,7 @@ impl SqliteCatalog {
         tags: Vec<String>,
         offset: usize,
         limit: usize,
+        from_cursor: Option<Match>,
     ) -> Result<Option<(Vec<Hit>, Match)>, CatalogError> {
         let Some(index) = self.index.clone() else {
             return Ok(None);
@@ -286,13 +285,14 @@ impl SqliteCatalog {
                         return Ok(None);
                     }
                 }
-                let (found, snippets, stage) = match index.search(&words, &tags, offset, limit) {
-                    Ok(found) => found,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "search index failed; searching with FTS5");
-                        return Ok(None);
-                    }
-                };
+                let (found, snippets, stage) =
+                    match index.search(&words, &tags, offset, limit, from_cursor) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "search index failed; searching with FTS5");
+                            return Ok(None);
+                        }
+                    };
                 let mut row = tx.prepare_cached(
                     "SELECT id, title, url, tags, body FROM items WHERE rowid = ?1",
                 )?;
@@ -400,11 +400,14 @@ impl Catalog for SqliteCatalog {
         let offset = page.offset;
         let limit = q.limit.clamp(1, crate::catalog::MAX_LIMIT) as usize;
         let found = match self
-            .search_index(words.clone(), q.tags.clone(), offset, limit + 1)
+            .search_index(words.clone(), q.tags.clone(), offset, limit + 1, page.stage)
             .await?
         {
             Some(found) => found,
-            None => self.search_fts(&words, &q.tags, offset, limit + 1).await?,
+            None => {
+                self.search_fts(&words, &q.tags, offset, limit + 1, page.stage)
+                    .await?
+            }
         };
         let (mut hits, stage) = found;
         let more = hits.len() > limit;
@@ -412,11 +415,11 @@ impl Catalog for SqliteCatalog {
         for h in &mut hits {
             h.score = (h.score * 1000.0).round() / 1000.0;
         }
-        let next_cursor = more.then(|| page.next(limit)).flatten();
+        let next_cursor = more.then(|| page.next(limit, stage)).flatten();
         Ok(SearchPage {
+            note: stage.note().filter(|_| !hits.is_empty()),
             hits,
             next_cursor,
-            note: stage.note(),
         })
     }
 

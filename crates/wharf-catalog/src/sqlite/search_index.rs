@@ -29,7 +29,7 @@ use tantivy::{
     DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term,
     collector::TopDocs,
     directory::MmapDirectory,
-    query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery},
+    query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery},
     schema::{
         FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
     },
@@ -49,6 +49,11 @@ const PREFIX_BOOST: f32 = 0.5;
 /// Shortest word matched within one typo, and within two.
 const FUZZY_ONE: usize = 5;
 const FUZZY_TWO: usize = 9;
+/// Longest word whose near forms (typos, continuations, halves) are looked for.
+const MAX_NEAR_CHARS: usize = 24;
+/// Near terms of one word searched for, and terms of the dictionary read to find them.
+const MAX_NEAR_TERMS: usize = 3;
+const MAX_NEAR_SCAN: usize = 2_000;
 /// Shortest last word also matched as the start of a longer one.
 const PREFIX_MIN: usize = 3;
 /// Shortest word tried as two joined words, and their shortest part.
@@ -378,34 +383,35 @@ impl SearchIndex {
             .iter()
             .map(|&(field, boost)| (Occur::Should, term_query(field, &token, boost)))
             .collect();
-        if close {
-            let chars = word.chars().count();
+        let chars = word.chars().count();
+        // Near forms are looked for only in words a person types: the cost of
+        // a typo automaton grows with the word (MAX_NEAR_CHARS).
+        if close && chars <= MAX_NEAR_CHARS {
             let text_fields = [
                 (f.title, TITLE_BOOST),
                 (f.body, 1.0),
                 (f.extra, EXTRA_BOOST),
             ];
+            // The near terms the index holds, each scored as a word (BM25), so
+            // the likeliest correction ranks as a match of it would.
+            let mut near = |terms: Vec<String>, weight: f32| {
+                for term in terms {
+                    for (field, boost) in text_fields {
+                        any.push((Occur::Should, term_query(field, &term, boost * weight)));
+                    }
+                }
+            };
             if chars >= FUZZY_ONE {
                 let distance = if chars >= FUZZY_TWO { 2 } else { 1 };
-                for (field, boost) in text_fields {
-                    let q =
-                        FuzzyTermQuery::new(Term::from_field_text(field, &token), distance, true);
-                    any.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), boost * FUZZY_BOOST)),
-                    ));
-                }
+                let dfa = Near(typo_automata(distance).build_dfa(&token));
+                near(self.near_terms(searcher, &dfa, &token), FUZZY_BOOST);
             }
             let plain = word.to_lowercase();
             if last && chars >= PREFIX_MIN {
-                for (field, boost) in text_fields {
-                    let q =
-                        FuzzyTermQuery::new_prefix(Term::from_field_text(field, &plain), 0, false);
-                    any.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), boost * PREFIX_BOOST)),
-                    ));
-                }
+                near(
+                    self.near_terms(searcher, &Prefix(plain.as_bytes()), &token),
+                    PREFIX_BOOST,
+                );
             }
             if chars >= JOINED_MIN
                 && self.doc_freq(searcher, &token) == 0
@@ -429,6 +435,46 @@ impl SearchIndex {
             }
         }
         Some(Box::new(BooleanQuery::new(any)))
+    }
+
+    /// The most common terms `automaton` accepts in the title, body or extra
+    /// words, at most [`MAX_NEAR_TERMS`] and not `token` itself, from the first
+    /// [`MAX_NEAR_SCAN`] accepted (a short prefix accepts thousands).
+    fn near_terms<A>(&self, searcher: &Searcher, automaton: &A, token: &str) -> Vec<String>
+    where
+        A: tantivy_fst::Automaton,
+        A::State: Clone,
+    {
+        let f = self.fields;
+        let mut seen: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+        let mut scanned = 0;
+        'scan: for segment in searcher.segment_readers() {
+            for field in [f.title, f.body, f.extra] {
+                let Ok(index) = segment.inverted_index(field) else {
+                    continue;
+                };
+                let Ok(mut stream) = index.terms().search(automaton).into_stream() else {
+                    continue;
+                };
+                while stream.advance() {
+                    if stream.key() != token.as_bytes() {
+                        *seen.entry(stream.key().to_vec()).or_default() +=
+                            u64::from(stream.value().doc_freq);
+                    }
+                    scanned += 1;
+                    if scanned >= MAX_NEAR_SCAN {
+                        break 'scan;
+                    }
+                }
+            }
+        }
+        let mut terms: Vec<(Vec<u8>, u64)> = seen.into_iter().collect();
+        terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        terms
+            .into_iter()
+            .take(MAX_NEAR_TERMS)
+            .filter_map(|(t, _)| String::from_utf8(t).ok())
+            .collect()
     }
 
     /// `word` as the index's analyzer makes it (lowercased, folded, stemmed).
@@ -483,9 +529,10 @@ impl SearchIndex {
         tags: &[String],
         offset: usize,
         limit: usize,
+        from_cursor: Option<Match>,
     ) -> Result<(Vec<Found>, Snippets, Match), SearchIndexError> {
         let searcher = self.reader.searcher();
-        let stages = Match::stages(words.len());
+        let stages = Match::plan(words.len(), from_cursor, true);
         let mut chosen = None;
         for (n, &stage) in stages.iter().enumerate() {
             let query = self.query(&searcher, words, tags, stage);
@@ -493,7 +540,8 @@ impl SearchIndex {
             // Plain TopDocs, so that tantivy can skip what cannot reach the
             // page (a tie-breaking score tweak turned that off). Ties go in the
             // index's document order: the same in every process reading it.
-            // A later page keeps the stage its first page had.
+            // A later page's cursor names its stage; one made before stages
+            // existed has the first stage that finds anything probed for.
             if offset > 0 && !last {
                 let first = TopDocs::with_limit(1);
                 let any = searcher
@@ -532,6 +580,78 @@ impl SearchIndex {
         };
         Ok((found, snippets, stage))
     }
+}
+
+/// A Levenshtein automaton over the term dictionary (the one tantivy's own
+/// fuzzy query uses), so near terms can be listed rather than matched alike.
+struct Near(levenshtein_automata::DFA);
+
+impl tantivy_fst::Automaton for Near {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(
+            self.0.distance(*state),
+            levenshtein_automata::Distance::Exact(_)
+        )
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
+/// Terms that start with the bytes it holds.
+struct Prefix<'a>(&'a [u8]);
+
+impl tantivy_fst::Automaton for Prefix<'_> {
+    /// Bytes of the prefix matched so far; `None` once a byte differed.
+    type State = Option<usize>;
+
+    fn start(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    fn is_match(&self, state: &Option<usize>) -> bool {
+        *state == Some(self.0.len())
+    }
+
+    fn can_match(&self, state: &Option<usize>) -> bool {
+        state.is_some()
+    }
+
+    fn will_always_match(&self, state: &Option<usize>) -> bool {
+        *state == Some(self.0.len())
+    }
+
+    fn accept(&self, state: &Option<usize>, byte: u8) -> Option<usize> {
+        match *state {
+            Some(i) if i == self.0.len() => Some(i),
+            Some(i) if self.0[i] == byte => Some(i + 1),
+            _ => None,
+        }
+    }
+}
+
+/// The typo automaton builder for `distance` (1 or 2), made once: building
+/// one is costly, each query's automaton from it is cheap.
+fn typo_automata(distance: u8) -> &'static levenshtein_automata::LevenshteinAutomatonBuilder {
+    static ONE: std::sync::OnceLock<levenshtein_automata::LevenshteinAutomatonBuilder> =
+        std::sync::OnceLock::new();
+    static TWO: std::sync::OnceLock<levenshtein_automata::LevenshteinAutomatonBuilder> =
+        std::sync::OnceLock::new();
+    let cell = if distance >= 2 { &TWO } else { &ONE };
+    cell.get_or_init(|| {
+        levenshtein_automata::LevenshteinAutomatonBuilder::new(distance.min(2), true)
+    })
 }
 
 fn term_query(field: Field, token: &str, boost: f32) -> Box<dyn Query> {
