@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
-import { mkdtemp, mkdir } from "node:fs/promises";
+import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +36,7 @@ const WIDGET_URI = "ui://wharf/catalog.html";
 /** Generous: a cold debug build on a busy 2-core machine. */
 const DEADLINE_MS = 20_000;
 
-let wharf, client, browser, hostServer, hostOrigin, sandboxOrigin, shots;
+let wharf, client, browser, hostServer, hostOrigin, sandboxOrigin, shots, wharfBase;
 /** The widget HTML and the CSP header the sandbox origin serves it with. */
 const sandbox = { html: "", csp: "" };
 
@@ -156,6 +156,7 @@ before(async () => {
     stdio: ["ignore", "inherit", "inherit"],
   });
   const base = `http://127.0.0.1:${port}`;
+  wharfBase = base;
   let exited = null;
   wharf.once("exit", (code) => (exited = code));
   await until(
@@ -469,4 +470,66 @@ test("an error reads as a sentence for people, in both dialects, and nothing wai
   console.log(`# ${await shot(o, "openai-error-phone-dark")}`);
   assert.deepEqual(oProblems, []);
   await o.close();
+});
+
+test("through `wharf gateway` with a namespace: the widget's own tool names still reach its server", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "wharf-widget-gateway-"));
+  const file = join(dir, "mcp.json");
+  await writeFile(file, JSON.stringify({ mcpServers: { catalog: { url: `${wharfBase}/mcp` } } }));
+  const port = await freePort();
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WHARF_")));
+  const gateway = spawn(WHARF_BIN, ["gateway", "--listen", `127.0.0.1:${port}`, "--upstreams", file], {
+    env: { ...env, WHARF_LOG: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  let exited = null;
+  gateway.once("exit", (code) => (exited = code));
+  const base = `http://127.0.0.1:${port}`;
+  await until(
+    "wharf gateway to be ready",
+    async () => (await fetch(`${base}/ready`)).ok,
+    () => (exited === null ? null : `wharf gateway exited with ${exited}`),
+  );
+  const gw = new Client({ name: "wharf-widget-gateway-test", version: "1.0.0" });
+  await gw.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+  try {
+    const { tools } = await gw.listTools();
+    const names = tools.map((t) => t.name);
+    assert.ok(names.includes("catalog_search_items") && !names.includes("search_items"), names.join(", "));
+    const r = await gw.readResource({ uri: WIDGET_URI });
+    sandbox.html = r.contents[0].text;
+    sandbox.csp = cspFor(r.contents[0]._meta?.ui?.csp);
+
+    const page = await browser.newPage({ viewport: { width: 900, height: 1400 } });
+    const problems = watch(page);
+    await page.exposeFunction("hostCallTool", (p) => gw.callTool(p));
+    await page.goto(`${hostOrigin}/?widget=${encodeURIComponent(`${sandboxOrigin}/widget.html`)}`);
+    await until("the widget to initialize", () => page.evaluate(() => window.hostReady));
+    const args = { query: "grid", limit: 5 };
+    const result = await gw.callTool({ name: "catalog_search_items", arguments: args });
+    await page.evaluate((a) => window.host.sendToolInput(a), args);
+    await page.evaluate((res) => window.host.sendToolResult(res), result);
+
+    const w = page.frameLocator("#widget");
+    const cards = w.locator("li.card");
+    await cards.nth(2).waitFor();
+    await w.locator("#show-all").click();
+    await cards.nth(4).waitFor();
+    // "Load more" and opening a card call search_items and get_item by the
+    // names the catalog gave them; the gateway routes them to it.
+    await w.locator("#more").click();
+    await cards.nth(9).waitFor();
+    await cards.nth(0).click();
+    await w.locator("#detail-view:not([hidden])").waitFor();
+    assert.equal(await w.locator("#detail-title").textContent(), result.structuredContent.hits[0].title);
+    assert.equal(await w.locator("#error").isHidden(), true);
+    const calls = await page.evaluate(() => window.hostLog.filter((l) => l.kind === "tools/call").map((l) => l.params.name));
+    assert.deepEqual(calls, ["search_items", "get_item"]);
+    console.log(`# ${await shot(page, "gateway-detail")}`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await gw.close().catch(() => {});
+    gateway.kill("SIGTERM");
+  }
 });

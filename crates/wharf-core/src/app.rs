@@ -650,6 +650,7 @@ impl AppBuilder {
                 resources: self.resources,
                 templates: self.templates,
                 prompts: self.prompts,
+                aliases: Vec::new(),
             },
             true,
         )?;

@@ -27,6 +27,10 @@ pub struct Offering {
     pub resources: Vec<ResourceSpec>,
     pub templates: Vec<TemplateSpec>,
     pub prompts: Vec<PromptSpec>,
+    /// (alias, tool): other names a tool answers to, never listed. A gateway
+    /// gives an upstream's tools their own names too, so that the upstream's
+    /// widget, which calls them by those names, keeps working.
+    pub aliases: Vec<(String, String)>,
 }
 
 pub(crate) struct RegisteredTool {
@@ -93,6 +97,15 @@ impl Offer {
                 validator,
                 param_headers,
             });
+        }
+        for (alias, tool) in parts.aliases {
+            // A listed name always wins over an alias.
+            if tool_index.contains_key(&alias) {
+                continue;
+            }
+            if let Some(&at) = tool_index.get(&tool) {
+                tool_index.insert(alias, at);
+            }
         }
         let mut resource_index = HashMap::new();
         for (i, r) in parts.resources.iter().enumerate() {

@@ -251,6 +251,11 @@ impl Gateway {
         let mut offering = Offering::default();
         let mut uris = std::collections::HashSet::new();
         let mut names = std::collections::HashSet::new();
+        // Each tool also answers to its upstream's own name (never listed),
+        // for the upstream's widget, which calls it so; a name two upstreams
+        // share answers to neither.
+        let mut own_names: std::collections::HashMap<String, Option<String>> =
+            std::collections::HashMap::new();
         for u in &self.upstreams {
             let hidden = match u.health() {
                 Health::Disabled => true,
@@ -280,7 +285,15 @@ impl Gateway {
                     continue;
                 }
                 match forward_tool(u, tool, name.clone()) {
-                    Ok(spec) => offering.tools.push(spec),
+                    Ok(spec) => {
+                        if name != *tool.name {
+                            own_names
+                                .entry(tool.name.to_string())
+                                .and_modify(|seen| *seen = None)
+                                .or_insert(Some(name.clone()));
+                        }
+                        offering.tools.push(spec)
+                    }
                     Err(why) => {
                         names.remove(&name);
                         tracing::warn!(upstream = u.name(), tool = %tool.name, error = %why, "upstream tool skipped");
@@ -331,6 +344,10 @@ impl Gateway {
                     }));
             }
         }
+        offering.aliases = own_names
+            .into_iter()
+            .filter_map(|(own, published)| Some((own, published?)))
+            .collect();
         match self.app.replace_offer(offering) {
             Ok(changed) => {
                 tracing::debug!(?changed, "gateway offer published");

@@ -896,3 +896,53 @@ fn a_stdio_servers_stderr_lines_are_logged_under_its_name() {
         "{stderr}"
     );
 }
+
+/// A widget served through the gateway calls its server's tools by their own
+/// names: they answer to them (never listed), unless two upstreams share one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstreams_own_tool_names_reach_it_through_the_gateway() {
+    let faults = Arc::new(Faults::default());
+    let app = Arc::new(upstream_app(faults.clone()));
+    let a = HttpUpstream::start(app.clone(), faults.clone(), any_port()).await;
+    let g = start(gateway_config(vec![http_upstream("up", a.url())])).await;
+    assert!(g.app().offer().tool("up_echo").is_some());
+    let listed: Vec<String> = g
+        .app()
+        .offer()
+        .tools()
+        .map(|t| t.name().to_owned())
+        .collect();
+    assert!(!listed.iter().any(|n| n == "echo"), "{listed:?}");
+    assert_eq!(
+        call(&g, "echo", json!({"text": "by its own name"}))
+            .await
+            .unwrap(),
+        "by its own name"
+    );
+    g.shutdown().await;
+
+    // Two upstreams with an `echo`: which one a widget meant is unknowable.
+    let b = HttpUpstream::start(app, faults, any_port()).await;
+    let g = start(gateway_config(vec![
+        http_upstream("one", a.url()),
+        http_upstream("two", b.url()),
+    ]))
+    .await;
+    let e = g
+        .app()
+        .call_tool(
+            "echo",
+            args(json!({"text": "x"})),
+            CallContext::detached(Default::default()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ToolError::UnknownTool(_)), "{e}");
+    assert_eq!(
+        call(&g, "two_echo", json!({"text": "y"})).await.unwrap(),
+        "y"
+    );
+    g.shutdown().await;
+    a.stop().await;
+    b.stop().await;
+}

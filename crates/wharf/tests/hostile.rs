@@ -53,7 +53,7 @@ async fn a_forged_cursor_is_a_tool_error_and_the_process_stays_up() {
     use base64::Engine;
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let decoded = String::from_utf8(engine.decode(cursor).unwrap()).unwrap();
-    let print = decoded.rsplit(':').next().unwrap();
+    let print = decoded.split(':').nth(2).unwrap();
     let forged = engine.encode(format!("v1:9223372036854775807:{print}"));
     let r = call(
         &w,
