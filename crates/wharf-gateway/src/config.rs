@@ -219,6 +219,8 @@ pub struct GatewayConfig {
     pub reconnect_backoff: Backoff,
     /// The classic file's `log_level`, kept for the binary to apply.
     pub log_level: Option<String>,
+    /// Tools pinned against a changed definition (`pinning` in the file).
+    pub pinning: crate::pinning::Pinning,
 }
 
 /// Per-attempt timeout when a server names none (the classic default).
@@ -302,7 +304,16 @@ const TOP_LEVEL: &[&str] = &[
     "when_unhealthy",
     "breaker",
     "inputs",
+    "pinning",
 ];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPinning {
+    /// `flag` (default) or `hide`.
+    on_change: Option<String>,
+    lock_file: Option<PathBuf>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -606,6 +617,29 @@ impl GatewayConfig {
                 }
             }
         }
+        let mut pinning = crate::pinning::Pinning::default();
+        if let Some(p) = root.remove("pinning") {
+            match serde_json::from_value::<RawPinning>(p) {
+                Err(e) => problems.push(Problem {
+                    at: "pinning".into(),
+                    message: format!("{e} (known: on_change, lock_file)"),
+                }),
+                Ok(p) => {
+                    pinning.lock_file = p.lock_file;
+                    pinning.on_change = match p.on_change.as_deref() {
+                        None | Some("flag") => crate::pinning::OnChange::Flag,
+                        Some("hide") => crate::pinning::OnChange::Hide,
+                        Some(other) => {
+                            problems.push(Problem {
+                                at: "pinning.on_change".into(),
+                                message: format!("`{other}` is not one of: flag, hide"),
+                            });
+                            crate::pinning::OnChange::Flag
+                        }
+                    };
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -614,6 +648,7 @@ impl GatewayConfig {
             when_unhealthy,
             breaker,
             log_level,
+            pinning,
             ..Self::new(upstreams)
         })
     }
@@ -632,6 +667,7 @@ impl GatewayConfig {
                 max: Duration::from_secs(30),
             },
             log_level: None,
+            pinning: crate::pinning::Pinning::default(),
         }
     }
 }
@@ -991,6 +1027,16 @@ mod tests {
                 r#"{"servers": [{"name": "a", "url": "http://x"}], "when_unhealthy": "panic"}"#,
                 "when_unhealthy",
                 "not one of",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "pinning": {"on_change": "ask"}}"#,
+                "pinning.on_change",
+                "flag, hide",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "pinning": {"lock": "x"}}"#,
+                "pinning",
+                "known: on_change, lock_file",
             ),
             (r#"{"servers": [}"#, "line 1 column 14", "expected"),
         ];

@@ -8,6 +8,7 @@
 //! by URI. When an upstream announces a change, or recovers, its lists are read
 //! again and the app's offer replaced, which announces the change downstream.
 
+use std::collections::BTreeMap;
 use std::{sync::Arc, time::Duration};
 
 use rmcp::{
@@ -47,6 +48,8 @@ pub struct Gateway {
     upstreams: Vec<Arc<Upstream>>,
     separator: String,
     when_unhealthy: WhenUnhealthy,
+    pins: crate::pinning::Pins,
+    metrics: UpstreamMetrics,
     stop: CancellationToken,
 }
 
@@ -151,12 +154,35 @@ impl Gateway {
             upstreams,
             separator: config.separator,
             when_unhealthy: config.when_unhealthy,
+            pins: crate::pinning::Pins::new(&config.pinning),
+            metrics,
             stop: CancellationToken::new(),
         })
     }
 
     pub fn app(&self) -> Arc<App> {
         self.app.clone()
+    }
+
+    /// Each connected upstream's tools and their definition hashes, for a
+    /// lock file; the upstreams that are not connected, by name.
+    pub fn tool_hashes(&self) -> (BTreeMap<String, BTreeMap<String, String>>, Vec<String>) {
+        let mut hashes = BTreeMap::new();
+        let mut missing = Vec::new();
+        for u in &self.upstreams {
+            if !matches!(u.health(), Health::Healthy) {
+                missing.push(u.name().to_owned());
+                continue;
+            }
+            let tools = u
+                .lists()
+                .tools
+                .iter()
+                .map(|t| (t.name.to_string(), crate::pinning::definition_hash(t)))
+                .collect();
+            hashes.insert(u.name().to_owned(), tools);
+        }
+        (hashes, missing)
     }
 
     pub fn upstreams(&self) -> &[Arc<Upstream>] {
@@ -275,6 +301,26 @@ impl Gateway {
                 }
             };
             for tool in &lists.tools {
+                if let crate::pinning::Verdict::Changed { first } = self.pins.check(u.name(), tool)
+                {
+                    let hidden = self.pins.on_change == crate::pinning::OnChange::Hide;
+                    if first {
+                        self.metrics
+                            .tool_changes
+                            .with_label_values(&[u.name()])
+                            .inc();
+                        tracing::warn!(
+                            upstream = u.name(),
+                            tool = %tool.name,
+                            hash = crate::pinning::definition_hash(tool),
+                            action = if hidden { "hidden" } else { "kept" },
+                            "upstream tool definition changed since it was pinned (`wharf gateway lock` pins it again)"
+                        );
+                    }
+                    if hidden {
+                        continue;
+                    }
+                }
                 let name = rename(&tool.name);
                 if !names.insert(name.clone()) {
                     tracing::warn!(

@@ -14,6 +14,7 @@ pub struct UpstreamMetrics {
     pub(crate) healthy: IntGaugeVec,
     pub(crate) reconnects: IntCounterVec,
     pub(crate) sessions: IntGaugeVec,
+    pub(crate) tool_changes: IntCounterVec,
 }
 
 impl std::fmt::Debug for UpstreamMetrics {
@@ -78,6 +79,11 @@ impl UpstreamMetrics {
                 "upstream_sessions",
                 "Upstream sessions held open for legacy callers (one per caller session that used the upstream).",
             ),
+            tool_changes: counter(
+                "upstream_tool_changes_total",
+                "Upstream tool definitions seen changed since they were pinned (each new definition once).",
+                &["upstream"],
+            ),
         }
     }
 
@@ -92,6 +98,7 @@ impl UpstreamMetrics {
             Box::new(self.healthy.clone()),
             Box::new(self.reconnects.clone()),
             Box::new(self.sessions.clone()),
+            Box::new(self.tool_changes.clone()),
         ]
     }
 }

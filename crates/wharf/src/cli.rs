@@ -242,6 +242,13 @@ pub enum GatewayCommand {
         #[arg(long)]
         json_output: bool,
     },
+    /// Pin every upstream tool's definition: write their hashes to the lock file
+    /// (pinning.lock_file, or config/mcp.lock.json) for the gateway to check
+    Lock {
+        /// Where to write [default: pinning.lock_file, or config/mcp.lock.json]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

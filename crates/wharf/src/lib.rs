@@ -198,6 +198,10 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 });
                 client::status::status(&url, config.http.metrics_key.as_deref(), json_output).await
             }
+            Command::Gateway(cli::GatewayArgs {
+                command: Some(cli::GatewayCommand::Lock { output }),
+                ..
+            }) => apps::gateway::lock(&config, output).await,
             Command::Demo { gateway: true, .. } => {
                 let (_, gateway) = apps::gateway::serve_on_loopback(&config).await?;
                 demo::run_gateway(&gateway).await

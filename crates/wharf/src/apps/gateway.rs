@@ -24,8 +24,9 @@ pub(crate) fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
         }
     };
     if let Some((file, text)) = &config.gateway_inline {
-        return GatewayConfig::parse(text, true, &env)
-            .map_err(located(format!("{file} [gateway]")));
+        let parsed =
+            GatewayConfig::parse(text, true, &env).map_err(located(format!("{file} [gateway]")))?;
+        return with_lock_file(parsed);
     }
     let path = &config.gateway_upstreams;
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -37,7 +38,82 @@ pub(crate) fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
         }]
     })?;
     let toml = path.extension().is_some_and(|e| e == "toml");
-    GatewayConfig::parse(&text, toml, &env).map_err(located(path.display().to_string()))
+    let parsed =
+        GatewayConfig::parse(&text, toml, &env).map_err(located(path.display().to_string()))?;
+    with_lock_file(parsed)
+}
+
+/// Where `wharf gateway lock` writes when neither `--output` nor
+/// `pinning.lock_file` says.
+pub(crate) const DEFAULT_LOCK_FILE: &str = "config/mcp.lock.json";
+
+/// The lock file `pinning.lock_file` names, read into the pins. A file not
+/// written yet is no error: tools are pinned at first sight until it is.
+fn with_lock_file(mut config: GatewayConfig) -> Result<GatewayConfig, Vec<Problem>> {
+    let Some(path) = config.pinning.lock_file.clone() else {
+        return Ok(config);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(file = %path.display(), "no lock file yet; tools are pinned as first seen (write it with `wharf gateway lock`)");
+            return Ok(config);
+        }
+        Err(e) => {
+            return Err(vec![Problem {
+                at: path.display().to_string(),
+                message: format!("cannot read the lock file: {e}"),
+            }]);
+        }
+    };
+    #[derive(serde::Deserialize)]
+    struct Lock {
+        tools: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    }
+    match serde_json::from_str::<Lock>(&text) {
+        Ok(lock) => {
+            config.pinning.locked = lock.tools;
+            Ok(config)
+        }
+        Err(e) => Err(vec![Problem {
+            at: format!("{} line {} column {}", path.display(), e.line(), e.column()),
+            message: format!("not a lock file `wharf gateway lock` wrote ({e}); write it again"),
+        }]),
+    }
+}
+
+/// `wharf gateway lock`: connect every upstream and write each tool's
+/// definition hash to the lock file. Refuses to write one with an upstream
+/// missing (its tools would go unpinned).
+pub(crate) async fn lock(
+    config: &Config,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let gateway = start(config).await?;
+    let (hashes, missing) = gateway.tool_hashes();
+    gateway.shutdown().await;
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "not connected: {}; nothing was written (start them, or set `enabled: false`)",
+            missing.join(", ")
+        );
+    }
+    let path = output
+        .or_else(|| load(config).ok().and_then(|c| c.pinning.lock_file))
+        .unwrap_or_else(|| DEFAULT_LOCK_FILE.into());
+    let tools: usize = hashes.values().map(|t| t.len()).sum();
+    let text = serde_json::to_string_pretty(&serde_json::json!({"version": 1, "tools": hashes}))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "pinned {tools} tool(s) of {} upstream(s) in {}",
+        hashes.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Is there a gateway configuration to start: `[gateway]` in wharf.toml or the
