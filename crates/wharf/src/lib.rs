@@ -97,16 +97,18 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut config = config;
-    if matches!(
+    // `wharf gateway status` and `lock` answer and end; `wharf gateway` serves.
+    let gateway_serves = matches!(&cli.command, Command::Gateway(g) if g.command.is_none());
+    let terminal = matches!(
         cli.command,
         Command::Client(_)
             | Command::Demo { .. }
             | Command::Chat(_)
             | Command::Eval(_)
             | Command::Connect { .. }
-    ) && cli.common.log_level.is_none()
-        && std::env::var_os("WHARF_LOG").is_none()
-    {
+            | Command::Gateway(_)
+    ) && !gateway_serves;
+    if terminal && cli.common.log_level.is_none() && std::env::var_os("WHARF_LOG").is_none() {
         // A terminal command: its output is the answer, not the connection's story.
         config.log_level = if matches!(cli.command, Command::Demo { .. }) {
             "error,rmcp=off".into()
@@ -117,10 +119,8 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
     }
     // A server logs its fatal error as a log line (in the log's format); a
     // terminal command prints it for the person who ran it. Never both.
-    let logs_fatal_errors = matches!(
-        cli.command,
-        Command::Serve { .. } | Command::Stdio { .. } | Command::Gateway(_)
-    );
+    let logs_fatal_errors =
+        matches!(cli.command, Command::Serve { .. } | Command::Stdio { .. }) || gateway_serves;
     let fatal_also_printed = !logs_fatal_errors || config.log_format == config::LogFormat::Json;
     let telemetry = match telemetry::init(&config) {
         Ok(t) => t,

@@ -1093,6 +1093,11 @@ fn wharf_gateway_lock_writes_every_tools_hash_and_refuses_a_missing_upstream() {
     std::fs::write(dir.path().join("config/mcp.json"), broken.to_string()).unwrap();
     let out = lock();
     assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("error: not connected: gone"),
+        "told plainly: {said}"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("config/pins.json")).unwrap(),
         text
