@@ -154,6 +154,58 @@ impl Match {
         }
     }
 
+    /// A page at the first of `stages` that finds anything, and that stage;
+    /// `page(stage, limit, offset)` searches at one stage. A later page whose
+    /// cursor names no stage (one made before stages) probes for it with one
+    /// hit at offset 0, so it matches as its first page did.
+    pub(crate) fn first_answering<T, E>(
+        stages: &[Match],
+        offset: usize,
+        limit: usize,
+        mut page: impl FnMut(Match, usize, usize) -> Result<Vec<T>, E>,
+    ) -> Result<(Vec<T>, Match), E> {
+        for (n, &stage) in stages.iter().enumerate() {
+            let last = n + 1 == stages.len();
+            if offset > 0 && !last && page(stage, 1, 0)?.is_empty() {
+                continue;
+            }
+            let hits = page(stage, limit, offset)?;
+            if hits.is_empty() && offset == 0 && !last {
+                continue;
+            }
+            return Ok((hits, stage));
+        }
+        Ok((Vec::new(), Match::Every))
+    }
+
+    /// The words of a query for a text-search engine at this stage: each as
+    /// `word` writes it, joined by `and` (every word) or `or` (most, any); once
+    /// matching is loose, the last (3+ letters) as `start` writes a word start.
+    pub(crate) fn expression(
+        self,
+        words: &[String],
+        word: impl Fn(&str) -> String,
+        start: impl Fn(&str) -> String,
+        (and, or): (&str, &str),
+    ) -> String {
+        let n = words.len();
+        let parts: Vec<String> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                if self != Match::Every && i + 1 == n && w.chars().count() >= 3 {
+                    start(w)
+                } else {
+                    word(w)
+                }
+            })
+            .collect();
+        match self {
+            Match::Every | Match::Close => parts.join(and),
+            Match::Most | Match::Any => parts.join(or),
+        }
+    }
+
     /// What the result says about its hits, for the model and the person.
     pub(crate) fn note(self) -> Option<String> {
         match self {

@@ -495,20 +495,5 @@ fn explain(e: tokio_postgres::Error, limits: SqlLimits) -> CatalogError {
 /// (`:*`) once matching is loose. The words are letters and digits only
 /// ([`query_words`]), so nothing is read as tsquery syntax.
 fn ts_expression(words: &[String], stage: Match) -> String {
-    let n = words.len();
-    let parts: Vec<String> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if stage != Match::Every && i + 1 == n && w.chars().count() >= 3 {
-                format!("{w}:*")
-            } else {
-                w.clone()
-            }
-        })
-        .collect();
-    match stage {
-        Match::Every | Match::Close => parts.join(" & "),
-        Match::Most | Match::Any => parts.join(" | "),
-    }
+    stage.expression(words, str::to_owned, |w| format!("{w}:*"), (" & ", " | "))
 }

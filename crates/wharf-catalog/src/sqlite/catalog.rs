@@ -201,62 +201,50 @@ impl SqliteCatalog {
         Ok(self
             .db
             .run(move |c| {
-                for (n, &stage) in stages.iter().enumerate() {
-                    let expression = fts_expression(&words, stage);
-                    let last = n + 1 == stages.len();
-                    let page = |limit: usize, offset: usize| -> Result<Vec<Hit>, DbError> {
-                        // The page is ranked first and only its rows are joined and
-                        // given a snippet: snippets for every match of a common word
-                        // cost more than ranking them. Items are joined for ranking
-                        // only when tags filter them. Ties go by rowid (one file, so the
-                        // same order in every process reading it).
-                        let filter = if tags_wanted {
-                            "JOIN items i ON i.rowid = f.rowid
-                             WHERE items_fts MATCH ?1
-                               AND NOT EXISTS (SELECT 1 FROM json_each(?2) want
-                                               WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))"
-                        } else {
-                            "WHERE items_fts MATCH ?1 AND ?2 IS NOT NULL"
-                        };
-                        let sql = format!(
-                            "WITH page AS (
-                                SELECT f.rowid AS rowid, bm25(items_fts, {BM25_WEIGHTS}) AS rank
-                                FROM items_fts f {filter}
-                                ORDER BY rank, f.rowid
-                                LIMIT ?3 OFFSET ?4)
-                             SELECT i.id, i.title, i.url, i.tags,
-                                    snippet(items_fts, -1, '**', '**', '…', 24), page.rank
-                             FROM page JOIN items_fts ON items_fts.rowid = page.rowid
-                                       JOIN items i ON i.rowid = page.rowid
-                             WHERE items_fts MATCH ?1
-                             ORDER BY page.rank, page.rowid"
-                        );
-                        let mut stmt = c.prepare_cached(&sql)?;
-                        let rows = stmt.query_map(params![expression, tags, limit as i64, offset as i64], |r| {
-                            let tags: String = r.get(3)?;
-                            Ok(Hit {
-                                id: r.get(0)?,
-                                title: r.get(1)?,
-                                url: r.get(2)?,
-                                tags: serde_json::from_str(&tags).unwrap_or_default(),
-                                snippet: r.get(4)?,
-                                score: -r.get::<_, f64>(5)?,
-                            })
-                        })?;
-                        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                let page = |stage: Match, limit: usize, offset: usize| -> Result<Vec<Hit>, DbError> {
+                    // The page is ranked first and only its rows are joined and
+                    // given a snippet: snippets for every match of a common word
+                    // cost more than ranking them. Items are joined for ranking
+                    // only when tags filter them. Ties go by rowid (one file, so the
+                    // same order in every process reading it).
+                    let filter = if tags_wanted {
+                        "JOIN items i ON i.rowid = f.rowid
+                         WHERE items_fts MATCH ?1
+                           AND NOT EXISTS (SELECT 1 FROM json_each(?2) want
+                                           WHERE want.value NOT IN (SELECT value FROM json_each(i.tags)))"
+                    } else {
+                        "WHERE items_fts MATCH ?1 AND ?2 IS NOT NULL"
                     };
-                    // A later page's cursor names its stage; one made before stages
-            // existed has the first stage that finds anything probed for.
-                    if offset > 0 && !last && page(1, 0)?.is_empty() {
-                        continue;
-                    }
-                    let hits = page(limit, offset)?;
-                    if hits.is_empty() && offset == 0 && !last {
-                        continue;
-                    }
-                    return Ok((hits, stage));
-                }
-                Ok((Vec::new(), Match::Every))
+                    let sql = format!(
+                        "WITH page AS (
+                            SELECT f.rowid AS rowid, bm25(items_fts, {BM25_WEIGHTS}) AS rank
+                            FROM items_fts f {filter}
+                            ORDER BY rank, f.rowid
+                            LIMIT ?3 OFFSET ?4)
+                         SELECT i.id, i.title, i.url, i.tags,
+                                snippet(items_fts, -1, '**', '**', '…', 24), page.rank
+                         FROM page JOIN items_fts ON items_fts.rowid = page.rowid
+                                   JOIN items i ON i.rowid = page.rowid
+                         WHERE items_fts MATCH ?1
+                         ORDER BY page.rank, page.rowid"
+                    );
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    let expression = fts_expression(&words, stage);
+                    let bound = params![expression, tags, limit as i64, offset as i64];
+                    let rows = stmt.query_map(bound, |r| {
+                        let tags: String = r.get(3)?;
+                        Ok(Hit {
+                            id: r.get(0)?,
+                            title: r.get(1)?,
+                            url: r.get(2)?,
+                            tags: serde_json::from_str(&tags).unwrap_or_default(),
+                            snippet: r.get(4)?,
+                            score: -r.get::<_, f64>(5)?,
+                        })
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                };
+                Match::first_answering(&stages, offset, limit, page)
             })
             .await?)
     }
@@ -346,23 +334,13 @@ fn generation(c: &Connection) -> rusqlite::Result<i64> {
 /// Porter stemming: `fetching` finds `fetch`) at first: prefix matches
 /// (`fetch` → `fetchpriority`) would crowd out exact ones.
 fn fts_expression(words: &[String], stage: Match) -> String {
-    let n = words.len();
-    let quoted: Vec<String> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if stage != Match::Every && i + 1 == n && w.chars().count() >= 3 {
-                // A prefix query matches the whole word too.
-                format!("\"{w}\"*")
-            } else {
-                format!("\"{w}\"")
-            }
-        })
-        .collect();
-    match stage {
-        Match::Every | Match::Close => quoted.join(" "),
-        Match::Most | Match::Any => quoted.join(" OR "),
-    }
+    // A prefix query matches the whole word too.
+    stage.expression(
+        words,
+        |w| format!("\"{w}\""),
+        |w| format!("\"{w}\"*"),
+        (" ", " OR "),
+    )
 }
 
 fn json_text(v: &impl serde::Serialize) -> String {

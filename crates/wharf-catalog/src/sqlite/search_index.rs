@@ -533,37 +533,22 @@ impl SearchIndex {
     ) -> Result<(Vec<Found>, Snippets, Match), SearchIndexError> {
         let searcher = self.reader.searcher();
         let stages = Match::plan(words.len(), from_cursor, true);
-        let mut chosen = None;
-        for (n, &stage) in stages.iter().enumerate() {
-            let query = self.query(&searcher, words, tags, stage);
-            let last = n + 1 == stages.len();
-            // Plain TopDocs, so that tantivy can skip what cannot reach the
-            // page (a tie-breaking score tweak turned that off). Ties go in the
-            // index's document order: the same in every process reading it.
-            // A later page's cursor names its stage; one made before stages
-            // existed has the first stage that finds anything probed for.
-            if offset > 0 && !last {
-                let first = TopDocs::with_limit(1);
-                let any = searcher
-                    .search(query.as_ref(), &first)
+        // Plain TopDocs, so that tantivy can skip what cannot reach the page
+        // (a tie-breaking score tweak turned that off). Ties go in the index's
+        // document order: the same in every process reading it. The last
+        // search made is the chosen page's; its query marks the snippets.
+        let mut used = None;
+        let (top, stage) =
+            Match::first_answering(&stages, offset, limit, |stage, limit, offset| {
+                let query = self.query(&searcher, words, tags, stage);
+                let collector = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+                let top: Vec<(f32, DocAddress)> = searcher
+                    .search(query.as_ref(), &collector)
                     .map_err(|e| failed(&self.dir, e))?;
-                if any.is_empty() {
-                    continue;
-                }
-            }
-            let collector = TopDocs::with_limit(limit.max(1)).and_offset(offset);
-            let top: Vec<(f32, DocAddress)> = searcher
-                .search(query.as_ref(), &collector)
-                .map_err(|e| failed(&self.dir, e))?;
-            if top.is_empty() && offset == 0 && !last {
-                continue;
-            }
-            chosen = Some((stage, query, top));
-            break;
-        }
-        let Some((stage, query, top)) = chosen else {
-            unreachable!("the last stage is always chosen")
-        };
+                used = Some(query);
+                Ok(top)
+            })?;
+        let query = used.unwrap_or_else(|| self.query(&searcher, words, tags, stage));
         let mut found = Vec::with_capacity(top.len());
         for (score, at) in top {
             let rowids = searcher
