@@ -55,6 +55,11 @@ pub type SessionRequestFn = Arc<
         + Sync,
 >;
 
+/// Whether the caller of `ctx` may see and call `tool` (a gateway's tool views:
+/// by caller and by endpoint). A tool outside the caller's view is neither
+/// listed nor callable: a call to it is answered as an unknown tool.
+pub type ToolViewFn = Arc<dyn Fn(&ToolSpec, &CallContext) -> bool + Send + Sync>;
+
 /// A change that clients listening for notifications should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListChange {
@@ -87,6 +92,7 @@ pub struct App {
     offer: ArcSwap<Offer>,
     pub(crate) completion: Option<CompletionFn>,
     pub(crate) session_requests: Option<SessionRequestFn>,
+    view: Option<ToolViewFn>,
     pub(crate) logging: bool,
     pub(crate) subscriptions: bool,
     pub(crate) list_changed: bool,
@@ -119,6 +125,7 @@ impl App {
             prompts: Vec::new(),
             completion: None,
             session_requests: None,
+            view: None,
             logging: false,
             subscriptions: false,
             list_changed: false,
@@ -229,6 +236,20 @@ impl App {
         let offer = self.offer.load_full();
         let index = offer.index_of(name)?;
         Some(ResolvedTool { offer, index })
+    }
+
+    /// Whether the caller of `ctx` may see and call `tool` (always, without a view).
+    pub fn sees(&self, tool: &ToolSpec, ctx: &CallContext) -> bool {
+        self.view.as_ref().is_none_or(|view| view(tool, ctx))
+    }
+
+    /// The definitions of the tools the caller of `ctx` may see, in order.
+    pub fn listed_tools(&self, ctx: &CallContext) -> Vec<rmcp::model::Tool> {
+        self.offer()
+            .tools()
+            .filter(|t| self.sees(t, ctx))
+            .map(|t| t.definition().clone())
+            .collect()
     }
 
     /// Validate and run one tool call by name. Every transport calls this, or
@@ -390,6 +411,9 @@ impl App {
     ) -> Result<CallToolResponse, ToolError> {
         let tool = resolved.registered();
         let name = tool.spec.name();
+        if !self.sees(&tool.spec, &ctx) {
+            return Err(ToolError::UnknownTool(name.to_owned()));
+        }
         if let Err(scopes) = crate::principal::check(&tool.spec.security, ctx.principal()) {
             let who = ctx.principal();
             return Err(ToolError::AuthRequired {
@@ -513,6 +537,7 @@ pub struct AppBuilder {
     prompts: Vec<PromptSpec>,
     completion: Option<CompletionFn>,
     session_requests: Option<SessionRequestFn>,
+    view: Option<ToolViewFn>,
     logging: bool,
     subscriptions: bool,
     list_changed: bool,
@@ -592,6 +617,12 @@ impl AppBuilder {
     }
 
     /// Advertise the (legacy) logging capability so clients may `logging/setLevel`.
+    /// Show each caller only the tools `view` admits for them.
+    pub fn tool_view(mut self, view: ToolViewFn) -> Self {
+        self.view = Some(view);
+        self
+    }
+
     pub fn logging(mut self) -> Self {
         self.logging = true;
         self
@@ -660,6 +691,7 @@ impl AppBuilder {
             offer: ArcSwap::from_pointee(offer),
             completion: self.completion,
             session_requests: self.session_requests,
+            view: self.view,
             logging: self.logging,
             subscriptions: self.subscriptions,
             list_changed: self.list_changed,

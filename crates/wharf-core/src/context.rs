@@ -259,6 +259,11 @@ impl CallContext {
         self.transport_extension::<ClientAddr>().map(|c| c.0)
     }
 
+    /// The named endpoint the request arrived at (`/mcp/{name}`), if any.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.transport_extension::<Endpoint>().map(|e| &*e.0)
+    }
+
     /// The JSON-RPC id of the request, when the call came over MCP.
     pub fn rpc_id(&self) -> Option<&RequestId> {
         match (&self.request, &self.direct) {
@@ -301,6 +306,11 @@ pub struct ClientAddr(pub std::net::IpAddr);
 /// from the HTTP headers or the request `_meta`).
 #[derive(Debug, Clone)]
 pub struct ParentSpan(pub tracing::Span);
+
+/// The named endpoint a request arrived at (`/mcp/{name}`: a gateway's virtual
+/// server); absent at `/mcp` and over stdio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint(pub std::sync::Arc<str>);
 
 /// `T` from the extensions, or from the HTTP request parts inside them (rmcp
 /// hands handlers the parts, with whatever the HTTP layers inserted).

@@ -42,9 +42,9 @@ mod widget;
 
 pub use app::{
     App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier, ResolvedTool,
-    SessionRequest, SessionRequestFn,
+    SessionRequest, SessionRequestFn, ToolViewFn,
 };
-pub use context::{CallContext, CallId, ClientAddr, ParentSpan, SessionId};
+pub use context::{CallContext, CallId, ClientAddr, Endpoint, ParentSpan, SessionId};
 pub use error::{AppError, FieldError, Problem, PromptError, ResourceError, ToolError};
 pub use offer::{Changed, Offer, Offering};
 pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};

@@ -136,12 +136,10 @@ impl ServerHandler for WharfServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let (tools, next) = page(
-            self.app.offer().tools().map(|t| t.definition().clone()),
-            cursor_of(&request),
-        )?;
+        let ctx = self.context(ctx);
+        let (tools, next) = page(self.app.listed_tools(&ctx).into_iter(), cursor_of(&request))?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)

@@ -164,6 +164,8 @@ pub struct UpstreamConfig {
     pub health_check_interval: Duration,
     pub max_concurrency: usize,
     pub metadata: Value,
+    /// Tags every tool of this server carries, for views (`views`, `endpoints`).
+    pub tags: Vec<String>,
     /// Values read from the environment for this upstream (`${VAR}`): never
     /// shown in an error or a log line.
     pub secrets: Vec<String>,
@@ -185,6 +187,7 @@ impl UpstreamConfig {
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             metadata: Value::Null,
+            tags: Vec::new(),
             secrets: Vec::new(),
         }
     }
@@ -221,6 +224,8 @@ pub struct GatewayConfig {
     pub log_level: Option<String>,
     /// Tools pinned against a changed definition (`pinning` in the file).
     pub pinning: crate::pinning::Pinning,
+    /// Who sees which tools, and the virtual servers (`views`, `endpoints`).
+    pub views: crate::views::Views,
 }
 
 /// Per-attempt timeout when a server names none (the classic default).
@@ -282,6 +287,8 @@ struct RawServer {
     namespace: Option<String>,
     #[serde(default)]
     metadata: Value,
+    #[serde(default)]
+    tags: Vec<String>,
     /// The production client's per-server level, passed to a started server
     /// as `LOG_LEVEL`.
     #[serde(default)]
@@ -305,6 +312,8 @@ const TOP_LEVEL: &[&str] = &[
     "breaker",
     "inputs",
     "pinning",
+    "views",
+    "endpoints",
 ];
 
 #[derive(Deserialize)]
@@ -640,6 +649,13 @@ impl GatewayConfig {
                 }
             }
         }
+        let names: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+        let views = crate::views::parse(
+            root.remove("views"),
+            root.remove("endpoints"),
+            &names,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -649,6 +665,7 @@ impl GatewayConfig {
             breaker,
             log_level,
             pinning,
+            views,
             ..Self::new(upstreams)
         })
     }
@@ -668,6 +685,7 @@ impl GatewayConfig {
             },
             log_level: None,
             pinning: crate::pinning::Pinning::default(),
+            views: crate::views::Views::default(),
         }
     }
 }
@@ -895,6 +913,7 @@ fn upstream(
         health_check_interval,
         max_concurrency,
         metadata: s.metadata,
+        tags: s.tags,
         secrets,
     })
 }

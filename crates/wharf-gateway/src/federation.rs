@@ -49,6 +49,9 @@ pub struct Gateway {
     separator: String,
     when_unhealthy: WhenUnhealthy,
     pins: crate::pinning::Pins,
+    /// What views know of each published tool, swapped whole on each publish.
+    facts: Arc<arc_swap::ArcSwap<crate::views::Facts>>,
+    views: Arc<crate::views::Views>,
     metrics: UpstreamMetrics,
     stop: CancellationToken,
 }
@@ -148,6 +151,19 @@ impl Gateway {
         for c in metrics.collectors() {
             builder = builder.collector(c);
         }
+        let facts: Arc<arc_swap::ArcSwap<crate::views::Facts>> = Arc::default();
+        let views = Arc::new(config.views);
+        if !views.is_empty() {
+            let (facts, views) = (facts.clone(), views.clone());
+            builder = builder.tool_view(Arc::new(move |tool, ctx| {
+                views.sees(
+                    tool.name(),
+                    facts.load().get(tool.name()),
+                    ctx.principal(),
+                    ctx.endpoint(),
+                )
+            }));
+        }
         let app = Arc::new(builder.build()?);
         Ok(Self {
             app,
@@ -155,6 +171,8 @@ impl Gateway {
             separator: config.separator,
             when_unhealthy: config.when_unhealthy,
             pins: crate::pinning::Pins::new(&config.pinning),
+            facts,
+            views,
             metrics,
             stop: CancellationToken::new(),
         })
@@ -187,6 +205,11 @@ impl Gateway {
 
     pub fn upstreams(&self) -> &[Arc<Upstream>] {
         &self.upstreams
+    }
+
+    /// The virtual servers' names, each to be served at `/mcp/{name}`.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.views.endpoints.keys().cloned().collect()
     }
 
     /// Connect to every upstream at once, list what each offers, publish, and
@@ -282,6 +305,7 @@ impl Gateway {
         // share answers to neither.
         let mut own_names: std::collections::HashMap<String, Option<String>> =
             std::collections::HashMap::new();
+        let mut facts = crate::views::Facts::new();
         for u in &self.upstreams {
             let hidden = match u.health() {
                 Health::Disabled => true,
@@ -338,6 +362,7 @@ impl Gateway {
                                 .and_modify(|seen| *seen = None)
                                 .or_insert(Some(name.clone()));
                         }
+                        facts.insert(name, crate::views::ToolFacts::of(u.config(), tool));
                         offering.tools.push(spec)
                     }
                     Err(why) => {
@@ -394,6 +419,9 @@ impl Gateway {
             .into_iter()
             .filter_map(|(own, published)| Some((own, published?)))
             .collect();
+        // The facts first: a tool published a moment before its facts would
+        // be hidden from a view that admits it.
+        self.facts.store(Arc::new(facts));
         match self.app.replace_offer(offering) {
             Ok(changed) => {
                 tracing::debug!(?changed, "gateway offer published");

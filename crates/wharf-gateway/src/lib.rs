@@ -15,7 +15,8 @@
 //! `breaker`, `backoff`, `error` (classes decide retries and the breaker),
 //! `lanes` + `lane` (an upstream session per legacy caller), `relay` (calling
 //! as the downstream caller), `progress` (progress notifications to their
-//! caller, bounded), `federation` (upstreams into one app), `metrics`.
+//! caller, bounded), `federation` (upstreams into one app), `views` (who
+//! sees which tools; virtual servers), `pinning`, `metrics`.
 
 mod backoff;
 mod breaker;
@@ -32,6 +33,7 @@ mod redact;
 mod relay;
 mod sse_client;
 mod upstream;
+mod views;
 
 pub use backoff::Backoff;
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
@@ -46,3 +48,4 @@ pub use metrics::UpstreamMetrics;
 pub use pinning::{OnChange, Pinning, definition_hash};
 pub use redact::shown_url;
 pub use upstream::{Health, Lists, Upstream};
+pub use views::{Caller, Globs, Selection, View, Views};

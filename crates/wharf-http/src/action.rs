@@ -101,11 +101,9 @@ async fn run(
 ) -> (StatusCode, Value) {
     match request.action.as_str() {
         "list_tools" => {
-            let tools: Vec<_> = app
-                .offer()
-                .tools()
-                .map(|t| t.definition().clone())
-                .collect();
+            let mut extensions = Extensions::new();
+            extensions.insert(parts);
+            let tools = app.listed_tools(&CallContext::detached(extensions));
             (StatusCode::OK, json!({ "tools": tools }))
         }
         "call_tool" => {
@@ -131,13 +129,15 @@ async fn run(
             };
             let mut extensions = Extensions::new();
             extensions.insert(parts);
-            let ctx = CallContext::detached(extensions);
+            let ctx = CallContext::detached(extensions.clone());
             let call_id = ctx.call_id().to_owned();
             let outcome = match tool {
                 Some(tool) => app.call(tool, arguments, ctx).await,
                 None => app.call_tool(&name, arguments, ctx).await,
             };
-            let (status, mut value) = answer(app, outcome, &call_id);
+            // An unknown tool's answer names the tools this caller may call.
+            let caller = CallContext::detached(extensions);
+            let (status, mut value) = answer(app, outcome, &call_id, &caller);
             if let Some(object) = value.as_object_mut() {
                 let meta = object
                     .entry("_meta")
@@ -166,6 +166,7 @@ fn answer(
     app: &App,
     outcome: Result<CallToolResponse, ToolError>,
     call_id: &str,
+    caller: &CallContext,
 ) -> (StatusCode, Value) {
     match outcome {
         Ok(CallToolResponse::Complete(result)) => (StatusCode::OK, to_value(&result)),
@@ -182,8 +183,11 @@ fn answer(
             None,
         ),
         Err(ToolError::UnknownTool(name)) => {
-            let offer = app.offer();
-            let known: Vec<&str> = offer.tools().map(|t| t.name()).collect();
+            let known: Vec<String> = app
+                .listed_tools(caller)
+                .into_iter()
+                .map(|t| t.name.into_owned())
+                .collect();
             error(
                 StatusCode::NOT_FOUND,
                 "unknown_tool",

@@ -60,6 +60,10 @@ pub struct HttpConfig {
     pub ready_checks: Vec<ReadyCheck>,
     /// Shown by `GET /ready` beside its verdict.
     pub ready_detail: Option<ReadyDetail>,
+    /// Named endpoints served beside `/mcp`, at `/mcp/{name}`, each telling the
+    /// app where a request arrived ([`wharf_core::Endpoint`]): a gateway's
+    /// virtual servers.
+    pub endpoints: Vec<String>,
     /// Who may call: API keys, OAuth, anonymous callers.
     pub auth: crate::auth::AuthConfig,
     pub rate_limit: crate::rate_limit::RateLimitConfig,
@@ -178,6 +182,7 @@ impl Default for HttpConfig {
             session_owners: None,
             ready_checks: Vec::new(),
             ready_detail: None,
+            endpoints: Vec::new(),
             auth: crate::auth::AuthConfig::default(),
             rate_limit: crate::rate_limit::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),

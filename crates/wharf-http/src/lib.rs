@@ -210,10 +210,24 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         drain.streams.child_token(),
     );
 
-    let guarded = Router::new()
+    let mcp_state = Arc::new(mcp_state);
+    let mut mcp_routes = Router::new()
         .route("/mcp", post(mcp::post).get(mcp::other).delete(mcp::other))
         .route("/mcp/sse", post(mcp::action_sse))
-        .with_state(Arc::new(mcp_state))
+        .with_state(mcp_state.clone());
+    for name in &config.endpoints {
+        let endpoint = wharf_core::Endpoint(Arc::from(name.as_str()));
+        mcp_routes = mcp_routes.merge(
+            Router::new()
+                .route(
+                    &format!("/mcp/{name}"),
+                    post(mcp::post).get(mcp::other).delete(mcp::other),
+                )
+                .with_state(mcp_state.clone())
+                .layer(axum::Extension(endpoint)),
+        );
+    }
+    let guarded = mcp_routes
         .merge(
             Router::new()
                 .route("/sse", get(legacy_sse::connect))
@@ -249,6 +263,11 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                 )
                 .route(
                     "/.well-known/oauth-protected-resource/mcp",
+                    get(auth::resource_metadata),
+                )
+                // A named endpoint is under the resource `/mcp`: one audience.
+                .route(
+                    "/.well-known/oauth-protected-resource/mcp/{name}",
                     get(auth::resource_metadata),
                 )
                 .with_state(v.clone())

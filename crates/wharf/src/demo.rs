@@ -169,7 +169,7 @@ pub(crate) async fn run(config: &Config, url: Option<String>) -> anyhow::Result<
                 max: Duration::from_millis(50),
             },
             log_level: None,
-            pinning: Default::default(),
+            ..GatewayConfig::new(Vec::new())
         },
         "wharf-demo",
         env!("CARGO_PKG_VERSION"),

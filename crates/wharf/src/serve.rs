@@ -31,6 +31,7 @@ pub(crate) async fn serve(
         }));
     }
     if let Some(gateway) = gateway {
+        http.endpoints = gateway.endpoints();
         // Ready by the upstreams' health (gateway.ready_when); their states shown either way.
         let when = config.gateway_ready_when;
         let g = gateway.clone();

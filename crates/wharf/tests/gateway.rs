@@ -180,6 +180,7 @@ pub(crate) fn gateway_config(upstreams: Vec<UpstreamConfig>) -> GatewayConfig {
         reconnect_backoff: quick,
         log_level: None,
         pinning: Default::default(),
+        views: Default::default(),
     }
 }
 
@@ -1102,4 +1103,190 @@ fn wharf_gateway_lock_writes_every_tools_hash_and_refuses_a_missing_upstream() {
         std::fs::read_to_string(dir.path().join("config/pins.json")).unwrap(),
         text
     );
+}
+
+/// One 2026-07-28 request to `path` as the holder of `key`: the JSON-RPC answer.
+async fn modern_as(
+    w: &crate::process::Wharf,
+    path: &str,
+    key: &str,
+    method: &str,
+    params: Value,
+) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let mut request = reqwest::Client::new()
+        .post(w.url(path))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("mcp-name", name);
+    }
+    let r = request
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{method} at {path}");
+    r.json().await.unwrap()
+}
+
+/// Views by API key and tag, and two virtual servers: each caller lists only
+/// what they may call, at each path; a call outside the view is an unknown
+/// tool, over MCP and the action API alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn views_show_each_caller_their_tools_and_virtual_servers_their_selection() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("mcp.json");
+    let stdio = json!({"command": BIN, "args": ["stdio", "--profile", "builtin"]});
+    let mut public = stdio.clone();
+    public["tags"] = json!(["public"]);
+    std::fs::write(
+        &file,
+        json!({
+            "mcpServers": {"a": stdio, "b": public},
+            "views": [
+                {"callers": ["key:ci"], "upstreams": ["a"], "deny": ["a_add"]},
+                {"callers": ["key:ops"], "tools": ["*_add"]},
+                {"callers": ["*"], "tags": ["public"]}
+            ],
+            "endpoints": {"math": {"tools": ["*_add"]}, "b": {"upstreams": ["b"]}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let ci = "ci-0123456789abcdef0123456789abcdef";
+    let ops = "ops-0123456789abcdef0123456789abcdef";
+    let outsider = "x-0123456789abcdef0123456789abcdef0";
+    let keys = format!("ci:{ci},ops:{ops},outsider:{outsider}");
+    let w = crate::process::Wharf::start_with_env(
+        data.path(),
+        &[],
+        &[
+            ("WHARF_PROFILE", "gateway"),
+            ("MCP_CONFIG_PATH", file.to_str().unwrap()),
+            ("WHARF_API_KEYS", &keys),
+        ],
+    )
+    .await;
+    let listed = async |path: &str, key: &str| -> Vec<String> {
+        let r = modern_as(&w, path, key, "tools/list", json!({})).await;
+        let mut names: Vec<String> = r["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // The upstreams offer a_echo, a_add, b_echo, b_add; b's are tagged public.
+    assert_eq!(listed("/mcp", ci).await, ["a_echo", "b_add", "b_echo"]);
+    assert_eq!(listed("/mcp", ops).await, ["a_add", "b_add", "b_echo"]);
+    assert_eq!(listed("/mcp", outsider).await, ["b_add", "b_echo"]);
+    assert_eq!(listed("/mcp/math", ci).await, ["b_add"]);
+    assert_eq!(listed("/mcp/math", ops).await, ["a_add", "b_add"]);
+    assert_eq!(listed("/mcp/b", ops).await, ["b_add", "b_echo"]);
+
+    let add = json!({"name": "a_add", "arguments": {"a": 2, "b": 3}});
+    let called = modern_as(&w, "/mcp", ops, "tools/call", add.clone()).await;
+    assert_eq!(
+        called["result"]["structuredContent"]["sum"], 5.0,
+        "{called}"
+    );
+    for (path, key) in [("/mcp", ci), ("/mcp/b", ops), ("/mcp", outsider)] {
+        let refused = modern_as(&w, path, key, "tools/call", add.clone()).await;
+        let text = refused.to_string();
+        assert!(
+            text.contains("unknown tool") || text.contains("Unknown tool"),
+            "{path} as {key}: {refused}"
+        );
+    }
+    // A 2025-06-18 session opened at a virtual server keeps its selection.
+    let client = reqwest::Client::new();
+    let post = |body: Value, session: Option<&str>| {
+        let mut r = client
+            .post(w.url("/mcp/math"))
+            .bearer_auth(ci)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = session {
+            r = r
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        r.send()
+    };
+    let init = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    let text = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        Some(&session),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    // Sessions answer over SSE: the one event with a JSON-RPC answer.
+    let listed_in_session: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find_map(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| panic!("no answer in {text}"));
+    let names: Vec<&str> = listed_in_session["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b_add"], "{listed_in_session}");
+
+    // The action API lists and refuses the same way, naming only visible tools.
+    let action = async |key: &str, body: Value| -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(w.url("/mcp/math"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    };
+    let (status, body) = action(ci, json!({"action": "list_tools"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["tools"].as_array().unwrap().len(), 1, "{body}");
+    let (status, body) = action(
+        ci,
+        json!({"action": "call_tool", "name": "a_add", "arguments": {"a": 1, "b": 1}}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("b_add") && !message.contains("a_echo"),
+        "{message}"
+    );
+    w.terminate();
 }
