@@ -55,10 +55,19 @@ pub type SessionRequestFn = Arc<
         + Sync,
 >;
 
-/// Whether the caller of `ctx` may see and call `tool` (a gateway's tool views:
-/// by caller and by endpoint). A tool outside the caller's view is neither
-/// listed nor callable: a call to it is answered as an unknown tool.
-pub type ToolViewFn = Arc<dyn Fn(&ToolSpec, &CallContext) -> bool + Send + Sync>;
+/// Whether the caller of `ctx` may see `tool` in `tools/list` ([`Seen::Listed`])
+/// or call it ([`Seen::Called`]): a gateway's tool views, by caller and by
+/// endpoint. A call to a tool the caller may not call is answered as an
+/// unknown tool; a tool may be callable and still left out of the list (tool
+/// search publishes only its own tools and finds the rest).
+pub type ToolViewFn = Arc<dyn Fn(&ToolSpec, &CallContext, Seen) -> bool + Send + Sync>;
+
+/// What a [`ToolViewFn`] is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Listed,
+    Called,
+}
 
 /// A change that clients listening for notifications should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,16 +247,22 @@ impl App {
         Some(ResolvedTool { offer, index })
     }
 
-    /// Whether the caller of `ctx` may see and call `tool` (always, without a view).
+    /// Whether the caller of `ctx` may call `tool` (always, without a view).
     pub fn sees(&self, tool: &ToolSpec, ctx: &CallContext) -> bool {
-        self.view.as_ref().is_none_or(|view| view(tool, ctx))
+        self.view
+            .as_ref()
+            .is_none_or(|view| view(tool, ctx, Seen::Called))
     }
 
-    /// The definitions of the tools the caller of `ctx` may see, in order.
+    /// The definitions of the tools listed to the caller of `ctx`, in order.
     pub fn listed_tools(&self, ctx: &CallContext) -> Vec<rmcp::model::Tool> {
         self.offer()
             .tools()
-            .filter(|t| self.sees(t, ctx))
+            .filter(|t| {
+                self.view
+                    .as_ref()
+                    .is_none_or(|view| view(t, ctx, Seen::Listed))
+            })
             .map(|t| t.definition().clone())
             .collect()
     }

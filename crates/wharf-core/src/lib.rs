@@ -42,7 +42,7 @@ mod widget;
 
 pub use app::{
     App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier, ResolvedTool,
-    SessionRequest, SessionRequestFn, ToolViewFn,
+    Seen, SessionRequest, SessionRequestFn, ToolViewFn,
 };
 pub use context::{CallContext, CallId, ClientAddr, Endpoint, ParentSpan, SessionId};
 pub use error::{AppError, FieldError, Problem, PromptError, ResourceError, ToolError};

@@ -226,6 +226,8 @@ pub struct GatewayConfig {
     pub pinning: crate::pinning::Pinning,
     /// Who sees which tools, and the virtual servers (`views`, `endpoints`).
     pub views: crate::views::Views,
+    /// Progressive discovery: `search_tools` and `call_tool` instead of every tool.
+    pub tool_search: crate::tool_search::ToolSearch,
 }
 
 /// Per-attempt timeout when a server names none (the classic default).
@@ -314,7 +316,21 @@ const TOP_LEVEL: &[&str] = &[
     "pinning",
     "views",
     "endpoints",
+    "tool_search",
 ];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToolSearch {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    always: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -656,6 +672,22 @@ impl GatewayConfig {
             &names,
             &mut problems,
         );
+        let mut tool_search = crate::tool_search::ToolSearch::default();
+        match root.remove("tool_search") {
+            None | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => tool_search.enabled = true,
+            Some(v) => match serde_json::from_value::<RawToolSearch>(v) {
+                Ok(t) => {
+                    tool_search.enabled = t.enabled;
+                    tool_search.always =
+                        crate::views::globs(t.always, "tool_search.always", &mut problems);
+                }
+                Err(e) => problems.push(Problem {
+                    at: "tool_search".into(),
+                    message: format!("{e} (write `true`, or {{\"enabled\": true, \"always\": [globs of tools listed anyway]}})"),
+                }),
+            },
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -666,6 +698,7 @@ impl GatewayConfig {
             log_level,
             pinning,
             views,
+            tool_search,
             ..Self::new(upstreams)
         })
     }
@@ -686,6 +719,7 @@ impl GatewayConfig {
             log_level: None,
             pinning: crate::pinning::Pinning::default(),
             views: crate::views::Views::default(),
+            tool_search: crate::tool_search::ToolSearch::default(),
         }
     }
 }
@@ -1056,6 +1090,21 @@ mod tests {
                 r#"{"servers": [{"name": "a", "url": "http://x"}], "pinning": {"lock": "x"}}"#,
                 "pinning",
                 "known: on_change, lock_file",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "tool_search": {"alwys": []}}"#,
+                "tool_search",
+                "unknown field `alwys`",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "tool_search": {"always": ["a{"]}}"#,
+                "tool_search.always",
+                "is not a glob",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "views": {"callers": ["*"]}}"#,
+                "views",
+                "must be a list of views",
             ),
             (r#"{"servers": [}"#, "line 1 column 14", "expected"),
         ];

@@ -23,8 +23,8 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 use wharf_core::{
     App, AppError, ArgumentValidator, CallContext, Changed, ListChange, Offering, PromptError,
-    PromptSpec, ResourceError, ResourceSpec, SessionRequest, TemplateSpec, ToolError, ToolSpec,
-    UriTemplate,
+    PromptSpec, ResourceError, ResourceSpec, Seen, SessionRequest, TemplateSpec, ToolError,
+    ToolSpec, UriTemplate,
 };
 
 use crate::{
@@ -52,6 +52,9 @@ pub struct Gateway {
     /// What views know of each published tool, swapped whole on each publish.
     facts: Arc<arc_swap::ArcSwap<crate::views::Facts>>,
     views: Arc<crate::views::Views>,
+    tool_search: bool,
+    /// The published tools, for `search_tools` (tool search mode only).
+    index: Arc<arc_swap::ArcSwap<crate::tool_search::ToolIndex>>,
     metrics: UpstreamMetrics,
     stop: CancellationToken,
 }
@@ -153,15 +156,23 @@ impl Gateway {
         }
         let facts: Arc<arc_swap::ArcSwap<crate::views::Facts>> = Arc::default();
         let views = Arc::new(config.views);
-        if !views.is_empty() {
-            let (facts, views) = (facts.clone(), views.clone());
-            builder = builder.tool_view(Arc::new(move |tool, ctx| {
-                views.sees(
-                    tool.name(),
-                    facts.load().get(tool.name()),
-                    ctx.principal(),
-                    ctx.endpoint(),
-                )
+        let search = config.tool_search;
+        if !views.is_empty() || search.enabled {
+            let (facts, views, search) = (facts.clone(), views.clone(), search.clone());
+            builder = builder.tool_view(Arc::new(move |tool, ctx, seen| {
+                let facts = facts.load();
+                let f = facts.get(tool.name());
+                let callable = views.sees(tool.name(), f, ctx.principal(), ctx.endpoint());
+                match seen {
+                    Seen::Called => callable,
+                    // Tool search lists its own tools and what `always` names.
+                    Seen::Listed => {
+                        callable
+                            && (!search.enabled
+                                || f.is_some_and(|f| f.own)
+                                || search.always.is_match(tool.name()))
+                    }
+                }
             }));
         }
         let app = Arc::new(builder.build()?);
@@ -173,6 +184,10 @@ impl Gateway {
             pins: crate::pinning::Pins::new(&config.pinning),
             facts,
             views,
+            tool_search: search.enabled,
+            index: Arc::new(arc_swap::ArcSwap::from_pointee(
+                crate::tool_search::ToolIndex::empty(),
+            )),
             metrics,
             stop: CancellationToken::new(),
         })
@@ -306,6 +321,18 @@ impl Gateway {
         let mut own_names: std::collections::HashMap<String, Option<String>> =
             std::collections::HashMap::new();
         let mut facts = crate::views::Facts::new();
+        if self.tool_search {
+            // First, so that an upstream tool of the same name is the one skipped.
+            let app = Arc::downgrade(&self.app);
+            for own in [
+                crate::tool_search::search_tool(self.index.clone(), app.clone()),
+                crate::tool_search::call_tool(app),
+            ] {
+                names.insert(own.name().to_owned());
+                facts.insert(own.name().to_owned(), crate::views::ToolFacts::own());
+                offering.tools.push(own);
+            }
+        }
         for u in &self.upstreams {
             let hidden = match u.health() {
                 Health::Disabled => true,
@@ -419,6 +446,22 @@ impl Gateway {
             .into_iter()
             .filter_map(|(own, published)| Some((own, published?)))
             .collect();
+        if self.tool_search {
+            let upstream_tools = offering
+                .tools
+                .iter()
+                .filter(|t| facts.get(t.name()).is_some_and(|f| !f.own))
+                .map(ToolSpec::definition);
+            match crate::tool_search::ToolIndex::build(upstream_tools) {
+                Ok(index) => {
+                    tracing::debug!(tools = index.len(), "tools indexed for search_tools");
+                    self.index.store(Arc::new(index))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot index the tools for search_tools; the previous index stays")
+                }
+            }
+        }
         // The facts first: a tool published a moment before its facts would
         // be hidden from a view that admits it.
         self.facts.store(Arc::new(facts));

@@ -16,7 +16,8 @@
 //! `lanes` + `lane` (an upstream session per legacy caller), `relay` (calling
 //! as the downstream caller), `progress` (progress notifications to their
 //! caller, bounded), `federation` (upstreams into one app), `views` (who
-//! sees which tools; virtual servers), `pinning`, `metrics`.
+//! sees which tools; virtual servers), `tool_search` (`search_tools` and
+//! `call_tool` over an index of the tools), `pinning`, `metrics`.
 
 mod backoff;
 mod breaker;
@@ -32,6 +33,7 @@ mod progress;
 mod redact;
 mod relay;
 mod sse_client;
+mod tool_search;
 mod upstream;
 mod views;
 
@@ -47,5 +49,6 @@ pub use federation::Gateway;
 pub use metrics::UpstreamMetrics;
 pub use pinning::{OnChange, Pinning, definition_hash};
 pub use redact::shown_url;
+pub use tool_search::{CALL_TOOL, SEARCH_TOOLS, ToolSearch};
 pub use upstream::{Health, Lists, Upstream};
 pub use views::{Caller, Globs, Selection, View, Views};

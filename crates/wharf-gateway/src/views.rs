@@ -20,6 +20,9 @@ use wharf_core::{AuthMethod, Principal, Problem};
 pub(crate) struct ToolFacts {
     pub upstream: String,
     pub tags: Vec<String>,
+    /// The gateway's own tool (tool search's): every caller may use it; it
+    /// answers within the caller's view.
+    pub own: bool,
 }
 
 impl ToolFacts {
@@ -43,6 +46,15 @@ impl ToolFacts {
         Self {
             upstream: upstream.name.clone(),
             tags,
+            own: false,
+        }
+    }
+
+    pub(crate) fn own() -> Self {
+        Self {
+            upstream: String::new(),
+            tags: Vec::new(),
+            own: true,
         }
     }
 }
@@ -178,6 +190,9 @@ impl Views {
         let Some(facts) = facts else {
             return false;
         };
+        if facts.own {
+            return endpoint.is_none_or(|e| self.endpoints.contains_key(e));
+        }
         if let Some(endpoint) = endpoint {
             match self.endpoints.get(endpoint) {
                 Some(selection) if selection.admits(name, facts) => {}
@@ -220,32 +235,34 @@ fn valid_endpoint(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
+/// `patterns` compiled; a bad one is a problem at `at`.
+pub(crate) fn globs(patterns: Vec<String>, at: &str, problems: &mut Vec<Problem>) -> Globs {
+    let mut set = globset::GlobSetBuilder::new();
+    for p in &patterns {
+        match globset::Glob::new(p) {
+            Ok(g) => {
+                set.add(g);
+            }
+            Err(e) => problems.push(Problem {
+                at: at.to_owned(),
+                message: format!("`{p}` is not a glob: {}", e.kind()),
+            }),
+        }
+    }
+    Globs {
+        set: set.build().unwrap_or_default(),
+        patterns,
+    }
+}
+
 fn selection(
     raw: RawSelection,
     at: &str,
     upstreams: &[&str],
     problems: &mut Vec<Problem>,
 ) -> Selection {
-    let mut globs = |patterns: Vec<String>, key: &str| -> Globs {
-        let mut set = globset::GlobSetBuilder::new();
-        for p in &patterns {
-            match globset::Glob::new(p) {
-                Ok(g) => {
-                    set.add(g);
-                }
-                Err(e) => problems.push(Problem {
-                    at: format!("{at}.{key}"),
-                    message: format!("`{p}` is not a glob: {}", e.kind()),
-                }),
-            }
-        }
-        Globs {
-            set: set.build().unwrap_or_default(),
-            patterns,
-        }
-    };
-    let tools = globs(raw.tools, "tools");
-    let deny = globs(raw.deny, "deny");
+    let tools = globs(raw.tools, &format!("{at}.tools"), problems);
+    let deny = globs(raw.deny, &format!("{at}.deny"), problems);
     for u in &raw.upstreams {
         if !upstreams.contains(&u.as_str()) {
             problems.push(Problem {
@@ -371,6 +388,7 @@ mod tests {
         ToolFacts {
             upstream: upstream.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            own: false,
         }
     }
 

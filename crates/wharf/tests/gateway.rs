@@ -179,8 +179,7 @@ pub(crate) fn gateway_config(upstreams: Vec<UpstreamConfig>) -> GatewayConfig {
         retry_backoff: quick,
         reconnect_backoff: quick,
         log_level: None,
-        pinning: Default::default(),
-        views: Default::default(),
+        ..GatewayConfig::new(Vec::new())
     }
 }
 
@@ -1288,5 +1287,94 @@ async fn views_show_each_caller_their_tools_and_virtual_servers_their_selection(
         message.contains("b_add") && !message.contains("a_echo"),
         "{message}"
     );
+    w.terminate();
+}
+
+/// Tool search: only `search_tools`, `call_tool` and what `always` names are
+/// listed; search ranks the caller's tools only; `call_tool` calls within
+/// the caller's view, and a found tool can be called directly too.
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_search_finds_and_calls_only_what_the_caller_may_use() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("mcp.json");
+    let stdio = json!({"command": BIN, "args": ["stdio", "--profile", "builtin"]});
+    std::fs::write(
+        &file,
+        json!({
+            "mcpServers": {"a": stdio, "b": stdio},
+            "tool_search": {"always": ["a_echo"]},
+            "views": [
+                {"callers": ["key:ci"], "upstreams": ["a"]},
+                {"callers": ["key:ops"], "tools": ["*"]}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let ci = "ci-0123456789abcdef0123456789abcdef";
+    let ops = "ops-0123456789abcdef0123456789abcdef";
+    let keys = format!("ci:{ci},ops:{ops}");
+    let w = crate::process::Wharf::start_with_env(
+        data.path(),
+        &[],
+        &[
+            ("WHARF_PROFILE", "gateway"),
+            ("MCP_CONFIG_PATH", file.to_str().unwrap()),
+            ("WHARF_API_KEYS", &keys),
+        ],
+    )
+    .await;
+    let r = modern_as(&w, "/mcp", ops, "tools/list", json!({})).await;
+    let mut listed: Vec<&str> = r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["a_echo", "call_tool", "search_tools"], "{r}");
+
+    let search = async |key: &str, query: &str| -> Vec<String> {
+        let r = modern_as(
+            &w,
+            "/mcp",
+            key,
+            "tools/call",
+            json!({"name": "search_tools", "arguments": {"query": query}}),
+        )
+        .await;
+        r["result"]["structuredContent"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|t| {
+                assert!(t["inputSchema"].is_object(), "{t}");
+                t["name"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let found = search(ops, "sum of two numbers").await;
+    assert!(found[0].ends_with("_add"), "{found:?}");
+    assert!(found.contains(&"b_add".to_owned()), "{found:?}");
+    // ci's view is upstream `a`: b's tools are never found for it.
+    let found = search(ci, "sum of two numbers").await;
+    assert_eq!(found[0], "a_add", "{found:?}");
+    assert!(found.iter().all(|n| n.starts_with("a_")), "{found:?}");
+
+    let via = |name: &str| json!({"name": "call_tool", "arguments": {"name": name, "arguments": {"a": 2, "b": 5}}});
+    let r = modern_as(&w, "/mcp", ci, "tools/call", via("a_add")).await;
+    assert_eq!(r["result"]["structuredContent"]["sum"], 7.0, "{r}");
+    let r = modern_as(&w, "/mcp", ci, "tools/call", via("b_add")).await;
+    assert!(r.to_string().to_lowercase().contains("unknown tool"), "{r}");
+    // Found, unlisted, callable by name.
+    let r = modern_as(
+        &w,
+        "/mcp",
+        ops,
+        "tools/call",
+        json!({"name": "b_add", "arguments": {"a": 1, "b": 1}}),
+    )
+    .await;
+    assert_eq!(r["result"]["structuredContent"]["sum"], 2.0, "{r}");
     w.terminate();
 }
