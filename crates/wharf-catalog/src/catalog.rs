@@ -440,3 +440,8 @@ pub async fn seed_if_empty<C: Catalog + ?Sized>(
     catalog.upsert(items).await?;
     Ok(Some(n))
 }
+
+/// Tables that hold Wharf's own state, on either backend: never listed to a
+/// model, and user SQL may not read them (a session id is as good as a
+/// credential for the session; the audit trail says who called what).
+pub(crate) const INTERNAL_TABLES: &[&str] = &["mcp_sessions", "gateway_audit", "wharf_schema"];

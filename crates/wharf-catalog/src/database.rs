@@ -106,6 +106,14 @@ impl Database {
     }
 
     /// Legacy sessions stored in this database, expiring after `idle`.
+    /// The gateway's audit trail in this database.
+    pub fn audit_log(&self) -> Arc<dyn crate::audit::AuditLog> {
+        match self {
+            Self::Sqlite(db) => Arc::new(crate::sqlite::SqliteAuditLog::new(db.clone())),
+            Self::Postgres(db) => Arc::new(crate::postgres::PgAuditLog::new(db.clone())),
+        }
+    }
+
     pub fn session_store(&self, idle: Duration) -> Arc<dyn SessionTable> {
         match self {
             Self::Sqlite(db) => Arc::new(SqliteSessionStore::new(db.clone(), idle)),

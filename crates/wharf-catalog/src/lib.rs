@@ -6,6 +6,7 @@
 //! - [`SessionTable`]: rmcp's `SessionStore` on that database under one expiry
 //!   rule (`sessions`), so legacy sessions survive restarts and move between
 //!   replicas;
+//! - [`AuditLog`]: the gateway's audit trail (`audit`), on either backend;
 //! - [`Catalog`]: search and retrieval, imports, read-only SQL (bounded by
 //!   `untrusted_sql` and each backend's own guards);
 //! - [`tools`]: the catalog's MCP tools, built on `wharf-core`, and [`widget`],
@@ -13,6 +14,7 @@
 //!
 //! SQL here binds every value as a parameter; no statement is built from input.
 
+pub mod audit;
 mod catalog;
 mod cursor;
 mod database;
@@ -28,6 +30,7 @@ pub mod tools;
 mod untrusted_sql;
 mod widget;
 
+pub use audit::AuditLog;
 pub use catalog::{
     Catalog, CatalogError, Column, Hit, ImportSummary, MAX_LIMIT, QueryResult, SearchPage,
     SearchQuery, SqlDialect, SqlLimits, seed_if_empty,
@@ -37,10 +40,11 @@ pub use database::{Database, DatabaseSettings, DatabaseUrl};
 pub use error::DbError;
 pub use instrumented::{DbMetrics, PoolUse};
 pub use item::Item;
-pub use postgres::{PgCatalog, PgDatabase, PgSessionStore};
+pub use postgres::{PgAuditLog, PgCatalog, PgDatabase, PgSessionStore};
 pub use sample::sample_items;
 pub use sessions::{SessionTable, heartbeat};
 pub use sqlite::{
-    IndexCause, SearchIndexError, SqliteCatalog, SqliteDatabase, SqliteSessionStore, SqliteSettings,
+    IndexCause, SearchIndexError, SqliteAuditLog, SqliteCatalog, SqliteDatabase,
+    SqliteSessionStore, SqliteSettings,
 };
 pub use widget::{CATALOG_HTML, CATALOG_WIDGET_URI, widget};

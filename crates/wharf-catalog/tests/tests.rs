@@ -6,6 +6,7 @@
 // (clippy.toml) are for the code under test.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod audit;
 mod search;
 mod sessions;
 mod sql;

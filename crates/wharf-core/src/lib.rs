@@ -21,6 +21,7 @@
 //! ```
 
 mod app;
+mod audit;
 mod context;
 mod error;
 pub mod jsonrpc;
@@ -44,6 +45,7 @@ pub use app::{
     App, AppBuilder, CompletionFn, DEFAULT_MAX_RESULT_BYTES, ListChange, Notifier, ResolvedTool,
     Seen, SessionRequest, SessionRequestFn, ToolViewFn,
 };
+pub use audit::{AuditQuery, AuditRecord, now_ms};
 pub use context::{CallContext, CallId, ClientAddr, Endpoint, ParentSpan, SessionId};
 pub use error::{AppError, FieldError, Problem, PromptError, ResourceError, ToolError};
 pub use offer::{Changed, Offer, Offering};

@@ -228,6 +228,8 @@ pub struct GatewayConfig {
     pub views: crate::views::Views,
     /// Progressive discovery: `search_tools` and `call_tool` instead of every tool.
     pub tool_search: crate::tool_search::ToolSearch,
+    /// The audit trail (`audit`): on, kept 30 days, unless the file says.
+    pub audit: AuditSettings,
 }
 
 /// Per-attempt timeout when a server names none (the classic default).
@@ -317,7 +319,38 @@ const TOP_LEVEL: &[&str] = &[
     "views",
     "endpoints",
     "tool_search",
+    "audit",
 ];
+
+/// The audit trail's settings (`audit` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Every tool call recorded in the gateway's database.
+    pub enabled: bool,
+    /// Records older than this are deleted (hourly).
+    pub retention: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention: DEFAULT_AUDIT_RETENTION,
+        }
+    }
+}
+
+/// How long the audit trail keeps a call when the file does not say.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    retention: Option<Value>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -688,10 +721,31 @@ impl GatewayConfig {
                 }),
             },
         }
+        let mut audit = AuditSettings::default();
+        match root.remove("audit") {
+            None | Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => audit.enabled = false,
+            Some(v) => match serde_json::from_value::<RawAudit>(v) {
+                Ok(a) => {
+                    audit.enabled = a.enabled;
+                    if let Some(r) = &a.retention {
+                        match duration(r, "audit.retention") {
+                            Ok(d) => audit.retention = d,
+                            Err(e) => problems.push(e),
+                        }
+                    }
+                }
+                Err(e) => problems.push(Problem {
+                    at: "audit".into(),
+                    message: format!("{e} (write `false`, or {{\"retention\": \"90d\"}})"),
+                }),
+            },
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Self {
+            audit,
             separator,
             when_unhealthy,
             breaker,
@@ -720,6 +774,7 @@ impl GatewayConfig {
             pinning: crate::pinning::Pinning::default(),
             views: crate::views::Views::default(),
             tool_search: crate::tool_search::ToolSearch::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -1105,6 +1160,16 @@ mod tests {
                 r#"{"servers": [{"name": "a", "url": "http://x"}], "views": {"callers": ["*"]}}"#,
                 "views",
                 "must be a list of views",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "audit": {"retention": "forever"}}"#,
+                "audit.retention",
+                "is not a duration",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x"}], "audit": {"keep": "1d"}}"#,
+                "audit",
+                "unknown field `keep`",
             ),
             (r#"{"servers": [}"#, "line 1 column 14", "expected"),
         ];

@@ -42,6 +42,12 @@ const CHANGE_DEBOUNCE: Duration = Duration::from_millis(100);
 /// request (unless it holds a subscription), or as soon as its session ends.
 const LANE_IDLE: Duration = Duration::from_secs(600);
 
+/// Where the gateway hands each call's audit record. Must not block: a sink
+/// that cannot keep up drops (and counts) records rather than slow calls.
+pub trait AuditSink: Send + Sync {
+    fn record(&self, record: wharf_core::AuditRecord);
+}
+
 /// Many upstreams behind one app.
 pub struct Gateway {
     app: Arc<App>,
@@ -56,6 +62,8 @@ pub struct Gateway {
     /// The published tools, for `search_tools` (tool search mode only).
     index: Arc<arc_swap::ArcSwap<crate::tool_search::ToolIndex>>,
     metrics: UpstreamMetrics,
+    /// Each tool call's record goes here, when auditing is on.
+    audit: std::sync::OnceLock<Arc<dyn AuditSink>>,
     stop: CancellationToken,
 }
 
@@ -189,8 +197,14 @@ impl Gateway {
                 crate::tool_search::ToolIndex::empty(),
             )),
             metrics,
+            audit: std::sync::OnceLock::new(),
             stop: CancellationToken::new(),
         })
+    }
+
+    /// Record every tool call from now on in `sink` (set once, before [`Gateway::start`]).
+    pub fn audit_to(&self, sink: Arc<dyn AuditSink>) {
+        let _ = self.audit.set(sink);
     }
 
     pub fn app(&self) -> Arc<App> {
@@ -381,7 +395,7 @@ impl Gateway {
                     );
                     continue;
                 }
-                match forward_tool(u, tool, name.clone()) {
+                match forward_tool(u, tool, name.clone(), self.audit.get().cloned()) {
                     Ok(spec) => {
                         if name != *tool.name {
                             own_names
@@ -740,17 +754,56 @@ fn forward_tool(
     upstream: &Arc<Upstream>,
     tool: &Tool,
     name: String,
+    audit: Option<Arc<dyn AuditSink>>,
 ) -> Result<ToolSpec, wharf_core::Problem> {
     ArgumentValidator::new(&tool.input_schema)?;
     let idempotent = crate::error::safe_to_repeat(tool);
     let original = tool.name.clone();
     let mut renamed = tool.clone();
+    let published: Arc<str> = Arc::from(name.as_str());
     renamed.name = name.into();
     let up = upstream.clone();
     Ok(
         ToolSpec::from_definition(renamed).handler(move |ctx: CallContext, args| {
+            let (up, audit, published) = (up.clone(), audit.clone(), published.clone());
+            let args_hash = audit
+                .as_ref()
+                .map(|_| crate::pinning::value_hash(&serde_json::Value::Object(args.clone())));
             let params = CallToolRequestParams::new(original.clone()).with_arguments(args);
-            call_tool(up.clone(), ctx, idempotent, params)
+            async move {
+                let Some((audit, args_hash)) = audit.zip(args_hash) else {
+                    return call_tool(up, ctx, idempotent, params).await;
+                };
+                let at_ms = wharf_core::now_ms();
+                let started = tokio::time::Instant::now();
+                let (call_id, endpoint) =
+                    (ctx.call_id().to_owned(), ctx.endpoint().map(String::from));
+                let subject = ctx
+                    .principal()
+                    .map(|p| p.subject.clone())
+                    .unwrap_or_default();
+                let outcome = call_tool(up.clone(), ctx, idempotent, params).await;
+                audit.record(wharf_core::AuditRecord {
+                    at_ms,
+                    call_id,
+                    subject,
+                    tool: published.to_string(),
+                    upstream: up.name().to_owned(),
+                    outcome: match &outcome {
+                        Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                            "tool_error".into()
+                        }
+                        Ok(CallToolResponse::Complete(_)) => "ok".into(),
+                        Ok(CallToolResponse::InputRequired(_)) => "input_required".into(),
+                        Ok(_) => "task".into(),
+                        Err(e) => e.class().into(),
+                    },
+                    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    args_hash,
+                    endpoint,
+                });
+                outcome
+            }
         }),
     )
 }

@@ -40,12 +40,13 @@ mod views;
 pub use backoff::Backoff;
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use config::{
-    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_SEPARATOR, DEFAULT_TIMEOUT, Era,
-    GatewayConfig, InProcess, ReadyWhen, Transport, UpstreamConfig, WhenUnhealthy,
+    AuditSettings, DEFAULT_AUDIT_RETENTION, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES,
+    DEFAULT_SEPARATOR, DEFAULT_TIMEOUT, Era, GatewayConfig, InProcess, ReadyWhen, Transport,
+    UpstreamConfig, WhenUnhealthy,
 };
 pub use connect::{Announced, ListKind};
 pub use error::{UpstreamError, safe_to_repeat};
-pub use federation::Gateway;
+pub use federation::{AuditSink, Gateway};
 pub use metrics::UpstreamMetrics;
 pub use pinning::{OnChange, Pinning, definition_hash};
 pub use redact::shown_url;

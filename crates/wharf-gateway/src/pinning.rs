@@ -35,9 +35,14 @@ pub struct Pinning {
 /// JSON with every object's keys sorted (name, description, schemas,
 /// annotations, `_meta`: whatever a client or model reads).
 pub fn definition_hash(tool: &Tool) -> String {
-    let value = serde_json::to_value(tool).unwrap_or(Value::Null);
+    value_hash(&serde_json::to_value(tool).unwrap_or(Value::Null))
+}
+
+/// `sha256:` and the hex digest of `value`'s JSON with every object's keys
+/// sorted: equal for equal values, whatever order their keys came in.
+pub(crate) fn value_hash(value: &Value) -> String {
     let mut text = String::new();
-    canonical(&value, &mut text);
+    canonical(value, &mut text);
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

@@ -242,6 +242,33 @@ pub enum GatewayCommand {
         #[arg(long)]
         json_output: bool,
     },
+    /// The calls made through the gateway (its audit trail), newest first
+    Audit {
+        /// Only this caller: an OAuth subject, or key:NAME for an API key
+        #[arg(long, value_name = "SUBJECT")]
+        user: Option<String>,
+        /// Only this tool (its published name)
+        #[arg(long, value_name = "NAME")]
+        tool: Option<String>,
+        /// Only this upstream server
+        #[arg(long, value_name = "NAME")]
+        upstream: Option<String>,
+        /// ok, error (anything but ok), or one outcome (tool_error, upstream, timeout, ...)
+        #[arg(long, value_name = "OUTCOME")]
+        outcome: Option<String>,
+        /// From this time: a duration back from now (1h, 7d) or an RFC 3339 instant
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Before this time (same forms as --since)
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// At most this many calls
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON Lines, one call per line
+        #[arg(long)]
+        json_output: bool,
+    },
     /// Pin every upstream tool's definition: write their hashes to the lock file
     /// (pinning.lock_file, or config/mcp.lock.json) for the gateway to check
     Lock {

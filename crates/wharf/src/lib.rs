@@ -8,6 +8,7 @@
 //! arguments; the library crates receive typed settings.
 
 mod apps;
+mod audit;
 mod catalog_cli;
 mod check;
 mod cli;
@@ -202,6 +203,33 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 command: Some(cli::GatewayCommand::Lock { output }),
                 ..
             }) => apps::gateway::lock(&config, output).await,
+            Command::Gateway(cli::GatewayArgs {
+                command:
+                    Some(cli::GatewayCommand::Audit {
+                        user,
+                        tool,
+                        upstream,
+                        outcome,
+                        since,
+                        until,
+                        limit,
+                        json_output,
+                    }),
+                ..
+            }) => {
+                let log = database::open(&config).await?.audit_log();
+                let filters = audit::Filters {
+                    user,
+                    tool,
+                    upstream,
+                    outcome,
+                    since,
+                    until,
+                    limit,
+                    json_output,
+                };
+                audit::query(log, filters).await
+            }
             Command::Demo { gateway: true, .. } => {
                 let (_, gateway) = apps::gateway::serve_on_loopback(&config).await?;
                 demo::run_gateway(&gateway).await

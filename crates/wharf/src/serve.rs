@@ -20,7 +20,12 @@ pub(crate) async fn serve(
     app: Option<Arc<App>>,
     process_metrics: prometheus::Registry,
 ) -> anyhow::Result<()> {
-    let crate::apps::Built { app, db, gateway } = crate::apps::build(&config, app, true).await?;
+    let crate::apps::Built {
+        app,
+        db,
+        gateway,
+        audit,
+    } = crate::apps::build(&config, app, true).await?;
     let mut http = config.http.clone();
     http.connections = fit_to_descriptors(http.connections);
     http.process_metrics = Some(process_metrics);
@@ -124,9 +129,15 @@ pub(crate) async fn serve(
             wharf_http::serve(listener, server.serving(), shutdown, config.shutdown_grace).await?;
         }
     }
+    if let Some(audit) = audit {
+        audit.flush(AUDIT_FLUSH).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stopping gateway waits for its last audit records to be written.
+pub(crate) const AUDIT_FLUSH: Duration = Duration::from_secs(5);
 
 /// Descriptors kept for what is not a client connection: database files and
 /// connections, the search index, log files, upstream servers.

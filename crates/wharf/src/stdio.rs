@@ -28,7 +28,9 @@ const QUEUE: usize = 32;
 pub(crate) async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::Result<()> {
     // stdio has no HTTP sessions to store.
     config.session_store = SessionStoreKind::Memory;
-    let app = crate::apps::build(&config, app, true).await?.app;
+    // The gateway (its health checks) and the audit writer live as long as the session.
+    let built = crate::apps::build(&config, app, true).await?;
+    let app = built.app.clone();
     tracing::info!(tools = app.offer().tools().count(), "serving MCP on stdio");
     let (transport, written) = transport(
         tokio::io::stdin(),
@@ -41,6 +43,9 @@ pub(crate) async fn stdio(mut config: Config, app: Option<Arc<App>>) -> anyhow::
     running.waiting().await.context("stdio session failed")?;
     // Every answer out before the process ends.
     let _ = written.await;
+    if let Some(audit) = &built.audit {
+        audit.flush(crate::serve::AUDIT_FLUSH).await;
+    }
     Ok(())
 }
 

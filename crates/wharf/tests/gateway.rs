@@ -1378,3 +1378,100 @@ async fn tool_search_finds_and_calls_only_what_the_caller_may_use() {
     assert_eq!(r["result"]["structuredContent"]["sum"], 2.0, "{r}");
     w.terminate();
 }
+
+/// Every call through the gateway is in its audit trail (written before the
+/// process ends), and `wharf gateway audit` finds it by user, tool and time.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_trail_records_each_call_and_answers_queries() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("mcp.json");
+    let stdio = json!({"command": BIN, "args": ["stdio", "--profile", "builtin"]});
+    std::fs::write(
+        &file,
+        json!({"mcpServers": {"a": stdio, "b": stdio}, "audit": {"retention": "7d"}}).to_string(),
+    )
+    .unwrap();
+    let ci = "ci-0123456789abcdef0123456789abcdef";
+    let ops = "ops-0123456789abcdef0123456789abcdef";
+    let keys = format!("ci:{ci},ops:{ops}");
+    let env = [
+        ("WHARF_PROFILE", "gateway"),
+        ("MCP_CONFIG_PATH", file.to_str().unwrap()),
+        ("WHARF_API_KEYS", keys.as_str()),
+    ];
+    let w = crate::process::Wharf::start_with_env(data.path(), &[], &env).await;
+    let call = async |key: &str, tool: &str, arguments: Value| {
+        let r = modern_as(
+            &w,
+            "/mcp",
+            key,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        )
+        .await;
+        assert!(r["result"].is_object(), "{r}");
+        r["result"]["_meta"]["wharf/callId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = call(ci, "a_add", json!({"a": 2, "b": 3})).await;
+    call(ci, "a_echo", json!({"text": "hi"})).await;
+    call(ops, "a_add", json!({"b": 3, "a": 2})).await;
+    call(ops, "b_add", json!({"a": 1, "b": 1})).await;
+    // SIGTERM: the last records are written before the process ends.
+    assert!(w.terminate().success());
+
+    let audit = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["gateway", "audit"])
+            .args(args)
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let records = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["--json-output"];
+        all.extend_from_slice(args);
+        audit(&all)
+            .0
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mine = records(&["--user", "key:ci"]);
+    let tools: Vec<&str> = mine.iter().map(|r| r["tool"].as_str().unwrap()).collect();
+    assert_eq!(tools, ["a_echo", "a_add"], "newest first: {mine:?}");
+    assert_eq!(mine[1]["call_id"], first.as_str());
+    assert_eq!(mine[1]["upstream"], "a");
+    assert_eq!(mine[1]["outcome"], "ok");
+    assert!(mine[1]["latency_ms"].as_f64().unwrap() > 0.0);
+    let theirs = records(&["--tool", "a_add", "--user", "key:ops"]);
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    // Same arguments (in any key order), same hash; the arguments themselves are not kept.
+    assert_eq!(theirs[0]["args_hash"], mine[1]["args_hash"]);
+    assert_ne!(mine[0]["args_hash"], mine[1]["args_hash"]);
+    assert!(!audit(&["--json-output"]).0.contains("\"hi\""));
+    assert_eq!(records(&["--upstream", "b"])[0]["subject"], "key:ops");
+    assert_eq!(records(&["--since", "1h"]).len(), 4);
+    assert_eq!(records(&["--outcome", "error"]).len(), 0);
+    let (table, _) = audit(&["--limit", "2"]);
+    assert!(table.starts_with("time (UTC)"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let (none, said) = audit(&["--until", "1h"]);
+    assert!(
+        none.is_empty() && said.contains("no calls match"),
+        "{none}{said}"
+    );
+}

@@ -228,8 +228,8 @@ impl Catalog for PgCatalog {
         let rows = client
             .query(
                 "SELECT table_name::text FROM information_schema.tables
-                 WHERE table_schema = current_schema() AND table_name NOT IN ('mcp_sessions', 'wharf_schema') ORDER BY 1",
-                &[],
+                 WHERE table_schema = current_schema() AND table_name::text <> ALL($1) ORDER BY 1",
+                &[&crate::catalog::INTERNAL_TABLES],
             )
             .await
             .map_err(db)?;

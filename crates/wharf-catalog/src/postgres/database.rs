@@ -54,6 +54,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);",
     // 2: who created each legacy session (its subject), so no one else uses it.
     "ALTER TABLE mcp_sessions ADD COLUMN owner text;",
+    // 3: the gateway's audit trail: one row per tool call (arguments as a hash).
+    "CREATE TABLE gateway_audit (
+        id bigserial PRIMARY KEY,
+        at_ms bigint NOT NULL,
+        call_id text NOT NULL,
+        subject text NOT NULL,
+        tool text NOT NULL,
+        upstream text NOT NULL,
+        outcome text NOT NULL,
+        latency_ms double precision NOT NULL,
+        args_hash text NOT NULL,
+        endpoint text
+    );
+    CREATE INDEX gateway_audit_at ON gateway_audit (at_ms);
+    CREATE INDEX gateway_audit_subject ON gateway_audit (subject, at_ms);",
 ];
 
 /// Errors from PostgreSQL, as catalog errors.

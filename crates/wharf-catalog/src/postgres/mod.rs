@@ -1,10 +1,12 @@
 //! The PostgreSQL backend: the same files as `sqlite/` (database, catalog,
-//! sessions), for when one machine is not enough.
+//! sessions, audit), for when one machine is not enough.
 
+mod audit;
 mod catalog;
 pub(crate) mod database;
 mod sessions;
 
+pub use audit::PgAuditLog;
 pub use catalog::PgCatalog;
 pub use database::PgDatabase;
 pub use sessions::PgSessionStore;

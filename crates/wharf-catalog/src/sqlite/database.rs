@@ -112,11 +112,24 @@ const MIGRATIONS: &[&str] = &[
     END;",
     // 4: who created each legacy session (its subject), so no one else uses it.
     "ALTER TABLE mcp_sessions ADD COLUMN owner TEXT;",
+    // 5: the gateway's audit trail: one row per tool call (arguments as a hash).
+    "CREATE TABLE gateway_audit (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,      -- ms since the Unix epoch
+        call_id TEXT NOT NULL,
+        subject TEXT NOT NULL,       -- '' for an anonymous caller
+        tool TEXT NOT NULL,
+        upstream TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        latency_ms REAL NOT NULL,
+        args_hash TEXT NOT NULL,
+        endpoint TEXT
+    );
+    CREATE INDEX gateway_audit_at ON gateway_audit (at_ms);
+    CREATE INDEX gateway_audit_subject ON gateway_audit (subject, at_ms);",
 ];
 
-/// Tables that hold Wharf's own state; user SQL may not read them (a session id
-/// is as good as a credential for the session).
-pub(crate) const INTERNAL_TABLES: &[&str] = &["mcp_sessions"];
+pub(crate) use crate::catalog::INTERNAL_TABLES;
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]

@@ -139,6 +139,15 @@ pub(crate) async fn serve_on_loopback(config: &Config) -> anyhow::Result<(String
 /// The gateway, with every upstream connected (or being retried); its app
 /// is what is served.
 pub(crate) async fn start(config: &Config) -> anyhow::Result<Arc<Gateway>> {
+    start_audited(config, None).await.map(|(g, _)| g)
+}
+
+/// [`start`], recording every tool call in `db`'s audit trail unless the
+/// file turns it off (`audit: false`); the writer, to flush at shutdown.
+pub(crate) async fn start_audited(
+    config: &Config,
+    db: Option<&wharf_catalog::Database>,
+) -> anyhow::Result<(Arc<Gateway>, Option<Arc<crate::audit::AuditWriter>>)> {
     let upstreams = load(config).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         anyhow::anyhow!(
@@ -147,10 +156,23 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Arc<Gateway>> {
             lines.join("\n")
         )
     })?;
+    let audit = upstreams.audit;
     let gateway = Arc::new(
         Gateway::new(upstreams, "wharf-gateway", env!("CARGO_PKG_VERSION"))
             .context("cannot build the gateway")?,
     );
+    let writer = match db.filter(|_| audit.enabled) {
+        Some(db) => {
+            let writer = crate::audit::AuditWriter::start(
+                db.audit_log(),
+                audit.retention,
+                gateway.app().registry(),
+            )?;
+            gateway.audit_to(writer.clone());
+            Some(writer)
+        }
+        None => None,
+    };
     gateway.start().await;
     for u in gateway.upstreams() {
         tracing::info!(
@@ -161,7 +183,7 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Arc<Gateway>> {
             "upstream"
         );
     }
-    Ok(gateway)
+    Ok((gateway, writer))
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub(crate) struct Built {
     pub(crate) app: Arc<App>,
     pub(crate) db: Option<wharf_catalog::Database>,
     pub(crate) gateway: Option<Arc<wharf_gateway::Gateway>>,
+    /// The gateway's audit trail writer, to flush before the process ends.
+    pub(crate) audit: Option<Arc<crate::audit::AuditWriter>>,
 }
 
 /// The app to serve (the program's own, or the configured profile's). `seed`
@@ -45,6 +47,7 @@ pub(crate) async fn build(
             app,
             db,
             gateway: None,
+            audit: None,
         });
     }
     let app = match config.profile {
@@ -67,13 +70,20 @@ pub(crate) async fn build(
             builtin::app(config.tool_timeout).context("the app's tools are not valid")?
         }
         Profile::Gateway => {
-            let gateway = gateway::start(config).await?;
+            // The audit trail lives in the database (on unless the file says `audit: false`).
+            let audited = gateway::load(config).is_ok_and(|g| g.audit.enabled);
+            let db = match db {
+                None if audited => Some(crate::database::open(config).await?),
+                db => db,
+            };
+            let (gateway, audit) = gateway::start_audited(config, db.as_ref()).await?;
             let app = gateway.app();
             use_state_key(config, &app)?;
             return Ok(Built {
                 app,
                 db,
                 gateway: Some(gateway),
+                audit,
             });
         }
     };
@@ -83,6 +93,7 @@ pub(crate) async fn build(
         app,
         db,
         gateway: None,
+        audit: None,
     })
 }
 
