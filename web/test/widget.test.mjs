@@ -11,6 +11,10 @@
 //
 //   TEST_WHARF_BIN=target/debug/wharf node --test web/test/widget.test.mjs
 //
+// Behind `wharf gateway`, the catalog widget and a widget served by a Python
+// SDK server (test/fixtures/dice_server.py; TEST_PYTHON names a Python with
+// `mcp` 2.x installed, as `cargo xtask ci` does) call their servers' own tools.
+//
 // Needs Chromium (`apt-get install chromium`; CHROMIUM_PATH overrides
 // /usr/bin/chromium). Screenshots go to WIDGET_SCREENSHOTS or a temp folder,
 // printed at the start.
@@ -526,6 +530,84 @@ test("through `wharf gateway` with a namespace: the widget's own tool names stil
     const calls = await page.evaluate(() => window.hostLog.filter((l) => l.kind === "tools/call").map((l) => l.params.name));
     assert.deepEqual(calls, ["search_items", "get_item"]);
     console.log(`# ${await shot(page, "gateway-detail")}`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await gw.close().catch(() => {});
+    gateway.kill("SIGTERM");
+  }
+});
+
+test("through `wharf gateway`: a widget served by a Python SDK server calls its own tool name", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "wharf-widget-python-"));
+  const built = await esbuild.build({
+    entryPoints: [join(here, "fixtures/dice_widget.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+    logLevel: "warning",
+  });
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>dice</title></head>
+<body><p>Rolled: <span id="value">-</span></p><button id="roll">Roll a d20</button>
+<script type="module">${built.outputFiles[0].text}</script></body></html>`;
+  const widgetFile = join(dir, "dice.html");
+  await writeFile(widgetFile, html);
+  const file = join(dir, "mcp.json");
+  const python = process.env.TEST_PYTHON ?? "python3";
+  await writeFile(
+    file,
+    JSON.stringify({
+      mcpServers: {
+        dice: { command: python, args: [join(here, "fixtures/dice_server.py")], env: { DICE_WIDGET_HTML: widgetFile } },
+      },
+    }),
+  );
+  const port = await freePort();
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WHARF_")));
+  const gateway = spawn(WHARF_BIN, ["--data-dir", dir, "gateway", "--listen", `127.0.0.1:${port}`, "--upstreams", file], {
+    env: { ...env, WHARF_LOG: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  let exited = null;
+  gateway.once("exit", (code) => (exited = code));
+  const base = `http://127.0.0.1:${port}`;
+  await until(
+    "wharf gateway to be ready with the Python server",
+    async () => (await fetch(`${base}/ready`)).ok,
+    () => (exited === null ? null : `wharf gateway exited with ${exited}`),
+  );
+  const gw = new Client({ name: "wharf-widget-python-test", version: "1.0.0" });
+  await gw.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+  try {
+    const { tools } = await gw.listTools();
+    const tool = tools.find((t) => t.name === "dice_roll_dice");
+    assert.ok(tool, tools.map((t) => t.name).join(", "));
+    const uri = getToolUiResourceUri(tool);
+    assert.equal(uri, "ui://dice/widget.html");
+    const r = await gw.readResource({ uri });
+    sandbox.html = r.contents[0].text;
+    sandbox.csp = cspFor(r.contents[0]._meta?.ui?.csp);
+
+    const page = await browser.newPage({ viewport: { width: 600, height: 400 } });
+    const problems = watch(page);
+    await page.exposeFunction("hostCallTool", (p) => gw.callTool(p));
+    await page.goto(`${hostOrigin}/?widget=${encodeURIComponent(`${sandboxOrigin}/widget.html`)}`);
+    await until("the dice widget to initialize", () => page.evaluate(() => window.hostReady));
+    const first = await gw.callTool({ name: "dice_roll_dice", arguments: { sides: 6 } });
+    await page.evaluate((a) => window.host.sendToolInput(a), { sides: 6 });
+    await page.evaluate((res) => window.host.sendToolResult(res), first);
+    const w = page.frameLocator("#widget");
+    const shown = JSON.parse(first.content[0].text).value;
+    await until("the first roll shown", async () => (await w.locator("#value").textContent()) === String(shown));
+    // The widget rolls again by its server's own name; the gateway routes it.
+    await w.locator("#roll").click();
+    await w.locator("body[data-rolls='1']").waitFor();
+    const value = Number(await w.locator("#value").textContent());
+    assert.ok(value >= 1 && value <= 20, `rolled ${value}`);
+    const calls = await page.evaluate(() => window.hostLog.filter((l) => l.kind === "tools/call").map((l) => l.params.name));
+    assert.deepEqual(calls, ["roll_dice"]);
+    console.log(`# ${await shot(page, "gateway-python-widget")}`);
     assert.deepEqual(problems, []);
     await page.close();
   } finally {

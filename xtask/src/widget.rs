@@ -51,5 +51,7 @@ pub(crate) fn test(tools: &Tools, wharf: &Path) -> Result<()> {
     }
     run(node(tools, &["--test", "web/test/widget.test.mjs"])
         .env("TEST_WHARF_BIN", wharf)
+        // The Python SDK server whose widget is tested behind the gateway.
+        .env("TEST_PYTHON", &tools.python)
         .env("CHROMIUM_PATH", chromium))
 }
