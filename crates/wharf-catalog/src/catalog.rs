@@ -443,5 +443,11 @@ pub async fn seed_if_empty<C: Catalog + ?Sized>(
 
 /// Tables that hold Wharf's own state, on either backend: never listed to a
 /// model, and user SQL may not read them (a session id is as good as a
-/// credential for the session; the audit trail says who called what).
-pub(crate) const INTERNAL_TABLES: &[&str] = &["mcp_sessions", "gateway_audit", "wharf_schema"];
+/// credential for the session; the audit trail says who called what; the
+/// vault holds sealed tokens).
+pub(crate) const INTERNAL_TABLES: &[&str] = &[
+    "mcp_sessions",
+    "gateway_audit",
+    "gateway_tokens",
+    "wharf_schema",
+];

@@ -114,6 +114,14 @@ impl Database {
         }
     }
 
+    /// The gateway's token vault in this database (rows sealed by the gateway).
+    pub fn token_table(&self) -> Arc<dyn crate::tokens::TokenTable> {
+        match self {
+            Self::Sqlite(db) => Arc::new(crate::sqlite::SqliteTokenTable::new(db.clone())),
+            Self::Postgres(db) => Arc::new(crate::postgres::PgTokenTable::new(db.clone())),
+        }
+    }
+
     pub fn session_store(&self, idle: Duration) -> Arc<dyn SessionTable> {
         match self {
             Self::Sqlite(db) => Arc::new(SqliteSessionStore::new(db.clone(), idle)),

@@ -6,7 +6,8 @@
 //! - [`SessionTable`]: rmcp's `SessionStore` on that database under one expiry
 //!   rule (`sessions`), so legacy sessions survive restarts and move between
 //!   replicas;
-//! - [`AuditLog`]: the gateway's audit trail (`audit`), on either backend;
+//! - [`AuditLog`]: the gateway's audit trail (`audit`), and [`TokenTable`], its
+//!   token vault (`tokens`), on either backend;
 //! - [`Catalog`]: search and retrieval, imports, read-only SQL (bounded by
 //!   `untrusted_sql` and each backend's own guards);
 //! - [`tools`]: the catalog's MCP tools, built on `wharf-core`, and [`widget`],
@@ -26,6 +27,7 @@ mod postgres;
 mod sample;
 mod sessions;
 mod sqlite;
+pub mod tokens;
 pub mod tools;
 mod untrusted_sql;
 mod widget;
@@ -40,11 +42,12 @@ pub use database::{Database, DatabaseSettings, DatabaseUrl};
 pub use error::DbError;
 pub use instrumented::{DbMetrics, PoolUse};
 pub use item::Item;
-pub use postgres::{PgAuditLog, PgCatalog, PgDatabase, PgSessionStore};
+pub use postgres::{PgAuditLog, PgCatalog, PgDatabase, PgSessionStore, PgTokenTable};
 pub use sample::sample_items;
 pub use sessions::{SessionTable, heartbeat};
 pub use sqlite::{
     IndexCause, SearchIndexError, SqliteAuditLog, SqliteCatalog, SqliteDatabase,
-    SqliteSessionStore, SqliteSettings,
+    SqliteSessionStore, SqliteSettings, SqliteTokenTable,
 };
+pub use tokens::TokenTable;
 pub use widget::{CATALOG_HTML, CATALOG_WIDGET_URI, widget};

@@ -11,6 +11,7 @@ mod search;
 mod sessions;
 mod sql;
 mod texts;
+mod tokens;
 mod untrusted;
 mod upsert;
 

@@ -287,6 +287,13 @@ impl CallContext {
         &self.extensions
     }
 
+    /// `value` attached for whoever handles the call next (a gateway attaches
+    /// the upstream credentials it chose for the caller).
+    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
+    }
+
     /// Cancelled when the client cancels the request or the server shuts down.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel

@@ -166,6 +166,9 @@ pub struct UpstreamConfig {
     pub metadata: Value,
     /// Tags every tool of this server carries, for views (`views`, `endpoints`).
     pub tags: Vec<String>,
+    /// The upstream wants OAuth tokens the gateway gets: each user's own
+    /// (sign-in), or the gateway's (client credentials).
+    pub oauth: Option<crate::oauth::OAuthSettings>,
     /// Values read from the environment for this upstream (`${VAR}`): never
     /// shown in an error or a log line.
     pub secrets: Vec<String>,
@@ -188,6 +191,7 @@ impl UpstreamConfig {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             metadata: Value::Null,
             tags: Vec::new(),
+            oauth: None,
             secrets: Vec::new(),
         }
     }
@@ -230,6 +234,11 @@ pub struct GatewayConfig {
     pub tool_search: crate::tool_search::ToolSearch,
     /// The audit trail (`audit`): on, kept 30 days, unless the file says.
     pub audit: AuditSettings,
+    /// Where users reach the gateway (`server.public_url`): sign-in links and
+    /// the OAuth redirect URI are made from it.
+    pub public_url: Option<String>,
+    /// Key material the token vault's key is derived from (`server.state_key`).
+    pub vault_secret: Option<Vec<u8>>,
 }
 
 /// Per-attempt timeout when a server names none (the classic default).
@@ -293,6 +302,8 @@ struct RawServer {
     metadata: Value,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default)]
+    oauth: Option<RawOAuth>,
     /// The production client's per-server level, passed to a started server
     /// as `LOG_LEVEL`.
     #[serde(default)]
@@ -350,6 +361,22 @@ struct RawAudit {
     enabled: bool,
     #[serde(default)]
     retention: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuth {
+    /// `authorization_code` (default: each user signs in) or `client_credentials`.
+    #[serde(default)]
+    grant: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -775,6 +802,8 @@ impl GatewayConfig {
             views: crate::views::Views::default(),
             tool_search: crate::tool_search::ToolSearch::default(),
             audit: AuditSettings::default(),
+            public_url: None,
+            vault_secret: None,
         }
     }
 }
@@ -930,6 +959,59 @@ fn upstream(
             "headers and bearer apply to a `url` server only".into(),
         );
     }
+    let oauth = match &s.oauth {
+        None => None,
+        Some(_) if started => {
+            report(
+                at("oauth"),
+                "OAuth applies to a `url` server; a started server takes its credentials in `env`"
+                    .into(),
+            );
+            None
+        }
+        Some(_) if s.bearer.is_some() || headers.contains_key("authorization") => {
+            report(
+                at("oauth"),
+                "the gateway gets this server's tokens itself; remove `bearer` (or the Authorization header)".into(),
+            );
+            None
+        }
+        Some(o) => {
+            let grant = match o.grant.as_deref() {
+                None | Some("authorization_code") => Some(crate::oauth::Grant::AuthorizationCode),
+                Some("client_credentials") => Some(crate::oauth::Grant::ClientCredentials),
+                Some(other) => {
+                    report(
+                        at("oauth.grant"),
+                        format!(
+                            "`{other}` is not one of: authorization_code (each user signs in), client_credentials (the gateway's own token)"
+                        ),
+                    );
+                    None
+                }
+            };
+            let secret = o
+                .client_secret
+                .as_ref()
+                .and_then(|v| expanded(v, "oauth.client_secret", &mut report));
+            if let Some(v) = &secret {
+                credentials.push(v.clone());
+            }
+            if grant == Some(crate::oauth::Grant::ClientCredentials) && o.client_id.is_none() {
+                report(
+                    at("oauth.client_id"),
+                    "client credentials need the gateway's registered `client_id` (and `client_secret`)".into(),
+                );
+            }
+            grant.map(|grant| crate::oauth::OAuthSettings {
+                grant,
+                scopes: o.scopes.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: secret,
+                issuer: o.issuer.clone(),
+            })
+        }
+    };
     // An empty namespace publishes names unchanged (one upstream, or a gateway
     // that must look exactly like its server).
     let namespace = s.namespace.clone().unwrap_or_else(|| name.clone());
@@ -1003,6 +1085,7 @@ fn upstream(
         max_concurrency,
         metadata: s.metadata,
         tags: s.tags,
+        oauth,
         secrets,
     })
 }
@@ -1170,6 +1253,31 @@ mod tests {
                 r#"{"servers": [{"name": "a", "url": "http://x"}], "audit": {"keep": "1d"}}"#,
                 "audit",
                 "unknown field `keep`",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "command": "x", "oauth": {}}]}"#,
+                "servers[0] (a).oauth",
+                "applies to a `url` server",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x", "bearer": "t", "oauth": {}}]}"#,
+                "servers[0] (a).oauth",
+                "remove `bearer`",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x", "oauth": {"grant": "password"}}]}"#,
+                "servers[0] (a).oauth.grant",
+                "authorization_code",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x", "oauth": {"grant": "client_credentials"}}]}"#,
+                "servers[0] (a).oauth.client_id",
+                "client credentials need",
+            ),
+            (
+                r#"{"servers": [{"name": "a", "url": "http://x", "oauth": {"scope": "x"}}]}"#,
+                "servers[0] (a)",
+                "unknown field `scope`",
             ),
             (r#"{"servers": [}"#, "line 1 column 14", "expected"),
         ];

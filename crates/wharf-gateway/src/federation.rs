@@ -64,6 +64,8 @@ pub struct Gateway {
     metrics: UpstreamMetrics,
     /// Each tool call's record goes here, when auditing is on.
     audit: std::sync::OnceLock<Arc<dyn AuditSink>>,
+    /// Sign-in and tokens of the upstreams with `oauth`.
+    sign_ins: Option<Arc<crate::vault::SignIns>>,
     stop: CancellationToken,
 }
 
@@ -144,6 +146,28 @@ impl Gateway {
                 ))
             })
             .collect();
+        let oauth: Vec<_> = upstreams
+            .iter()
+            .filter_map(|u| {
+                let settings = u.config().oauth.clone()?;
+                let url = match &u.config().transport {
+                    crate::Transport::Http { url } | crate::Transport::Sse { url } => url.clone(),
+                    _ => return None,
+                };
+                Some((u.name().to_owned(), url, settings))
+            })
+            .collect();
+        let sign_ins = (!oauth.is_empty()).then(|| {
+            let secret = config.vault_secret.clone().unwrap_or_else(|| {
+                tracing::warn!("no key for the token vault (server.state_key): tokens kept by this process do not survive it");
+                uuid_like_secret()
+            });
+            Arc::new(crate::vault::SignIns::new(
+                oauth,
+                config.public_url.as_deref().unwrap_or("http://127.0.0.1"),
+                &secret,
+            ))
+        });
         let routing = Arc::new((upstreams.clone(), config.separator.clone()));
         let sessions = Arc::new(upstreams.clone());
         let mut builder = App::builder(name, version)
@@ -198,8 +222,46 @@ impl Gateway {
             )),
             metrics,
             audit: std::sync::OnceLock::new(),
+            sign_ins,
             stop: CancellationToken::new(),
         })
+    }
+
+    /// Sign-in to the upstreams with `oauth` (the binary serves its pages), if any.
+    pub fn sign_ins(&self) -> Option<Arc<crate::vault::SignIns>> {
+        self.sign_ins.clone()
+    }
+
+    /// Keep users' upstream tokens in `store` (the database) instead of memory.
+    pub fn tokens_in(&self, store: Box<dyn crate::vault::TokenStore>) {
+        if let Some(s) = &self.sign_ins {
+            s.set_store(store);
+        }
+    }
+
+    /// A user just signed in to `upstream`: list its tools now if they were
+    /// not known (nobody had signed in before), and publish them.
+    pub async fn signed_in(&self, upstream: &str) {
+        let Some(u) = self.upstreams.iter().find(|u| u.name() == upstream) else {
+            return;
+        };
+        self.renew_bearer(u).await;
+        if u.check_health().await == Health::Healthy {
+            if let Err(e) = u.refresh_lists().await {
+                tracing::warn!(upstream, error = %e, "cannot list the upstream's tools");
+            }
+            self.publish();
+        }
+    }
+
+    /// An OAuth upstream's shared connection (health checks, lists) carries
+    /// the gateway's token, or a signed-in user's.
+    async fn renew_bearer(&self, u: &Upstream) {
+        if let Some(s) = self.sign_ins.as_ref().filter(|s| s.knows(u.name()))
+            && let Some(token) = s.listing_token(u.name()).await
+        {
+            u.set_bearer(Some(token)).await;
+        }
     }
 
     /// Record every tool call from now on in `sink` (set once, before [`Gateway::start`]).
@@ -246,6 +308,7 @@ impl Gateway {
     /// is reported and retried by its health check; the gateway starts anyway.
     pub async fn start(self: &Arc<Self>) {
         futures::future::join_all(self.upstreams.iter().map(|u| async move {
+            self.renew_bearer(u).await;
             if u.check_health().await == Health::Healthy {
                 if let Err(e) = u.refresh_lists().await {
                     tracing::warn!(upstream = u.name(), error = %e, "cannot list the upstream's tools");
@@ -285,6 +348,7 @@ impl Gateway {
                 }
                 _ = tick.tick() => {
                     upstream.sweep_lanes(LANE_IDLE);
+                    self.renew_bearer(&upstream).await;
                     let now = upstream.check_health().await;
                     let recovered = now == Health::Healthy && was != Health::Healthy;
                     let fell = now != Health::Healthy && was == Health::Healthy;
@@ -395,7 +459,8 @@ impl Gateway {
                     );
                     continue;
                 }
-                match forward_tool(u, tool, name.clone(), self.audit.get().cloned()) {
+                let auth = self.sign_ins.clone().filter(|s| s.knows(u.name()));
+                match forward_tool(u, tool, name.clone(), self.audit.get().cloned(), auth) {
                     Ok(spec) => {
                         if name != *tool.name {
                             own_names
@@ -410,6 +475,23 @@ impl Gateway {
                         names.remove(&name);
                         tracing::warn!(upstream = u.name(), tool = %tool.name, error = %why, "upstream tool skipped");
                     }
+                }
+            }
+            // Nobody has signed in to it yet, so its tools are unknown: a tool
+            // that gives the caller the link to sign in.
+            if lists.tools.is_empty()
+                && let Some(s) = self
+                    .sign_ins
+                    .clone()
+                    .filter(|s| s.grant(u.name()) == Some(crate::oauth::Grant::AuthorizationCode))
+            {
+                let name = rename("sign_in");
+                if names.insert(name.clone()) {
+                    facts.insert(
+                        name.clone(),
+                        crate::views::ToolFacts::of(u.config(), &Tool::default()),
+                    );
+                    offering.tools.push(sign_in_tool(&name, u.name(), s));
                 }
             }
             for prompt in &lists.prompts {
@@ -750,11 +832,81 @@ fn relayed(e: UpstreamError) -> ErrorData {
 
 /// A tool of `upstream`, published as `name`. Its schema is checked here so one
 /// upstream's bad tool is skipped instead of refusing the whole offer.
+/// `{namespace}_sign_in`: the link that signs the caller in to `upstream`.
+fn sign_in_tool(name: &str, upstream: &str, sign_ins: Arc<crate::vault::SignIns>) -> ToolSpec {
+    let upstream = upstream.to_owned();
+    ToolSpec::new(name)
+        .title(format!("Sign in to {upstream}"))
+        .description(format!(
+            "Use this before using {upstream}'s tools: it gives the link where the user connects their {upstream} account to this gateway. Show the link to the user."
+        ))
+        .read_only()
+        .handler(move |ctx: CallContext, _args: rmcp::model::JsonObject| {
+            let (sign_ins, upstream) = (sign_ins.clone(), upstream.clone());
+            async move {
+                let Some(who) = ctx.principal() else {
+                    return Err(ToolError::Failed(format!(
+                        "{upstream} needs each user's own sign-in, and this gateway does not know who you are: call it with an API key or an OAuth token"
+                    )));
+                };
+                let link = sign_ins.link(&upstream, &who.subject);
+                Ok(wharf_core::text_result(format!(
+                    "Open this link to connect your {upstream} account (valid for 10 minutes): {link}"
+                )))
+            }
+        })
+}
+
+/// Not a key: an unguessable secret for a vault whose tokens die with the process.
+fn uuid_like_secret() -> Vec<u8> {
+    use ring::rand::SecureRandom;
+    let mut bytes = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system's random source");
+    bytes
+}
+
+/// The caller's credentials for an OAuth upstream: `ctx` carrying their own
+/// token (sign-in), or the shared connection given the gateway's (client
+/// credentials). No token: a tool error with the link to sign in.
+async fn with_credentials(
+    up: &Upstream,
+    published: &str,
+    sign_ins: &crate::vault::SignIns,
+    ctx: CallContext,
+) -> Result<CallContext, ToolError> {
+    use crate::vault::NoToken;
+    let subject = ctx.principal().map(|p| p.subject.clone());
+    let token = sign_ins.token_for(up.name(), subject.as_deref()).await;
+    let token = match token {
+        Ok(t) => t,
+        Err(NoToken::SignIn(link)) => {
+            return Err(ToolError::Failed(format!(
+                "To use `{published}`, the user must first connect their {} account: show them this link (valid for 10 minutes): {link} , then call the tool again.",
+                up.name()
+            )));
+        }
+        Err(NoToken::Failed(why)) => return Err(ToolError::Upstream(why)),
+    };
+    Ok(match sign_ins.grant(up.name()) {
+        Some(crate::oauth::Grant::ClientCredentials) => {
+            up.set_bearer(Some(token)).await;
+            ctx
+        }
+        _ => ctx.with_extension(crate::upstream::UserBearer {
+            subject: subject.unwrap_or_default(),
+            token,
+        }),
+    })
+}
+
 fn forward_tool(
     upstream: &Arc<Upstream>,
     tool: &Tool,
     name: String,
     audit: Option<Arc<dyn AuditSink>>,
+    auth: Option<Arc<crate::vault::SignIns>>,
 ) -> Result<ToolSpec, wharf_core::Problem> {
     ArgumentValidator::new(&tool.input_schema)?;
     let idempotent = crate::error::safe_to_repeat(tool);
@@ -766,13 +918,21 @@ fn forward_tool(
     Ok(
         ToolSpec::from_definition(renamed).handler(move |ctx: CallContext, args| {
             let (up, audit, published) = (up.clone(), audit.clone(), published.clone());
+            let auth = auth.clone();
             let args_hash = audit
                 .as_ref()
                 .map(|_| crate::pinning::value_hash(&serde_json::Value::Object(args.clone())));
             let params = CallToolRequestParams::new(original.clone()).with_arguments(args);
             async move {
+                let relay = async |ctx: CallContext| {
+                    let ctx = match &auth {
+                        Some(auth) => with_credentials(&up, &published, auth, ctx).await?,
+                        None => ctx,
+                    };
+                    call_tool(up.clone(), ctx, idempotent, params).await
+                };
                 let Some((audit, args_hash)) = audit.zip(args_hash) else {
-                    return call_tool(up, ctx, idempotent, params).await;
+                    return relay(ctx).await;
                 };
                 let at_ms = wharf_core::now_ms();
                 let started = tokio::time::Instant::now();
@@ -782,7 +942,7 @@ fn forward_tool(
                     .principal()
                     .map(|p| p.subject.clone())
                     .unwrap_or_default();
-                let outcome = call_tool(up.clone(), ctx, idempotent, params).await;
+                let outcome = relay(ctx).await;
                 audit.record(wharf_core::AuditRecord {
                     at_ms,
                     call_id,

@@ -5,7 +5,7 @@
 
 #![allow(deprecated)] // legacy sessions' log level and resource subscriptions
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use rmcp::{
@@ -96,7 +96,24 @@ pub struct Upstream {
     redactor: crate::redact::Redactor,
     /// The connection whose list changes are being listened to.
     listening: std::sync::Mutex<std::sync::Weak<Connection>>,
+    /// The bearer token of the shared connection, when the gateway gets one
+    /// (OAuth upstreams: the gateway's own, or a signed-in user's for listing).
+    bearer: arc_swap::ArcSwapOption<String>,
+    /// Each signed-in user's connection (OAuth upstreams), with the token it was made with.
+    users: Mutex<HashMap<String, (String, Arc<Connection>)>>,
 }
+
+/// The caller's own upstream token (per-user sign-in): its calls go over a
+/// connection of theirs that carries it.
+#[derive(Clone)]
+pub(crate) struct UserBearer {
+    pub(crate) subject: String,
+    pub(crate) token: String,
+}
+
+/// Users' connections one upstream keeps at most; beyond it, another user's
+/// is closed (made again at their next call).
+const MAX_USER_CONNECTIONS: usize = 1024;
 
 /// Where one attempt goes: the upstream's shared connection, or the caller's lane.
 pub(crate) struct Route {
@@ -181,6 +198,8 @@ impl Upstream {
             lanes,
             redactor,
             listening: Default::default(),
+            bearer: Default::default(),
+            users: Default::default(),
         }
     }
 
@@ -307,13 +326,51 @@ impl Upstream {
         }
     }
 
+    /// The shared connection's bearer token from now on; a different one
+    /// closes the connection, so the next request connects with it.
+    pub(crate) async fn set_bearer(&self, token: Option<String>) {
+        if self.bearer.load().as_deref() == token.as_ref() {
+            return;
+        }
+        self.bearer.store(token.map(Arc::new));
+        // New credentials: connect at once (a wait after failures without them
+        // says nothing about the next attempt).
+        let mut slot = self.slot.lock().await;
+        slot.current = None;
+        slot.failures = 0;
+        slot.not_before = None;
+    }
+
+    /// The headers of a connection: the configured ones, and `bearer`.
+    fn headers_with(&self, bearer: Option<&str>) -> http::HeaderMap {
+        let mut headers = self.headers.clone();
+        if let Some(v) =
+            bearer.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok())
+        {
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        headers
+    }
+
     /// A new connection to the upstream, its handshake bounded by [`MAX_CONNECT_TIME`].
     async fn handshake(&self, era: Era, handler: UpstreamHandler) -> Result<Connection, Scrubbed> {
+        let bearer = self.bearer.load_full();
+        self.handshake_with(era, handler, bearer.as_deref().map(String::as_str))
+            .await
+    }
+
+    async fn handshake_with(
+        &self,
+        era: Era,
+        handler: UpstreamHandler,
+        bearer: Option<&str>,
+    ) -> Result<Connection, Scrubbed> {
+        let headers = self.headers_with(bearer);
         let connecting = connect(
             (self.name(), &self.redactor),
             &self.config.transport,
             era,
-            &self.headers,
+            &headers,
             &self.http,
             handler,
             self.config.max_concurrency,
@@ -571,6 +628,13 @@ impl Upstream {
         caller: Option<&CallContext>,
         deadline: Instant,
     ) -> Result<Route, UpstreamError> {
+        // A signed-in user's call goes over their own connection, with their token.
+        if let Some(user) = caller.and_then(|c| c.extensions().get::<UserBearer>()) {
+            return Ok(Route {
+                conn: self.user_connection(user).await?,
+                lane: None,
+            });
+        }
         // A stdio server is one process with one session: no lanes.
         if let Some(ctx) = caller
             && !matches!(self.config.transport, Transport::Stdio { .. })
@@ -615,6 +679,41 @@ impl Upstream {
             conn: self.connection().await?,
             lane: None,
         })
+    }
+
+    /// `user`'s connection, made (again) when there is none, it died, or their
+    /// token changed. Its handshake is not under the call's deadline, as the
+    /// shared connection's is not.
+    async fn user_connection(&self, user: &UserBearer) -> Result<Arc<Connection>, UpstreamError> {
+        let mut users = self.users.lock().await;
+        if let Some((token, c)) = users.get(&user.subject)
+            && *token == user.token
+            && !c.is_closed()
+            && !c.is_transport_closed()
+        {
+            return Ok(c.clone());
+        }
+        let handler = UpstreamHandler::new(
+            &self.client_name,
+            self.changed.clone(),
+            self.progress.clone(),
+        );
+        let conn = Arc::new(
+            self.handshake_with(self.config.era, handler, Some(&user.token))
+                .await
+                .map_err(|message| UpstreamError::Connect {
+                    upstream: self.name().to_owned(),
+                    message: message.into_string(),
+                })?,
+        );
+        if users.len() >= MAX_USER_CONNECTIONS
+            && !users.contains_key(&user.subject)
+            && let Some(other) = users.keys().next().cloned()
+        {
+            users.remove(&other);
+        }
+        users.insert(user.subject.clone(), (user.token.clone(), conn.clone()));
+        Ok(conn)
     }
 
     /// Close the lanes of callers whose session ended, or that have been idle

@@ -1,7 +1,8 @@
 //! The gateway's audit trail: records handed over by the gateway without
 //! waiting (a bounded queue; a full one drops and counts), written to the
 //! database in batches, pruned past the retention every hour; and
-//! `wharf gateway audit`, which reads them back.
+//! `wharf gateway audit`, which reads them back. Also `wharf gateway tokens`,
+//! who is signed in to which upstream (the vault's rows), and revoking them.
 
 use std::{
     sync::{
@@ -200,6 +201,49 @@ pub(crate) async fn query(log: Arc<dyn AuditLog>, f: Filters) -> anyhow::Result<
             r.latency_ms,
             r.call_id
         )?;
+    }
+    Ok(())
+}
+
+/// `wharf gateway tokens`: who is signed in to which upstream; `--revoke`
+/// deletes a user's tokens (they sign in again at their next call).
+pub(crate) async fn tokens(
+    table: Arc<dyn wharf_catalog::TokenTable>,
+    user: Option<String>,
+    upstream: Option<String>,
+    revoke: bool,
+) -> anyhow::Result<()> {
+    if revoke {
+        let user = user.context("--revoke needs --user")?;
+        let n = table
+            .delete(&user, upstream.as_deref())
+            .await
+            .context("cannot change the token vault")?;
+        say!("revoked {n} token(s) of {user}")?;
+        return Ok(());
+    }
+    let rows = table
+        .list(user.as_deref())
+        .await
+        .context("cannot read the token vault")?;
+    if rows.is_empty() {
+        eprintln!("nobody is signed in to an upstream");
+        return Ok(());
+    }
+    say!(
+        "{:<20} {:<32} {:<24}",
+        "upstream",
+        "user",
+        "signed in or refreshed (UTC)"
+    )?;
+    for (up, subject, updated) in rows
+        .iter()
+        .filter(|(u, _, _)| upstream.as_ref().is_none_or(|x| x == u))
+    {
+        let at = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_millis((*updated).max(0) as u64),
+        );
+        say!("{up:<20} {subject:<32} {at}")?;
     }
     Ok(())
 }

@@ -269,6 +269,18 @@ pub enum GatewayCommand {
         #[arg(long)]
         json_output: bool,
     },
+    /// Users signed in to upstreams through the gateway (the token vault); --revoke forgets them
+    Tokens {
+        /// Only this user: an OAuth subject, or key:NAME for an API key
+        #[arg(long, value_name = "SUBJECT")]
+        user: Option<String>,
+        /// Only this upstream (with --revoke)
+        #[arg(long, value_name = "NAME")]
+        upstream: Option<String>,
+        /// Delete the user's tokens (all upstreams, or --upstream): they sign in again
+        #[arg(long, requires = "user")]
+        revoke: bool,
+    },
     /// Pin every upstream tool's definition: write their hashes to the lock file
     /// (pinning.lock_file, or config/mcp.lock.json) for the gateway to check
     Lock {

@@ -34,3 +34,31 @@ impl wharf_http::SessionOwners for StoredOwners {
         Ok(self.0.owner(id).await?)
     }
 }
+
+/// The vault's rows in the database, as the gateway asks for them.
+pub(crate) struct StoredTokens(pub std::sync::Arc<dyn wharf_catalog::TokenTable>);
+
+#[async_trait::async_trait]
+impl wharf_gateway::TokenStore for StoredTokens {
+    async fn get(&self, upstream: &str, subject: &str) -> Result<Option<String>, String> {
+        self.0
+            .get(upstream, subject)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn put(&self, upstream: &str, subject: &str, sealed: String) -> Result<(), String> {
+        self.0
+            .put(upstream, subject, &sealed)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn delete(&self, subject: &str, upstream: Option<&str>) -> Result<usize, String> {
+        self.0
+            .delete(subject, upstream)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn latest(&self, upstream: &str) -> Result<Option<(String, String)>, String> {
+        self.0.latest(upstream).await.map_err(|e| e.to_string())
+    }
+}

@@ -20,6 +20,7 @@ mod demo;
 mod log_queue;
 mod output;
 mod serve;
+mod sign_in;
 mod stdio;
 mod telemetry;
 
@@ -203,6 +204,18 @@ fn run_with(app: Option<Arc<App>>) -> ExitCode {
                 command: Some(cli::GatewayCommand::Lock { output }),
                 ..
             }) => apps::gateway::lock(&config, output).await,
+            Command::Gateway(cli::GatewayArgs {
+                command:
+                    Some(cli::GatewayCommand::Tokens {
+                        user,
+                        upstream,
+                        revoke,
+                    }),
+                ..
+            }) => {
+                let table = database::open(&config).await?.token_table();
+                audit::tokens(table, user, upstream, revoke).await
+            }
             Command::Gateway(cli::GatewayArgs {
                 command:
                     Some(cli::GatewayCommand::Audit {

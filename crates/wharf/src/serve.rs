@@ -35,6 +35,7 @@ pub(crate) async fn serve(
             Box::pin(async move { db.ping().await.map_err(|e| format!("database: {e}").into()) })
         }));
     }
+    let sign_in_pages = gateway.as_ref().and_then(crate::sign_in::routes);
     if let Some(gateway) = gateway {
         http.endpoints = gateway.endpoints();
         // Ready by the upstreams' health (gateway.ready_when); their states shown either way.
@@ -62,7 +63,10 @@ pub(crate) async fn serve(
         http.session_owners = Some(Arc::new(crate::database::StoredOwners(s.clone())));
         store = Some(s);
     }
-    let server = wharf_http::build(app.clone(), &http)?;
+    let mut server = wharf_http::build(app.clone(), &http)?;
+    if let Some(pages) = sign_in_pages {
+        server.router = server.router.merge(pages);
+    }
     if let Some(v) = &server.oauth {
         // Load the issuer's keys now; if the issuer is down, /ready says so and the
         // cache tries again (spaced) when tokens or probes arrive.

@@ -69,6 +69,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX gateway_audit_at ON gateway_audit (at_ms);
     CREATE INDEX gateway_audit_subject ON gateway_audit (subject, at_ms);",
+    // 4: the gateway's token vault: each user's upstream tokens, sealed by the gateway.
+    "CREATE TABLE gateway_tokens (
+        upstream text NOT NULL,
+        subject text NOT NULL,
+        sealed text NOT NULL,
+        updated_ms bigint NOT NULL,
+        PRIMARY KEY (upstream, subject)
+    );",
 ];
 
 /// Errors from PostgreSQL, as catalog errors.

@@ -127,6 +127,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX gateway_audit_at ON gateway_audit (at_ms);
     CREATE INDEX gateway_audit_subject ON gateway_audit (subject, at_ms);",
+    // 6: the gateway's token vault: each user's upstream tokens, sealed by the gateway.
+    "CREATE TABLE gateway_tokens (
+        upstream TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        sealed TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (upstream, subject)
+    );",
 ];
 
 pub(crate) use crate::catalog::INTERNAL_TABLES;

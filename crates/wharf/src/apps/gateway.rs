@@ -26,7 +26,7 @@ pub(crate) fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
     if let Some((file, text)) = &config.gateway_inline {
         let parsed =
             GatewayConfig::parse(text, true, &env).map_err(located(format!("{file} [gateway]")))?;
-        return with_lock_file(parsed);
+        return with_lock_file(with_server_settings(parsed, config)?);
     }
     let path = &config.gateway_upstreams;
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -40,7 +40,49 @@ pub(crate) fn load(config: &Config) -> Result<GatewayConfig, Vec<Problem>> {
     let toml = path.extension().is_some_and(|e| e == "toml");
     let parsed =
         GatewayConfig::parse(&text, toml, &env).map_err(located(path.display().to_string()))?;
-    with_lock_file(parsed)
+    with_lock_file(with_server_settings(parsed, config)?)
+}
+
+/// What the gateway takes from the server's settings: where users reach it
+/// (sign-in links, the OAuth redirect URI) and the vault's key material. An
+/// upstream that signs each user in needs both.
+fn with_server_settings(
+    mut config: GatewayConfig,
+    server: &Config,
+) -> Result<GatewayConfig, Vec<Problem>> {
+    // `server.public_url` names the MCP endpoint (…/mcp); the gateway's pages are beside it.
+    config.public_url = server
+        .public_url
+        .as_ref()
+        .map(|u| u.trim_end_matches('/').trim_end_matches("/mcp").to_owned());
+    config.vault_secret = server
+        .state_key
+        .as_ref()
+        .map(|k| k.expose().as_bytes().to_vec());
+    let mut problems = Vec::new();
+    for u in &config.upstreams {
+        let Some(o) = &u.oauth else { continue };
+        if o.grant != wharf_gateway::Grant::AuthorizationCode {
+            continue;
+        }
+        if config.public_url.is_none() {
+            problems.push(Problem {
+                at: format!("servers ({}).oauth", u.name),
+                message: "users sign in through the gateway's own pages: set server.public_url (WHARF_PUBLIC_URL) to the URL users reach the gateway at, such as https://gw.example.com/mcp".into(),
+            });
+        }
+        if config.vault_secret.is_none() {
+            problems.push(Problem {
+                at: format!("servers ({}).oauth", u.name),
+                message: "users' tokens are kept sealed with a key derived from server.state_key (WHARF_STATE_KEY): set it (`openssl rand -base64 48`), the same on every replica".into(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Where `wharf gateway lock` writes when neither `--output` nor
@@ -161,6 +203,9 @@ pub(crate) async fn start_audited(
         Gateway::new(upstreams, "wharf-gateway", env!("CARGO_PKG_VERSION"))
             .context("cannot build the gateway")?,
     );
+    if let Some(db) = db {
+        gateway.tokens_in(Box::new(crate::database::StoredTokens(db.token_table())));
+    }
     let writer = match db.filter(|_| audit.enabled) {
         Some(db) => {
             let writer = crate::audit::AuditWriter::start(
@@ -213,6 +258,37 @@ mod tests {
             e.contains("wharf.toml [gateway]: servers[0] (a): unknown field `timout`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn per_user_sign_in_needs_a_public_url_and_a_vault_key() {
+        let text = "[gateway]\n[[gateway.servers]]\nname = \"gh\"\nurl = \"https://gh.example/mcp\"\noauth = { scopes = [\"repo\"] }\n";
+        let load = |extra: &str| {
+            let config = crate::config::Config::load(crate::config::Sources {
+                file: Some(("wharf.toml".into(), format!("{extra}{text}"))),
+                env: vec![],
+                flags: vec![],
+            })
+            .unwrap();
+            super::load(&config)
+        };
+        let problems: Vec<String> = load("")
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert!(
+            problems.iter().any(|p| p.contains("server.public_url")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("server.state_key")),
+            "{problems:?}"
+        );
+        let ok = load("[server]\npublic_url = \"https://gw.example/mcp\"\nstate_key = \"0123456789abcdef0123456789abcdef0123\"\n[auth]\napi_keys = [\"ci:a8f3k2m9q4w7e1r6t5y0u3i8o2p7s4d9\"]\n")
+            .unwrap();
+        assert_eq!(ok.public_url.as_deref(), Some("https://gw.example"));
+        assert!(ok.vault_secret.is_some());
     }
 
     #[test]

@@ -71,7 +71,9 @@ pub(crate) async fn build(
         }
         Profile::Gateway => {
             // The audit trail lives in the database (on unless the file says `audit: false`).
-            let audited = gateway::load(config).is_ok_and(|g| g.audit.enabled);
+            // So does the token vault of upstreams that sign users in.
+            let audited = gateway::load(config)
+                .is_ok_and(|g| g.audit.enabled || g.upstreams.iter().any(|u| u.oauth.is_some()));
             let db = match db {
                 None if audited => Some(crate::database::open(config).await?),
                 db => db,
