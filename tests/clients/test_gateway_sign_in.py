@@ -54,6 +54,20 @@ def hop(opener, url, data=None):
         return e.code, e.headers.get("location") or e.read().decode()
 
 
+def whoami_config(tmp_path):
+    """A wharf.toml whose `whoami` tool answers the caller's token subject."""
+    config = tmp_path / "upstream.toml"
+    config.write_text(textwrap.dedent("""
+        [[tools]]
+        name = "whoami"
+        description = "Use this to see who the server thinks you are."
+        sql = "SELECT ?1 AS who"
+        params = ["who"]
+        bind_claims = { who = "sub" }
+    """))
+    return config
+
+
 @pytest.fixture
 def setup(tmp_path):
     up_port, as_port, gw_port = free_port(), free_port(), free_port()
@@ -70,17 +84,8 @@ def setup(tmp_path):
     line = auth.stdout.readline()
     if not line.startswith("ready"):
         raise RuntimeError("the authorization server did not start (run `npm ci` in tests/auth-server)")
-    config = tmp_path / "upstream.toml"
-    config.write_text(textwrap.dedent("""
-        [[tools]]
-        name = "whoami"
-        description = "Use this to see who the server thinks you are."
-        sql = "SELECT ?1 AS who"
-        params = ["who"]
-        bind_claims = { who = "sub" }
-    """))
     upstream = Server(
-        "--config", str(config), "--profile", "catalog",
+        "--config", str(whoami_config(tmp_path)), "--profile", "catalog",
         port=up_port,
         env={"WHARF_OAUTH_ISSUERS": issuer, "WHARF_JWKS_URL": f"{issuer}/jwks", "WHARF_OAUTH_RESOURCE": resource},
     )
@@ -235,3 +240,103 @@ def test_a_forged_or_replayed_sign_in_is_refused(setup):
     assert status == 400 and "did not start here" in page, page
     status, page = hop(b, f"{gateway.base}/oauth/upstream/callback?error=access_denied")
     assert status == 400 and "access_denied" in page, page
+
+
+def test_client_credentials_give_the_gateway_its_own_token(tmp_path):
+    """`"grant": "client_credentials"`: one token for the gateway, fetched from
+    the authorization server (a client registered there), used for every caller."""
+    up_port, as_port = free_port(), free_port()
+    resource = f"http://127.0.0.1:{up_port}/mcp"
+    issuer = f"http://127.0.0.1:{as_port}"
+    auth = subprocess.Popen(
+        [NODE, os.path.join(AS_DIR, "sign_in_server.mjs")],
+        env={**os.environ, "PORT": str(as_port), "RESOURCE": resource},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=AS_DIR,
+    )
+    assert auth.stdout.readline().startswith("ready")
+    reg = urllib.request.Request(
+        f"{issuer}/reg",
+        data=json.dumps({"grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
+                         "token_endpoint_auth_method": "client_secret_post", "scope": "tools"}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(reg, timeout=10) as r:
+        client = json.load(r)
+    upstream = Server("--config", str(whoami_config(tmp_path)), "--profile", "catalog", port=up_port,
+                      env={"WHARF_OAUTH_ISSUERS": issuer, "WHARF_JWKS_URL": f"{issuer}/jwks", "WHARF_OAUTH_RESOURCE": resource})
+    servers = tmp_path / "mcp.json"
+    oauth = {"grant": "client_credentials", "client_id": client["client_id"], "client_secret": "${UP_SECRET}", "scopes": ["tools"]}
+    servers.write_text(json.dumps({"mcpServers": {"up": {"url": resource, "oauth": oauth}}}))
+    gateway = Server("--profile", "gateway", env={
+        "MCP_CONFIG_PATH": str(servers),
+        "UP_SECRET": client["client_secret"],
+        "WHARF_API_KEYS": ",".join(f"{k}:{v}" for k, v in KEYS.items()),
+    })
+    try:
+        assert "up_whoami" in tools(gateway, "alice")
+        for user in KEYS:
+            error, who = call(gateway, user, "up_whoami")
+            assert not error and client["client_id"] in who, who
+    finally:
+        gateway.stop()
+        upstream.stop()
+        auth.terminate()
+        auth.wait(timeout=10)
+
+
+@pytest.mark.anyio
+async def test_clients_that_open_urls_are_asked_to_sign_in(setup, anyio_backend):
+    """URL-mode elicitation: a 2026-07-28 caller that declares it gets an input
+    round holding the link, and its retry goes on once signed in; the official
+    Python SDK client's elicitation callback opens the link (here: follows it
+    as a browser would) and the very same call goes on."""
+    import anyio
+    import httpx2
+    from mcp import ClientSession, types
+    from mcp.client.streamable_http import streamable_http_client
+
+    gateway, _ = setup
+    # Alice signs in first (so the upstream's tools are known), with a raw 2026-07-28 request.
+    _, text = call(gateway, "alice", "up_sign_in")
+    sign_in(link_in(text), "alice")
+    until("the upstream's tools listed", lambda: "up_whoami" in tools(gateway, "alice"))
+    assert '"alice"' in call(gateway, "alice", "up_whoami")[1]
+
+    caps = {"elicitation": {"url": {}}}
+    headers = {
+        "authorization": f"Bearer {KEYS['bob']}", "content-type": "application/json",
+        "accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call", "mcp-name": "up_whoami",
+    }
+
+    def modern(params):
+        params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                           "io.modelcontextprotocol/clientCapabilities": caps}
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{gateway.base}/mcp", data=body, headers=headers), timeout=20) as r:
+            return json.load(r)["result"]
+
+    first = modern({"name": "up_whoami", "arguments": {}})
+    assert first["resultType"] == "input_required", first
+    ask = first["inputRequests"]["sign_in"]
+    assert ask["method"] == "elicitation/create" and ask["params"]["mode"] == "url", ask
+    sign_in(ask["params"]["url"], "bob")
+    retried = modern({"name": "up_whoami", "arguments": {}, "inputResponses": {"sign_in": {"action": "accept"}}})
+    assert '"bob"' in json.dumps(retried.get("structuredContent")), retried
+
+    # Bob revoked at the gateway; the Python SDK client (an elicitation callback) signs him in again.
+    vault(gateway, "--user", "key:bob", "--revoke")
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(params.mode)
+        await anyio.to_thread.run_sync(sign_in, params.url, "bob")
+        return types.ElicitResult(action="accept")
+
+    async with httpx2.AsyncClient(headers={"authorization": f"Bearer {KEYS['bob']}"}, timeout=60) as http:
+        async with streamable_http_client(f"{gateway.base}/mcp", http_client=http) as (read, write):
+            async with ClientSession(read, write, elicitation_callback=on_elicit) as session:
+                await session.initialize()
+                result = await session.call_tool("up_whoami", {})
+    assert asked == ["url"], asked
+    assert not result.is_error and '"bob"' in json.dumps(result.structured_content), result

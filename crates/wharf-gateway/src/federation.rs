@@ -867,21 +867,64 @@ fn uuid_like_secret() -> Vec<u8> {
     bytes
 }
 
+/// What a call to an OAuth upstream can go on with.
+enum Credentials {
+    /// `ctx` as the call continues with it.
+    Ready(CallContext),
+    /// Answer this instead: an input round asking the caller to sign in.
+    Ask(CallToolResponse),
+}
+
+/// How long a legacy caller who accepted to sign in is waited for.
+const SIGN_IN_WAIT: Duration = Duration::from_secs(180);
+
 /// The caller's credentials for an OAuth upstream: `ctx` carrying their own
 /// token (sign-in), or the shared connection given the gateway's (client
-/// credentials). No token: a tool error with the link to sign in.
+/// credentials). No token yet: a client that opens URLs (URL-mode
+/// elicitation) is asked to sign in (a 2025-x session with `elicitation/create`,
+/// the call going on once the user has; a 2026-07-28 caller with an input
+/// round, the retry going on); any other gets a tool error with the link.
 async fn with_credentials(
     up: &Upstream,
     published: &str,
     sign_ins: &crate::vault::SignIns,
     ctx: CallContext,
-) -> Result<CallContext, ToolError> {
+) -> Result<Credentials, ToolError> {
     use crate::vault::NoToken;
     let subject = ctx.principal().map(|p| p.subject.clone());
     let token = sign_ins.token_for(up.name(), subject.as_deref()).await;
     let token = match token {
         Ok(t) => t,
         Err(NoToken::SignIn(link)) => {
+            let message = format!(
+                "Connect your {} account to use `{published}` (the page says which gateway user it links).",
+                up.name()
+            );
+            let opens_urls = ctx
+                .client_capabilities()
+                .and_then(|c| c.elicitation)
+                .is_some_and(|e| e.url.is_some());
+            if opens_urls {
+                match crate::relay::legacy_client(&ctx) {
+                    None => return Ok(Credentials::Ask(sign_in_round(&message, &link))),
+                    Some(peer) => {
+                        if let Some(token) = ask_to_sign_in(
+                            peer,
+                            sign_ins,
+                            up.name(),
+                            subject.as_deref(),
+                            &message,
+                            &link,
+                        )
+                        .await
+                        {
+                            return Ok(Credentials::Ready(
+                                user_context(sign_ins, up, ctx, subject, token).await,
+                            ));
+                        }
+                    }
+                }
+            }
             return Err(ToolError::Failed(format!(
                 "To use `{published}`, the user must first connect their {} account: show them this link (valid for 10 minutes): {link} , then call the tool again.",
                 up.name()
@@ -889,7 +932,72 @@ async fn with_credentials(
         }
         Err(NoToken::Failed(why)) => return Err(ToolError::Upstream(why)),
     };
-    Ok(match sign_ins.grant(up.name()) {
+    Ok(Credentials::Ready(
+        user_context(sign_ins, up, ctx, subject, token).await,
+    ))
+}
+
+/// A 2026-07-28 input round: open `link` (URL-mode elicitation); the retry
+/// finds the token kept.
+fn sign_in_round(message: &str, link: &str) -> CallToolResponse {
+    let round = serde_json::json!({
+        "resultType": "input_required",
+        "inputRequests": {
+            "sign_in": {
+                "method": "elicitation/create",
+                "params": {"mode": "url", "message": message, "url": link}
+            }
+        }
+    });
+    match serde_json::from_value(round) {
+        Ok(r) => CallToolResponse::InputRequired(r),
+        // Not expected (the shape is fixed): the link as text, still usable.
+        Err(e) => {
+            let mut r = wharf_core::text_result(format!("{message} {link} ({e})"));
+            r.is_error = Some(true);
+            CallToolResponse::Complete(r)
+        }
+    }
+}
+
+/// Ask a legacy caller to open `link`; if they accept, wait (up to
+/// [`SIGN_IN_WAIT`]) for the sign-in to finish: the token, once kept.
+async fn ask_to_sign_in(
+    peer: &rmcp::Peer<rmcp::RoleServer>,
+    sign_ins: &crate::vault::SignIns,
+    upstream: &str,
+    subject: Option<&str>,
+    message: &str,
+    link: &str,
+) -> Option<String> {
+    let url = url::Url::parse(link).ok()?;
+    let id = format!("sign-in-{upstream}-{}", wharf_core::now_ms());
+    let answer = peer
+        .elicit_url_with_timeout(message.to_owned(), url, id, Some(SIGN_IN_WAIT))
+        .await;
+    if !matches!(answer, Ok(rmcp::model::ElicitationAction::Accept)) {
+        return None;
+    }
+    let until = tokio::time::Instant::now() + SIGN_IN_WAIT;
+    while tokio::time::Instant::now() < until {
+        if let Ok(token) = sign_ins.token_for(upstream, subject).await {
+            return Some(token);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    None
+}
+
+/// `ctx` with the caller's token for `up` (or, for client credentials, the
+/// shared connection given the gateway's).
+async fn user_context(
+    sign_ins: &crate::vault::SignIns,
+    up: &Upstream,
+    ctx: CallContext,
+    subject: Option<String>,
+    token: String,
+) -> CallContext {
+    match sign_ins.grant(up.name()) {
         Some(crate::oauth::Grant::ClientCredentials) => {
             up.set_bearer(Some(token)).await;
             ctx
@@ -898,7 +1006,7 @@ async fn with_credentials(
             subject: subject.unwrap_or_default(),
             token,
         }),
-    })
+    }
 }
 
 fn forward_tool(
@@ -926,7 +1034,10 @@ fn forward_tool(
             async move {
                 let relay = async |ctx: CallContext| {
                     let ctx = match &auth {
-                        Some(auth) => with_credentials(&up, &published, auth, ctx).await?,
+                        Some(auth) => match with_credentials(&up, &published, auth, ctx).await? {
+                            Credentials::Ready(ctx) => ctx,
+                            Credentials::Ask(round) => return Ok(round),
+                        },
                         None => ctx,
                     };
                     call_tool(up.clone(), ctx, idempotent, params).await

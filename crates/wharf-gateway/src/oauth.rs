@@ -433,6 +433,6 @@ mod tests {
         // RFC 7636 appendix B.
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let c = base64url(&Sha256::digest(verifier.as_bytes()));
-        assert_eq!(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEdXQfCpM");
+        assert_eq!(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 }
