@@ -6,7 +6,9 @@
 //
 // Env: PORT (listens on 127.0.0.1:PORT), RESOURCE (the protected MCP server's
 // URL, the `aud` of every access token), ACCESS_TOKEN_TTL (seconds, 3600),
-// SCOPES (space-separated resource scopes, "tools").
+// SCOPES (space-separated resource scopes, "tools"), GATEWAY_RESOURCE (optional:
+// a second resource, the gateway's own /mcp, whose tokens RFC 8693 token
+// exchange turns into tokens for RESOURCE, same `sub`).
 //
 // Scripted login (cookie jar on; `_session` is never set, so every
 // authorization asks for a user name again):
@@ -18,7 +20,8 @@
 // A missing `resource` means RESOURCE; a missing or empty `scope` means SCOPES.
 // Test hook: POST /test/revoke?sub=<user> kills the user's grants, so their
 // refresh tokens answer 400 invalid_grant.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import * as jose from 'jose';
 import Provider, { errors } from 'oidc-provider';
 
 const env = process.env;
@@ -31,9 +34,16 @@ if (!PORT || !RESOURCE) {
   process.exit(2);
 }
 
+const GATEWAY_RESOURCE = env.GATEWAY_RESOURCE;
+const RESOURCES = [RESOURCE, GATEWAY_RESOURCE].filter(Boolean);
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
 const issuer = `http://127.0.0.1:${PORT}`;
 // A fresh RSA key per run, published at /jwks (RS256 is the provider's default alg).
-const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwk = privateKey.export({ format: 'jwk' });
+const keys = jose.createLocalJWKSet({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'test-key', alg: 'RS256' }] });
 
 const provider = new Provider(issuer, {
   jwks: { keys: [{ ...jwk, kid: 'test-key', alg: 'RS256', use: 'sig' }] },
@@ -49,8 +59,8 @@ const provider = new Provider(issuer, {
       defaultResource: (ctx, client, oneOf) => (oneOf ? oneOf[0] : RESOURCE),
       useGrantedResource: () => true, // token requests without `resource` reuse the code's
       getResourceServerInfo: (ctx, resource) => {
-        if (resource !== RESOURCE) throw new errors.InvalidTarget(`unknown resource ${resource}`);
-        return { audience: RESOURCE, scope: SCOPES.join(' '), accessTokenTTL: TTL, accessTokenFormat: 'jwt' };
+        if (!RESOURCES.includes(resource)) throw new errors.InvalidTarget(`unknown resource ${resource}`);
+        return { audience: resource, scope: SCOPES.join(' '), accessTokenTTL: TTL, accessTokenFormat: 'jwt' };
       },
     },
   },
@@ -92,7 +102,7 @@ provider.use(async (ctx, next) => {
     const { params } = await provider.interactionDetails(ctx.req, ctx.res);
     const grant = new provider.Grant({ accountId: login, clientId: params.client_id });
     if (params.scope) grant.addOIDCScope(params.scope);
-    grant.addResourceScope(RESOURCE, SCOPES.join(' '));
+    grant.addResourceScope(RESOURCES.includes(params.resource) ? params.resource : RESOURCE, SCOPES.join(' '));
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: login },
       consent: { grantId: await grant.save() },
@@ -119,6 +129,29 @@ provider.use(async (ctx, next) => {
   const cookies = [ctx.response.get('set-cookie') || []].flat().filter((c) => c && !c.startsWith('_session'));
   if (cookies.length) ctx.set('set-cookie', cookies); else ctx.remove('set-cookie');
 });
+
+// RFC 8693: a token for GATEWAY_RESOURCE (the caller's, presented by the
+// gateway, which authenticates as a registered client) exchanged for one for
+// RESOURCE with the same subject, the gateway named as the actor.
+provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  const { subject_token: token, subject_token_type: type, resource } = ctx.oidc.params;
+  if (!GATEWAY_RESOURCE) throw new errors.UnsupportedGrantType('no GATEWAY_RESOURCE');
+  if (type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token_type must be an access token');
+  if ((resource || RESOURCE) !== RESOURCE) throw new errors.InvalidTarget(`cannot exchange for ${resource}`);
+  let claims;
+  try {
+    ({ payload: claims } = await jose.jwtVerify(token, keys, { issuer, audience: GATEWAY_RESOURCE }));
+  } catch (e) {
+    throw new errors.InvalidGrant(`subject_token: ${e.message}`);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const accessToken = await new jose.SignJWT({ scope: SCOPES.join(' '), client_id: ctx.oidc.client.clientId, act: { sub: ctx.oidc.client.clientId } })
+    .setProtectedHeader({ alg: 'RS256', kid: 'test-key', typ: 'at+jwt' })
+    .setIssuer(issuer).setAudience(RESOURCE).setSubject(claims.sub)
+    .setIssuedAt(now).setExpirationTime(now + TTL).setJti(randomUUID())
+    .sign(privateKey);
+  ctx.body = { access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: TTL };
+}, ['subject_token', 'subject_token_type', 'resource', 'scope', 'requested_token_type', 'audience']);
 
 const server = provider.listen(PORT, '127.0.0.1', () => console.log(`ready ${issuer}`));
 server.on('error', (err) => { console.error(err); process.exit(1); });

@@ -340,3 +340,91 @@ async def test_clients_that_open_urls_are_asked_to_sign_in(setup, anyio_backend)
                 result = await session.call_tool("up_whoami", {})
     assert asked == ["url"], asked
     assert not result.is_error and '"bob"' in json.dumps(result.structured_content), result
+
+
+def register(issuer, **metadata):
+    req = urllib.request.Request(f"{issuer}/reg", data=json.dumps(metadata).encode(), headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+def user_token(issuer, resource, login):
+    """An access token for `resource` with `sub` = `login`: a public client's
+    authorization code flow (PKCE), signed in as a browser would."""
+    import base64
+    import hashlib
+    import secrets
+
+    redirect = "http://127.0.0.1:9/cb"
+    client = register(issuer, redirect_uris=[redirect], grant_types=["authorization_code"], response_types=["code"],
+                      token_endpoint_auth_method="none", scope="tools")
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urllib.parse.urlencode({"response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
+                                    "scope": "tools", "state": "s", "code_challenge": challenge,
+                                    "code_challenge_method": "S256", "resource": resource})
+    b = browser()
+    _, interaction = hop(b, f"{issuer}/auth?{query}")
+    _, resume = hop(b, interaction, {"login": login})
+    _, back = hop(b, resume)
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(back).query)["code"][0]
+    body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                   "redirect_uri": redirect, "client_id": client["client_id"], "resource": resource}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{issuer}/token", data=body), timeout=10) as r:
+        return json.load(r)["access_token"]
+
+
+def test_token_exchange_calls_as_the_caller_without_a_sign_in(tmp_path):
+    """`"grant": "token_exchange"`: the gateway, protected by the same issuer,
+    exchanges each caller's own token (RFC 8693) for one for the upstream."""
+    up_port, as_port, gw_port = free_port(), free_port(), free_port()
+    resource, gw_resource = f"http://127.0.0.1:{up_port}/mcp", f"http://127.0.0.1:{gw_port}/mcp"
+    issuer = f"http://127.0.0.1:{as_port}"
+    auth = subprocess.Popen(
+        [NODE, os.path.join(AS_DIR, "sign_in_server.mjs")],
+        env={**os.environ, "PORT": str(as_port), "RESOURCE": resource, "GATEWAY_RESOURCE": gw_resource},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=AS_DIR,
+    )
+    assert auth.stdout.readline().startswith("ready")
+    gateway_client = register(issuer, grant_types=["urn:ietf:params:oauth:grant-type:token-exchange"], response_types=[],
+                              redirect_uris=[], token_endpoint_auth_method="client_secret_post", scope="tools")
+    upstream = Server("--config", str(whoami_config(tmp_path)), "--profile", "catalog", port=up_port,
+                      env={"WHARF_OAUTH_ISSUERS": issuer, "WHARF_JWKS_URL": f"{issuer}/jwks", "WHARF_OAUTH_RESOURCE": resource})
+    servers = tmp_path / "mcp.json"
+    oauth = {"grant": "token_exchange", "client_id": gateway_client["client_id"], "client_secret": "${UP_SECRET}", "scopes": ["tools"]}
+    servers.write_text(json.dumps({"mcpServers": {"up": {"url": resource, "oauth": oauth}}}))
+    gateway = Server("--profile", "gateway", port=gw_port, env={
+        "MCP_CONFIG_PATH": str(servers),
+        "UP_SECRET": gateway_client["client_secret"],
+        "WHARF_OAUTH_ISSUERS": issuer, "WHARF_JWKS_URL": f"{issuer}/jwks", "WHARF_OAUTH_RESOURCE": gw_resource,
+    })
+    tokens = {who: user_token(issuer, gw_resource, who) for who in ("carol", "dave")}
+
+    def as_user(who, method, params=None):
+        params = dict(params or {})
+        params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+        headers = {"authorization": f"Bearer {tokens[who]}", "content-type": "application/json",
+                   "accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": method}
+        if "name" in params:
+            headers["mcp-name"] = params["name"]
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{gateway.base}/mcp", data=body, headers=headers), timeout=20) as r:
+            return json.load(r)["result"]
+
+    def listed(who):
+        return sorted(t["name"] for t in as_user(who, "tools/list")["tools"])
+
+    try:
+        # Nothing lists the upstream before a caller's token is exchanged.
+        assert listed("carol") == ["up_sign_in"]
+        said = as_user("carol", "tools/call", {"name": "up_sign_in", "arguments": {}})
+        assert not said.get("isError"), said
+        until("the upstream listed with carol's exchanged token", lambda: "up_whoami" in listed("carol"))
+        for who in ("carol", "dave", "carol"):
+            r = as_user(who, "tools/call", {"name": "up_whoami", "arguments": {}})
+            assert not r.get("isError") and f'"{who}"' in json.dumps(r["structuredContent"]), r
+    finally:
+        gateway.stop()
+        upstream.stop()
+        auth.terminate()
+        auth.wait(timeout=10)

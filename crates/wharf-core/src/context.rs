@@ -248,6 +248,12 @@ impl CallContext {
         self.transport_extension::<crate::Principal>()
     }
 
+    /// The OAuth access token the caller presented (not an API key's), if any.
+    pub fn caller_token(&self) -> Option<&str> {
+        self.transport_extension::<crate::CallerToken>()
+            .map(|t| &*t.0)
+    }
+
     /// How to challenge this caller for credentials, when the transport knows.
     pub fn auth_challenge(&self) -> Option<&crate::AuthChallenge> {
         self.transport_extension::<crate::AuthChallenge>()

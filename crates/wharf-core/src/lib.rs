@@ -49,7 +49,7 @@ pub use audit::{AuditQuery, AuditRecord, now_ms};
 pub use context::{CallContext, CallId, ClientAddr, Endpoint, ParentSpan, SessionId};
 pub use error::{AppError, FieldError, Problem, PromptError, ResourceError, ToolError};
 pub use offer::{Changed, Offer, Offering};
-pub use principal::{AuthChallenge, AuthMethod, Principal, SecurityScheme};
+pub use principal::{AuthChallenge, AuthMethod, CallerToken, Principal, SecurityScheme};
 pub use prompt::PromptSpec;
 pub use request_state::{MIN_STATE_KEY_LEN, StateKeyError, StateSeal};
 pub use resource::{ResourceSpec, TemplateSpec};

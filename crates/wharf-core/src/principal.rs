@@ -22,6 +22,17 @@ pub enum AuthMethod {
     OAuth { issuer: String },
 }
 
+/// The OAuth access token the caller presented, kept for a gateway that
+/// exchanges it for an upstream's (RFC 8693). Never shown: its `Debug` hides it.
+#[derive(Clone)]
+pub struct CallerToken(pub std::sync::Arc<str>);
+
+impl std::fmt::Debug for CallerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerToken(…)")
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {

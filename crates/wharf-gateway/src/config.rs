@@ -980,11 +980,12 @@ fn upstream(
             let grant = match o.grant.as_deref() {
                 None | Some("authorization_code") => Some(crate::oauth::Grant::AuthorizationCode),
                 Some("client_credentials") => Some(crate::oauth::Grant::ClientCredentials),
+                Some("token_exchange") => Some(crate::oauth::Grant::TokenExchange),
                 Some(other) => {
                     report(
                         at("oauth.grant"),
                         format!(
-                            "`{other}` is not one of: authorization_code (each user signs in), client_credentials (the gateway's own token)"
+                            "`{other}` is not one of: authorization_code (each user signs in), client_credentials (the gateway's own token), token_exchange (the caller's token exchanged)"
                         ),
                     );
                     None
@@ -997,10 +998,14 @@ fn upstream(
             if let Some(v) = &secret {
                 credentials.push(v.clone());
             }
-            if grant == Some(crate::oauth::Grant::ClientCredentials) && o.client_id.is_none() {
+            if matches!(
+                grant,
+                Some(crate::oauth::Grant::ClientCredentials | crate::oauth::Grant::TokenExchange)
+            ) && o.client_id.is_none()
+            {
                 report(
                     at("oauth.client_id"),
-                    "client credentials need the gateway's registered `client_id` (and `client_secret`)".into(),
+                    "client credentials and token exchange need the gateway's registered `client_id` (and `client_secret`)".into(),
                 );
             }
             grant.map(|grant| crate::oauth::OAuthSettings {
@@ -1272,7 +1277,7 @@ mod tests {
             (
                 r#"{"servers": [{"name": "a", "url": "http://x", "oauth": {"grant": "client_credentials"}}]}"#,
                 "servers[0] (a).oauth.client_id",
-                "client credentials need",
+                "client credentials and token exchange need",
             ),
             (
                 r#"{"servers": [{"name": "a", "url": "http://x", "oauth": {"scope": "x"}}]}"#,

@@ -363,6 +363,7 @@ impl Gateway {
             // listened to again.
             upstream.listen_for_changes().await;
             if relist {
+                self.renew_bearer(&upstream).await;
                 let (tools, prompts, resources) = changes.take();
                 match upstream.refresh_lists().await {
                     Ok(_) => {
@@ -480,10 +481,15 @@ impl Gateway {
             // Nobody has signed in to it yet, so its tools are unknown: a tool
             // that gives the caller the link to sign in.
             if lists.tools.is_empty()
-                && let Some(s) = self
-                    .sign_ins
-                    .clone()
-                    .filter(|s| s.grant(u.name()) == Some(crate::oauth::Grant::AuthorizationCode))
+                && let Some(s) = self.sign_ins.clone().filter(|s| {
+                    matches!(
+                        s.grant(u.name()),
+                        Some(
+                            crate::oauth::Grant::AuthorizationCode
+                                | crate::oauth::Grant::TokenExchange
+                        )
+                    )
+                })
             {
                 let name = rename("sign_in");
                 if names.insert(name.clone()) {
@@ -491,7 +497,7 @@ impl Gateway {
                         name.clone(),
                         crate::views::ToolFacts::of(u.config(), &Tool::default()),
                     );
-                    offering.tools.push(sign_in_tool(&name, u.name(), s));
+                    offering.tools.push(sign_in_tool(&name, u.clone(), s));
                 }
             }
             for prompt in &lists.prompts {
@@ -830,20 +836,42 @@ fn relayed(e: UpstreamError) -> ErrorData {
     }
 }
 
-/// A tool of `upstream`, published as `name`. Its schema is checked here so one
-/// upstream's bad tool is skipped instead of refusing the whole offer.
-/// `{namespace}_sign_in`: the link that signs the caller in to `upstream`.
-fn sign_in_tool(name: &str, upstream: &str, sign_ins: Arc<crate::vault::SignIns>) -> ToolSpec {
-    let upstream = upstream.to_owned();
+/// `{namespace}_sign_in`: the link that signs the caller in to `upstream`
+/// (or, for token exchange, the caller's token exchanged now, and the
+/// upstream listed with it).
+fn sign_in_tool(name: &str, up: Arc<Upstream>, sign_ins: Arc<crate::vault::SignIns>) -> ToolSpec {
+    let upstream = up.name().to_owned();
     ToolSpec::new(name)
         .title(format!("Sign in to {upstream}"))
-        .description(format!(
-            "Use this before using {upstream}'s tools: it gives the link where the user connects their {upstream} account to this gateway. Show the link to the user."
-        ))
+        .description(
+            if sign_ins.grant(&upstream) == Some(crate::oauth::Grant::TokenExchange) {
+                format!("Use this before using {upstream}'s tools: it connects you to {upstream} with your own identity and lists its tools.")
+            } else {
+                format!("Use this before using {upstream}'s tools: it gives the link where the user connects their {upstream} account to this gateway. Show the link to the user.")
+            },
+        )
         .read_only()
         .handler(move |ctx: CallContext, _args: rmcp::model::JsonObject| {
-            let (sign_ins, upstream) = (sign_ins.clone(), upstream.clone());
+            let (sign_ins, upstream, up) = (sign_ins.clone(), upstream.clone(), up.clone());
             async move {
+                if sign_ins.grant(&upstream) == Some(crate::oauth::Grant::TokenExchange) {
+                    let who = ctx.principal().map(|p| p.subject.clone());
+                    return match sign_ins
+                        .token_for(&upstream, who.as_deref(), ctx.caller_token())
+                        .await
+                    {
+                        Ok(_) => {
+                            // Listed again, with this token (the watch re-lists on an announcement).
+                            up.changes().announce(None);
+                            Ok(wharf_core::text_result(format!(
+                                "Connected to {upstream} with your own identity; its tools are being listed (list the tools again in a moment)."
+                            )))
+                        }
+                        Err(
+                            crate::vault::NoToken::Failed(why) | crate::vault::NoToken::SignIn(why),
+                        ) => Err(ToolError::Upstream(why)),
+                    };
+                }
                 let Some(who) = ctx.principal() else {
                     return Err(ToolError::Failed(format!(
                         "{upstream} needs each user's own sign-in, and this gateway does not know who you are: call it with an API key or an OAuth token"
@@ -892,7 +920,9 @@ async fn with_credentials(
 ) -> Result<Credentials, ToolError> {
     use crate::vault::NoToken;
     let subject = ctx.principal().map(|p| p.subject.clone());
-    let token = sign_ins.token_for(up.name(), subject.as_deref()).await;
+    let token = sign_ins
+        .token_for(up.name(), subject.as_deref(), ctx.caller_token())
+        .await;
     let token = match token {
         Ok(t) => t,
         Err(NoToken::SignIn(link)) => {
@@ -980,7 +1010,7 @@ async fn ask_to_sign_in(
     }
     let until = tokio::time::Instant::now() + SIGN_IN_WAIT;
     while tokio::time::Instant::now() < until {
-        if let Ok(token) = sign_ins.token_for(upstream, subject).await {
+        if let Ok(token) = sign_ins.token_for(upstream, subject, None).await {
             return Some(token);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1009,6 +1039,8 @@ async fn user_context(
     }
 }
 
+/// A tool of `upstream`, published as `name`. Its schema is checked here so one
+/// upstream's bad tool is skipped instead of refusing the whole offer.
 fn forward_tool(
     upstream: &Arc<Upstream>,
     tool: &Tool,

@@ -185,9 +185,18 @@ struct Account {
     /// Refreshes of this upstream, one at a time (a rotated refresh token
     /// used twice would sign the user out).
     refreshing: tokio::sync::Mutex<()>,
+    /// Token exchange: the upstream token got for each caller token (by
+    /// user and a hash of their token), kept until it expires; and the last one got.
+    exchanged: tokio::sync::Mutex<(HashMap<String, TokenSet>, Option<TokenSet>)>,
 }
 
-/// Sign-in and tokens for every upstream with `oauth`.
+/// Exchanged tokens kept per upstream; beyond it they are all dropped (and
+/// exchanged again as needed).
+const MAX_EXCHANGED: usize = 4096;
+
+/// Sign-in and tokens for every upstream with `oauth` (the grants of
+/// [`Grant`]: each user's sign-in, the gateway's client credentials, or the
+/// caller's token exchanged).
 pub struct SignIns {
     public_url: String,
     sealer: Sealer,
@@ -226,6 +235,7 @@ impl SignIns {
                         server: Default::default(),
                         shared: Default::default(),
                         refreshing: Default::default(),
+                        exchanged: Default::default(),
                     },
                 )
             })
@@ -291,11 +301,13 @@ impl SignIns {
         format!("{}{SIGN_IN_START}?ticket={sealed}", self.public_url)
     }
 
-    /// The access token for a call by `subject` to `upstream`.
+    /// The access token for a call by `subject` (who presented
+    /// `caller_token`, when an OAuth caller) to `upstream`.
     pub(crate) async fn token_for(
         &self,
         upstream: &str,
         subject: Option<&str>,
+        caller_token: Option<&str>,
     ) -> Result<String, NoToken> {
         let account = self
             .accounts
@@ -317,6 +329,40 @@ impl SignIns {
                     .map_err(|e| NoToken::Failed(format!("upstream `{upstream}`: {e}")))?;
                 let access = t.access_token.clone();
                 *shared = Some(t);
+                Ok(access)
+            }
+            Grant::TokenExchange => {
+                let (Some(subject), Some(caller)) = (subject, caller_token) else {
+                    return Err(NoToken::Failed(format!(
+                        "upstream `{upstream}` takes the caller's own OAuth token, exchanged: call the gateway with an OAuth token (an API key cannot be exchanged)"
+                    )));
+                };
+                let key = format!(
+                    "{subject}\n{}",
+                    base64url(&<sha2::Sha256 as sha2::Digest>::digest(caller.as_bytes()))
+                );
+                let mut exchanged = account.exchanged.lock().await;
+                if let Some(t) = exchanged.0.get(&key)
+                    && !t.expires_within(REFRESH_MARGIN)
+                {
+                    return Ok(t.access_token.clone());
+                }
+                let server = self.server(upstream).await?;
+                let t = account
+                    .client
+                    .exchange_token(&server, caller)
+                    .await
+                    .map_err(|e| {
+                        NoToken::Failed(format!(
+                            "upstream `{upstream}`: your token was not exchanged: {e}"
+                        ))
+                    })?;
+                if exchanged.0.len() >= MAX_EXCHANGED {
+                    exchanged.0.clear();
+                }
+                exchanged.0.insert(key, t.clone());
+                let access = t.access_token.clone();
+                exchanged.1 = Some(t);
                 Ok(access)
             }
             Grant::AuthorizationCode => {
@@ -370,10 +416,19 @@ impl SignIns {
     /// (client credentials), or the most recently kept user's.
     pub(crate) async fn listing_token(&self, upstream: &str) -> Option<String> {
         match self.grant(upstream)? {
-            Grant::ClientCredentials => self.token_for(upstream, None).await.ok(),
+            Grant::ClientCredentials => self.token_for(upstream, None, None).await.ok(),
             Grant::AuthorizationCode => {
                 let (subject, _) = self.store.load().latest(upstream).await.ok()??;
-                self.token_for(upstream, Some(&subject)).await.ok()
+                self.token_for(upstream, Some(&subject), None).await.ok()
+            }
+            // The last caller's exchanged token, while it lasts.
+            Grant::TokenExchange => {
+                let exchanged = self.accounts.get(upstream)?.exchanged.lock().await;
+                exchanged
+                    .1
+                    .as_ref()
+                    .filter(|t| !t.expires_within(REFRESH_MARGIN))
+                    .map(|t| t.access_token.clone())
             }
         }
     }

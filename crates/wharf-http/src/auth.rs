@@ -221,6 +221,17 @@ impl Gate {
     }
 }
 
+/// The token of an `Authorization: Bearer` header.
+fn bearer_of(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+}
+
 /// The middleware.
 pub(crate) async fn gate(
     State(gate): State<Arc<Gate>>,
@@ -290,6 +301,15 @@ pub(crate) async fn gate(
         return too_many_in_flight(gate.inflight.max());
     };
     if let Some(p) = principal {
+        // An OAuth caller's token, for a gateway that exchanges it (RFC 8693).
+        let token = bearer_of(request.headers()).map(Arc::<str>::from);
+        if matches!(p.method, wharf_core::AuthMethod::OAuth { .. })
+            && let Some(token) = token
+        {
+            request
+                .extensions_mut()
+                .insert(wharf_core::CallerToken(token));
+        }
         request.extensions_mut().insert(p);
     }
     if let Some(c) = gate.challenge() {
