@@ -122,6 +122,8 @@ def rpc(gateway, user, method, params=None):
     }
     if "name" in params:
         headers["mcp-name"] = params["name"]
+    elif "uri" in params:
+        headers["mcp-name"] = params["uri"]
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     req = urllib.request.Request(f"{gateway.base}/mcp", data=body, headers=headers)
     with urllib.request.urlopen(req, timeout=20) as r:
@@ -193,6 +195,12 @@ def test_each_user_signs_in_and_calls_with_their_own_token(setup):
 
     error, who = call(gateway, "alice", "up_whoami")
     assert not error and '"alice"' in who, who
+    # A resource of the upstream is read as its caller too: bob, not signed in,
+    # is refused (never served over the connection listing with alice's token).
+    widget = {"uri": "ui://wharf/catalog.html"}
+    assert "contents" in rpc(gateway, "alice", "resources/read", widget)["result"]
+    refused = rpc(gateway, "bob", "resources/read", widget)
+    assert "error" in refused and "/oauth/upstream/start?ticket=" in refused["error"]["message"], refused
     # Bob has not signed in: he is asked to, and never gets alice's identity.
     error, text = call(gateway, "bob", "up_whoami")
     assert error and "alice" not in text
@@ -240,6 +248,19 @@ def test_a_forged_or_replayed_sign_in_is_refused(setup):
     assert status == 400 and "did not start here" in page, page
     status, page = hop(b, f"{gateway.base}/oauth/upstream/callback?error=access_denied")
     assert status == 400 and "access_denied" in page, page
+    # The authorization URL of a sign-in started in one browser, followed in
+    # another (a victim sent it): the callback refuses to link the account.
+    starter = browser()
+    status, page = hop(starter, link)
+    assert status == 200, page
+    authorize = html.unescape(re.search(r'id="continue" href="([^"]+)"', page).group(1))
+    victim = browser()
+    _, interaction = hop(victim, authorize)
+    _, resume = hop(victim, interaction, {"login": "victim"})
+    _, callback = hop(victim, resume)
+    status, page = hop(victim, callback)
+    assert status == 400 and "another browser" in page, page
+    assert "victim" not in vault(gateway)
 
 
 def test_client_credentials_give_the_gateway_its_own_token(tmp_path):

@@ -105,7 +105,6 @@ impl Database {
         (catalog, metrics)
     }
 
-    /// Legacy sessions stored in this database, expiring after `idle`.
     /// The gateway's audit trail in this database.
     pub fn audit_log(&self) -> Arc<dyn crate::audit::AuditLog> {
         match self {
@@ -122,6 +121,7 @@ impl Database {
         }
     }
 
+    /// Legacy sessions stored in this database, expiring after `idle`.
     pub fn session_store(&self, idle: Duration) -> Arc<dyn SessionTable> {
         match self {
             Self::Sqlite(db) => Arc::new(SqliteSessionStore::new(db.clone(), idle)),

@@ -631,13 +631,13 @@ impl AppBuilder {
         self
     }
 
-    /// Advertise the (legacy) logging capability so clients may `logging/setLevel`.
     /// Show each caller only the tools `view` admits for them.
     pub fn tool_view(mut self, view: ToolViewFn) -> Self {
         self.view = Some(view);
         self
     }
 
+    /// Advertise the (legacy) logging capability so clients may `logging/setLevel`.
     pub fn logging(mut self) -> Self {
         self.logging = true;
         self

@@ -506,13 +506,17 @@ impl Gateway {
                 renamed.name = name;
                 let original = prompt.name.clone();
                 let up = u.clone();
+                let auth = self.sign_ins.clone().filter(|_| u.per_user());
                 offering
                     .prompts
                     .push(PromptSpec::new(renamed, move |ctx, args| {
-                        let up = up.clone();
+                        let (up, auth) = (up.clone(), auth.clone());
                         let params =
                             GetPromptRequestParams::new(original.clone()).with_arguments(args);
                         async move {
+                            let ctx = as_caller(&up, auth.as_deref(), ctx)
+                                .await
+                                .map_err(PromptError::Protocol)?;
                             get_prompt(up, ctx, params)
                                 .await
                                 .map_err(PromptError::Protocol)
@@ -529,18 +533,20 @@ impl Gateway {
                     continue;
                 }
                 let up = u.clone();
+                let auth = self.sign_ins.clone().filter(|_| u.per_user());
                 offering
                     .resources
                     .push(ResourceSpec::new(resource.clone(), move |ctx, uri| {
-                        read(up.clone(), ctx, uri)
+                        read(up.clone(), auth.clone(), ctx, uri)
                     }));
             }
             for template in &lists.templates {
                 let up = u.clone();
+                let auth = self.sign_ins.clone().filter(|_| u.per_user());
                 offering
                     .templates
                     .push(TemplateSpec::new(template.clone(), move |ctx, uri, _| {
-                        read(up.clone(), ctx, uri)
+                        read(up.clone(), auth.clone(), ctx, uri)
                     }));
             }
         }
@@ -659,11 +665,40 @@ async fn relay_rounds(
     Err(RelayError::TooManyRounds)
 }
 
+/// `ctx` carrying the caller's own token for a per-user upstream (`auth`),
+/// for a request other than a tool call (a resource, a prompt): no token is a
+/// JSON-RPC error saying where to sign in.
+async fn as_caller(
+    up: &Upstream,
+    auth: Option<&crate::vault::SignIns>,
+    ctx: CallContext,
+) -> Result<CallContext, ErrorData> {
+    let Some(sign_ins) = auth else {
+        return Ok(ctx);
+    };
+    let subject = ctx.principal().map(|p| p.subject.clone());
+    match sign_ins
+        .token_for(up.name(), subject.as_deref(), ctx.caller_token())
+        .await
+    {
+        Ok(token) => Ok(user_context(sign_ins, up, ctx, subject, token).await),
+        Err(crate::vault::NoToken::SignIn(link)) => Err(ErrorData::invalid_request(
+            format!("connect your {} account first: {link}", up.name()),
+            None,
+        )),
+        Err(crate::vault::NoToken::Failed(why)) => Err(ErrorData::invalid_request(why, None)),
+    }
+}
+
 async fn read(
     up: Arc<Upstream>,
+    auth: Option<Arc<crate::vault::SignIns>>,
     ctx: CallContext,
     uri: String,
 ) -> Result<ReadResourceResponse, ResourceError> {
+    let ctx = as_caller(&up, auth.as_deref(), ctx)
+        .await
+        .map_err(ResourceError::Protocol)?;
     let answer = relay_rounds(&up, &ctx, "resources/read", true, |responses, state| {
         let mut p = ReadResourceRequestParams::new(uri.clone());
         p.input_responses = responses;
@@ -805,6 +840,10 @@ async fn complete(
     let Some((up, original)) = owner else {
         return Ok(Vec::new());
     };
+    // A completion request names no caller: a per-user upstream is not asked.
+    if up.per_user() {
+        return Ok(Vec::new());
+    }
     if let (Some(name), Reference::Prompt(p)) = (original, &mut request.r#ref) {
         p.name = name;
     }

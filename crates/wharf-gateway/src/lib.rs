@@ -55,5 +55,7 @@ pub use pinning::{OnChange, Pinning, definition_hash};
 pub use redact::shown_url;
 pub use tool_search::{CALL_TOOL, SEARCH_TOOLS, ToolSearch};
 pub use upstream::{Health, Lists, Upstream};
-pub use vault::{MemoryTokens, SIGN_IN_CALLBACK, SIGN_IN_START, SignIns, TokenStore};
+pub use vault::{
+    MemoryTokens, SIGN_IN_CALLBACK, SIGN_IN_COOKIE, SIGN_IN_START, SignInStart, SignIns, TokenStore,
+};
 pub use views::{Caller, Globs, Selection, View, Views};

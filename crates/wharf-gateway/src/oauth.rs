@@ -95,7 +95,7 @@ pub(crate) enum OAuthError {
 }
 
 /// What the gateway knows of an upstream's authorization server, once discovered.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub(crate) struct ServerInfo {
     pub issuer: String,
     pub authorization_endpoint: String,
@@ -104,6 +104,16 @@ pub(crate) struct ServerInfo {
     pub resource: String,
     pub client_id: String,
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ServerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerInfo")
+            .field("issuer", &self.issuer)
+            .field("resource", &self.resource)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -184,6 +194,13 @@ impl OAuthClient {
                 ))
             })?;
             if let Some(r) = m.resource {
+                // RFC 9728 §3.3: the metadata is for this server, or it is not
+                // believed (tokens would be issued for another service).
+                if !same_resource(&r, upstream_url) {
+                    return Err(OAuthError::Discovery(format!(
+                        "the upstream's metadata is for the resource {r}, not {upstream_url}"
+                    )));
+                }
                 resource = r;
             }
             issuer = m.authorization_servers.into_iter().next();
@@ -192,6 +209,23 @@ impl OAuthClient {
             OAuthError::Discovery("the upstream's metadata names no authorization server".into())
         })?;
         let server = self.server_metadata(&issuer).await?;
+        // RFC 8414 §3.3: the metadata names the issuer it was asked for.
+        if server.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(OAuthError::Discovery(format!(
+                "the metadata of {issuer} names another issuer ({})",
+                server.issuer
+            )));
+        }
+        for (what, url) in [
+            ("authorization_endpoint", &server.authorization_endpoint),
+            ("token_endpoint", &server.token_endpoint),
+        ] {
+            if !web_url(url) {
+                return Err(OAuthError::Discovery(format!(
+                    "{issuer}'s {what} is not an https URL (http only on loopback): {url}"
+                )));
+            }
+        }
         let (client_id, client_secret) = match &self.settings.client_id {
             Some(id) => (id.clone(), self.settings.client_secret.clone()),
             None => {
@@ -445,6 +479,28 @@ impl OAuthClient {
     }
 }
 
+/// Whether the protected-resource metadata's `resource` names `upstream`:
+/// the same origin, and a path that is the upstream's or a prefix of it.
+fn same_resource(resource: &str, upstream: &str) -> bool {
+    let (Ok(r), Ok(u)) = (url::Url::parse(resource), url::Url::parse(upstream)) else {
+        return false;
+    };
+    let (rp, up) = (
+        r.path().trim_end_matches('/'),
+        u.path().trim_end_matches('/'),
+    );
+    r.origin() == u.origin() && (up == rp || up.starts_with(&format!("{rp}/")) || rp.is_empty())
+}
+
+/// An https URL, or http on a loopback host (development and tests).
+fn web_url(text: &str) -> bool {
+    url::Url::parse(text).is_ok_and(|u| match u.scheme() {
+        "https" => true,
+        "http" => matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
+        _ => false,
+    })
+}
+
 pub(crate) fn base64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -453,6 +509,27 @@ pub(crate) fn base64url(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_is_believed_only_for_this_server_and_web_urls() {
+        assert!(same_resource(
+            "https://a.example/mcp",
+            "https://a.example/mcp"
+        ));
+        assert!(same_resource("https://a.example/", "https://a.example/mcp"));
+        assert!(!same_resource(
+            "https://b.example/mcp",
+            "https://a.example/mcp"
+        ));
+        assert!(!same_resource(
+            "https://a.example/other",
+            "https://a.example/mcp"
+        ));
+        assert!(web_url("https://as.example/authorize"));
+        assert!(web_url("http://127.0.0.1:9/authorize"));
+        assert!(!web_url("http://as.example/authorize"));
+        assert!(!web_url("javascript://%0aalert(1)"));
+    }
 
     #[test]
     fn the_challenge_is_s256_of_the_verifier() {

@@ -101,6 +101,10 @@ pub struct Upstream {
     bearer: arc_swap::ArcSwapOption<String>,
     /// Each signed-in user's connection (OAuth upstreams), with the token it was made with.
     users: Mutex<HashMap<String, (String, Arc<Connection>)>>,
+    /// Every caller's request must carry the caller's own token (sign-in or
+    /// token exchange): the shared connection, which may carry another user's
+    /// token for listing, serves only the gateway's own requests.
+    per_user: bool,
 }
 
 /// The caller's own upstream token (per-user sign-in): its calls go over a
@@ -169,6 +173,12 @@ impl Upstream {
             changed.clone(),
             metrics.sessions.with_label_values(&[&name]),
         );
+        let per_user = config.oauth.as_ref().is_some_and(|o| {
+            matches!(
+                o.grant,
+                crate::oauth::Grant::AuthorizationCode | crate::oauth::Grant::TokenExchange
+            )
+        });
         let health = if config.enabled {
             Health::Starting
         } else {
@@ -200,6 +210,7 @@ impl Upstream {
             listening: Default::default(),
             bearer: Default::default(),
             users: Default::default(),
+            per_user,
         }
     }
 
@@ -326,13 +337,20 @@ impl Upstream {
         }
     }
 
+    /// Whether every caller's request needs the caller's own token.
+    pub(crate) fn per_user(&self) -> bool {
+        self.per_user
+    }
+
     /// The shared connection's bearer token from now on; a different one
-    /// closes the connection, so the next request connects with it.
+    /// closes the connection (and the legacy callers' lanes made with the old
+    /// one), so the next request connects with it.
     pub(crate) async fn set_bearer(&self, token: Option<String>) {
         if self.bearer.load().as_deref() == token.as_ref() {
             return;
         }
         self.bearer.store(token.map(Arc::new));
+        self.lanes.close_all().await;
         // New credentials: connect at once (a wait after failures without them
         // says nothing about the next attempt).
         let mut slot = self.slot.lock().await;
@@ -635,6 +653,14 @@ impl Upstream {
                 lane: None,
             });
         }
+        // Never a caller's request on a connection carrying someone else's token.
+        if self.per_user && caller.is_some() {
+            return Err(UpstreamError::Unavailable {
+                upstream: self.name().to_owned(),
+                reason: "it acts as each user: this request carries no credentials of the caller's"
+                    .into(),
+            });
+        }
         // A stdio server is one process with one session: no lanes.
         if let Some(ctx) = caller
             && !matches!(self.config.transport, Transport::Stdio { .. })
@@ -685,14 +711,17 @@ impl Upstream {
     /// token changed. Its handshake is not under the call's deadline, as the
     /// shared connection's is not.
     async fn user_connection(&self, user: &UserBearer) -> Result<Arc<Connection>, UpstreamError> {
-        let mut users = self.users.lock().await;
-        if let Some((token, c)) = users.get(&user.subject)
-            && *token == user.token
-            && !c.is_closed()
-            && !c.is_transport_closed()
         {
-            return Ok(c.clone());
+            let users = self.users.lock().await;
+            if let Some((token, c)) = users.get(&user.subject)
+                && *token == user.token
+                && !c.is_closed()
+                && !c.is_transport_closed()
+            {
+                return Ok(c.clone());
+            }
         }
+        // Connected without the lock: one slow handshake holds up no other user.
         let handler = UpstreamHandler::new(
             &self.client_name,
             self.changed.clone(),
@@ -706,6 +735,7 @@ impl Upstream {
                     message: message.into_string(),
                 })?,
         );
+        let mut users = self.users.lock().await;
         if users.len() >= MAX_USER_CONNECTIONS
             && !users.contains_key(&user.subject)
             && let Some(other) = users.keys().next().cloned()
@@ -729,6 +759,10 @@ impl Upstream {
         request: &SessionRequest,
         ctx: &CallContext,
     ) -> Result<(), UpstreamError> {
+        // No lanes to a per-user upstream (its shared connection is not the caller's).
+        if self.per_user {
+            return Ok(());
+        }
         match request {
             SessionRequest::SetLevel(level) => {
                 let Some(slot) = ctx.session_id().and_then(|s| self.lanes.slot(s)) else {

@@ -157,13 +157,30 @@ struct Ticket {
     until_ms: i64,
 }
 
-/// What travels through the browser as `state` (sealed): the ticket, and the PKCE verifier.
+/// What travels through the browser as `state` (sealed): the ticket, the
+/// PKCE verifier, and the hash of the nonce the start page left in that
+/// browser's cookie (an authorization URL forwarded to someone else comes
+/// back without it, and is refused).
 #[derive(Serialize, Deserialize)]
 struct State {
     upstream: String,
     subject: String,
     until_ms: i64,
     verifier: String,
+    browser: String,
+}
+
+/// The cookie that binds a sign-in to the browser that started it.
+pub const SIGN_IN_COOKIE: &str = "wharf_sign_in";
+
+/// Where the vault keeps the gateway's own registration with an upstream's
+/// authorization server (sealed, like tokens).
+pub(crate) fn registration_key(upstream: &str) -> String {
+    format!("{upstream}#client")
+}
+
+fn nonce_hash(nonce: &str) -> String {
+    base64url(&<sha2::Sha256 as sha2::Digest>::digest(nonce.as_bytes()))
 }
 
 /// Why a token for a call could not be had.
@@ -210,6 +227,16 @@ impl std::fmt::Debug for SignIns {
             .field("upstreams", &self.accounts.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// What the start page needs: who is linked to what, where to continue, and
+/// the nonce for the browser's cookie.
+#[derive(Debug)]
+pub struct SignInStart {
+    pub upstream: String,
+    pub subject: String,
+    pub url: String,
+    pub nonce: String,
 }
 
 /// The paths the binary serves the sign-in pages at.
@@ -273,11 +300,37 @@ impl SignIns {
         if let Some(s) = &*server {
             return Ok(s.clone());
         }
+        // A registration another replica (or an earlier run) made and kept:
+        // the same client, so tokens it issued still refresh.
+        let key = registration_key(upstream);
+        let dynamic = account.client.settings.client_id.is_none();
+        if dynamic
+            && let Ok(Some(sealed)) = self.store.load().get(&key, "").await
+            && let Some(kept) = self
+                .sealer
+                .open(&sealed, &key)
+                .and_then(|p| serde_json::from_slice::<ServerInfo>(&p).ok())
+        {
+            *server = Some(kept.clone());
+            return Ok(kept);
+        }
         let found = account
             .client
             .discover(&account.upstream_url, &self.redirect_uri(), "Wharf gateway")
             .await
             .map_err(|e| NoToken::Failed(format!("upstream `{upstream}`: {e}")))?;
+        if dynamic {
+            let sealed = self
+                .sealer
+                .seal(&serde_json::to_vec(&found).unwrap_or_default(), &key);
+            if let Err(e) = self.store.load().put(&key, "", sealed).await {
+                tracing::warn!(
+                    upstream,
+                    error = e,
+                    "the gateway's registration was not kept; another replica registers its own"
+                );
+            }
+        }
         tracing::info!(
             upstream,
             issuer = found.issuer,
@@ -397,6 +450,14 @@ impl SignIns {
                         Ok(access)
                     }
                     Err(OAuthError::Refused(why)) => {
+                        // Another replica may have refreshed it first (a rotated
+                        // refresh token then fails here): use what it kept.
+                        if let Ok(Some(kept)) = self.stored(upstream, subject).await
+                            && kept.refresh_token.as_deref() != Some(refresh.as_str())
+                            && !kept.expires_within(REFRESH_MARGIN)
+                        {
+                            return Ok(kept.access_token);
+                        }
                         tracing::warn!(
                             upstream,
                             subject,
@@ -466,9 +527,15 @@ impl SignIns {
         self.store.load().delete(subject, upstream).await
     }
 
+    /// Whether the pages are reached over HTTPS (their cookie is then `Secure`).
+    pub fn secure(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
     /// `GET /oauth/upstream/start?ticket=…`: the upstream and user the link is
-    /// for, and where to continue (the authorization request).
-    pub async fn begin(&self, ticket: &str) -> Result<(String, String, String), String> {
+    /// for, where to continue (the authorization request), and the nonce to
+    /// leave in the browser's [`SIGN_IN_COOKIE`].
+    pub async fn begin(&self, ticket: &str) -> Result<SignInStart, String> {
         let t: Ticket = self
             .sealer
             .open(ticket, "ticket")
@@ -486,11 +553,13 @@ impl SignIns {
             NoToken::Failed(m) | NoToken::SignIn(m) => m,
         })?;
         let account = &self.accounts[&t.upstream];
+        let nonce = self.sealer.random_token();
         let state = State {
             upstream: t.upstream.clone(),
             subject: t.subject.clone(),
             until_ms: wharf_core::now_ms() + SIGN_IN_VALID.as_millis() as i64,
             verifier: self.sealer.random_token(),
+            browser: nonce_hash(&nonce),
         };
         let sealed = self
             .sealer
@@ -499,12 +568,23 @@ impl SignIns {
             account
                 .client
                 .authorize_url(&server, &self.redirect_uri(), &sealed, &state.verifier);
-        Ok((t.upstream, t.subject, url))
+        Ok(SignInStart {
+            upstream: t.upstream,
+            subject: t.subject,
+            url,
+            nonce,
+        })
     }
 
     /// `GET /oauth/upstream/callback?code&state`: the code exchanged and the
-    /// tokens kept; the upstream and user signed in.
-    pub async fn finish(&self, code: &str, state: &str) -> Result<(String, String), String> {
+    /// tokens kept; the upstream and user signed in. `nonce` is the browser's
+    /// [`SIGN_IN_COOKIE`]: the sign-in must end in the browser that began it.
+    pub async fn finish(
+        &self,
+        code: &str,
+        state: &str,
+        nonce: Option<&str>,
+    ) -> Result<(String, String), String> {
         let s: State = self
             .sealer
             .open(state, "state")
@@ -512,6 +592,9 @@ impl SignIns {
             .ok_or(
                 "This sign-in did not start here, or was tampered with. Start again from the link.",
             )?;
+        if nonce.map(nonce_hash).as_deref() != Some(s.browser.as_str()) {
+            return Err("This sign-in was started in another browser. Open the sign-in link you were given in this one.".into());
+        }
         if s.until_ms < wharf_core::now_ms() {
             return Err("This sign-in took too long. Start again from the link.".into());
         }

@@ -19,6 +19,7 @@ use wharf_catalog::AuditLog;
 use wharf_core::{AuditQuery, AuditRecord};
 
 use crate::output::say;
+use wharf_core::untrusted::shown;
 
 /// Records waiting for the writer before new ones are dropped.
 const QUEUE: usize = 8192;
@@ -186,20 +187,22 @@ pub(crate) async fn query(log: Arc<dyn AuditLog>, f: Filters) -> anyhow::Result<
         let at = humantime::format_rfc3339_millis(
             std::time::UNIX_EPOCH + Duration::from_millis(r.at_ms.max(0) as u64),
         );
+        // What callers and upstreams chose (subjects, names) is shown escaped:
+        // no control sequence reaches the terminal.
         let user = if r.subject.is_empty() {
-            "(anonymous)"
+            "(anonymous)".into()
         } else {
-            &r.subject
+            shown(&r.subject)
         };
         say!(
             "{:<24} {:<24} {:<28} {:<12} {:<14} {:>9.1}  {}",
             at.to_string(),
             user,
-            r.tool,
-            r.upstream,
+            shown(&r.tool),
+            shown(&r.upstream),
             r.outcome,
             r.latency_ms,
-            r.call_id
+            shown(&r.call_id)
         )?;
     }
     Ok(())
@@ -243,6 +246,11 @@ pub(crate) async fn tokens(
         let at = humantime::format_rfc3339_seconds(
             std::time::UNIX_EPOCH + Duration::from_millis((*updated).max(0) as u64),
         );
+        // The gateway's own registration with the upstream's server is kept beside the tokens.
+        let (up, subject) = match up.strip_suffix("#client") {
+            Some(up) => (shown(up), "(the gateway's registration)".into()),
+            None => (shown(up), shown(subject)),
+        };
         say!("{up:<20} {subject:<32} {at}")?;
     }
     Ok(())

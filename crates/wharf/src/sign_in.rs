@@ -14,7 +14,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use wharf_gateway::{Gateway, SIGN_IN_CALLBACK, SIGN_IN_START};
+use wharf_gateway::{Gateway, SIGN_IN_CALLBACK, SIGN_IN_COOKIE, SIGN_IN_START, SignInStart};
 
 #[derive(serde::Deserialize)]
 struct Start {
@@ -59,12 +59,31 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     // Nothing here may be cached or framed by another site.
     let headers = r.headers_mut();
     headers.insert("cache-control", "no-store".parse().expect("a header value"));
+    headers.insert(
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'"
+            .parse()
+            .expect("a header value"),
+    );
     headers.insert("x-frame-options", "DENY".parse().expect("a header value"));
     headers.insert(
         "referrer-policy",
         "no-referrer".parse().expect("a header value"),
     );
     r
+}
+
+/// The value of the sign-in cookie the request carries.
+fn cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (name, value) = c.trim().split_once('=')?;
+            (name == SIGN_IN_COOKIE).then(|| value.to_owned())
+        })
 }
 
 async fn start(State(gateway): State<Arc<Gateway>>, Query(q): Query<Start>) -> Response {
@@ -79,18 +98,34 @@ async fn start(State(gateway): State<Arc<Gateway>>, Query(q): Query<Start>) -> R
         );
     };
     match sign_ins.begin(&ticket).await {
-        Ok((upstream, subject, url)) => page(
-            StatusCode::OK,
-            &format!("Connect your {upstream} account"),
-            &format!(
-                "<p>You are connecting your <b>{u}</b> account to the gateway user <b>{s}</b>: its tools will act as you \
-                 when <b>{s}</b> calls them. If that is not you, close this page.</p>\
-                 <p><a class=\"button\" id=\"continue\" href=\"{url}\">Continue to {u}</a></p>",
-                u = escape(&upstream),
-                s = escape(&subject),
-                url = escape(&url)
-            ),
-        ),
+        Ok(SignInStart {
+            upstream,
+            subject,
+            url,
+            nonce,
+        }) => {
+            let mut r = page(
+                StatusCode::OK,
+                &format!("Connect your {upstream} account"),
+                &format!(
+                    "<p>You are connecting your <b>{u}</b> account to the gateway user <b>{s}</b>: its tools will act as you \
+                     when <b>{s}</b> calls them. If that is not you, close this page.</p>\
+                     <p><a class=\"button\" id=\"continue\" href=\"{url}\">Continue to {u}</a></p>",
+                    u = escape(&upstream),
+                    s = escape(&subject),
+                    url = escape(&url)
+                ),
+            );
+            // Binds the sign-in to this browser (checked at the callback).
+            let secure = if sign_ins.secure() { "; Secure" } else { "" };
+            let cookie = format!(
+                "{SIGN_IN_COOKIE}={nonce}; Path=/oauth/upstream/; HttpOnly; SameSite=Lax; Max-Age=600{secure}"
+            );
+            if let Ok(v) = cookie.parse() {
+                r.headers_mut().insert(axum::http::header::SET_COOKIE, v);
+            }
+            r
+        }
         Err(why) => page(
             StatusCode::BAD_REQUEST,
             "Cannot sign in",
@@ -99,7 +134,11 @@ async fn start(State(gateway): State<Arc<Gateway>>, Query(q): Query<Start>) -> R
     }
 }
 
-async fn callback(State(gateway): State<Arc<Gateway>>, Query(q): Query<Callback>) -> Response {
+async fn callback(
+    State(gateway): State<Arc<Gateway>>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<Callback>,
+) -> Response {
     let Some(sign_ins) = gateway.sign_ins() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -122,7 +161,10 @@ async fn callback(State(gateway): State<Arc<Gateway>>, Query(q): Query<Callback>
             "<p>The authorization server sent no code. Start again from the link.</p>",
         );
     };
-    match sign_ins.finish(&code, &state).await {
+    match sign_ins
+        .finish(&code, &state, cookie(&headers).as_deref())
+        .await
+    {
         Ok((upstream, subject)) => {
             // Its tools may be unknown until now (nobody had signed in).
             let g = gateway.clone();

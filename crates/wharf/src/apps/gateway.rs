@@ -51,10 +51,10 @@ fn with_server_settings(
     server: &Config,
 ) -> Result<GatewayConfig, Vec<Problem>> {
     // `server.public_url` names the MCP endpoint (…/mcp); the gateway's pages are beside it.
-    config.public_url = server
-        .public_url
-        .as_ref()
-        .map(|u| u.trim_end_matches('/').trim_end_matches("/mcp").to_owned());
+    config.public_url = server.public_url.as_ref().map(|u| {
+        let u = u.trim_end_matches('/');
+        u.strip_suffix("/mcp").unwrap_or(u).to_owned()
+    });
     config.vault_secret = server
         .state_key
         .as_ref()
