@@ -66,6 +66,9 @@ pub struct Gateway {
     audit: std::sync::OnceLock<Arc<dyn AuditSink>>,
     /// Sign-in and tokens of the upstreams with `oauth`.
     sign_ins: Option<Arc<crate::vault::SignIns>>,
+    /// Keys the audit trail's argument hashes (from `server.state_key`): the
+    /// same on every replica, and not guessable by trying values.
+    args_key: Option<Arc<ring::hmac::Key>>,
     stop: CancellationToken,
 }
 
@@ -222,6 +225,10 @@ impl Gateway {
             )),
             metrics,
             audit: std::sync::OnceLock::new(),
+            args_key: config
+                .vault_secret
+                .as_deref()
+                .map(|secret| Arc::new(crate::pinning::args_key(secret))),
             sign_ins,
             stop: CancellationToken::new(),
         })
@@ -461,7 +468,14 @@ impl Gateway {
                     continue;
                 }
                 let auth = self.sign_ins.clone().filter(|s| s.knows(u.name()));
-                match forward_tool(u, tool, name.clone(), self.audit.get().cloned(), auth) {
+                match forward_tool(
+                    u,
+                    tool,
+                    name.clone(),
+                    self.audit.get().cloned(),
+                    auth,
+                    self.args_key.clone(),
+                ) {
                     Ok(spec) => {
                         if name != *tool.name {
                             own_names
@@ -875,6 +889,30 @@ fn relayed(e: UpstreamError) -> ErrorData {
     }
 }
 
+/// One call's audit record until the call ends; a call whose future is
+/// dropped first (the tool timeout, its caller gone) is recorded `abandoned`.
+struct PendingRecord {
+    audit: Arc<dyn AuditSink>,
+    started: tokio::time::Instant,
+    record: Option<wharf_core::AuditRecord>,
+}
+
+impl PendingRecord {
+    fn finish(&mut self, outcome: &str) {
+        if let Some(mut r) = self.record.take() {
+            r.outcome = outcome.to_owned();
+            r.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            self.audit.record(r);
+        }
+    }
+}
+
+impl Drop for PendingRecord {
+    fn drop(&mut self) {
+        self.finish("abandoned");
+    }
+}
+
 /// `{namespace}_sign_in`: the link that signs the caller in to `upstream`
 /// (or, for token exchange, the caller's token exchanged now, and the
 /// upstream listed with it).
@@ -1086,6 +1124,7 @@ fn forward_tool(
     name: String,
     audit: Option<Arc<dyn AuditSink>>,
     auth: Option<Arc<crate::vault::SignIns>>,
+    args_key: Option<Arc<ring::hmac::Key>>,
 ) -> Result<ToolSpec, wharf_core::Problem> {
     ArgumentValidator::new(&tool.input_schema)?;
     let idempotent = crate::error::safe_to_repeat(tool);
@@ -1098,9 +1137,13 @@ fn forward_tool(
         ToolSpec::from_definition(renamed).handler(move |ctx: CallContext, args| {
             let (up, audit, published) = (up.clone(), audit.clone(), published.clone());
             let auth = auth.clone();
-            let args_hash = audit
-                .as_ref()
-                .map(|_| crate::pinning::value_hash(&serde_json::Value::Object(args.clone())));
+            let args_key = args_key.clone();
+            let args_hash = audit.as_ref().map(|_| {
+                crate::pinning::keyed_hash(
+                    args_key.as_deref(),
+                    &serde_json::Value::Object(args.clone()),
+                )
+            });
             let params = CallToolRequestParams::new(original.clone()).with_arguments(args);
             async move {
                 let relay = async |ctx: CallContext| {
@@ -1116,36 +1159,87 @@ fn forward_tool(
                 let Some((audit, args_hash)) = audit.zip(args_hash) else {
                     return relay(ctx).await;
                 };
-                let at_ms = wharf_core::now_ms();
-                let started = tokio::time::Instant::now();
-                let (call_id, endpoint) =
-                    (ctx.call_id().to_owned(), ctx.endpoint().map(String::from));
-                let subject = ctx
-                    .principal()
-                    .map(|p| p.subject.clone())
-                    .unwrap_or_default();
+                // Recorded when the call ends, or, if its future is dropped (the
+                // tool timeout, the caller gone), as `abandoned` then.
+                let mut pending = PendingRecord {
+                    audit,
+                    started: tokio::time::Instant::now(),
+                    record: Some(wharf_core::AuditRecord {
+                        at_ms: wharf_core::now_ms(),
+                        call_id: ctx.call_id().to_owned(),
+                        subject: ctx
+                            .principal()
+                            .map(|p| p.subject.clone())
+                            .unwrap_or_default(),
+                        tool: published.to_string(),
+                        upstream: up.name().to_owned(),
+                        outcome: String::new(),
+                        latency_ms: 0.0,
+                        args_hash,
+                        endpoint: ctx.endpoint().map(String::from),
+                    }),
+                };
                 let outcome = relay(ctx).await;
-                audit.record(wharf_core::AuditRecord {
-                    at_ms,
-                    call_id,
-                    subject,
-                    tool: published.to_string(),
-                    upstream: up.name().to_owned(),
-                    outcome: match &outcome {
-                        Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                            "tool_error".into()
-                        }
-                        Ok(CallToolResponse::Complete(_)) => "ok".into(),
-                        Ok(CallToolResponse::InputRequired(_)) => "input_required".into(),
-                        Ok(_) => "task".into(),
-                        Err(e) => e.class().into(),
-                    },
-                    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-                    args_hash,
-                    endpoint,
+                pending.finish(match &outcome {
+                    Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
+                    Ok(CallToolResponse::Complete(_)) => "ok",
+                    Ok(CallToolResponse::InputRequired(_)) => "input_required",
+                    Ok(_) => "task",
+                    Err(e) => e.class(),
                 });
                 outcome
             }
         }),
     )
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<Vec<wharf_core::AuditRecord>>);
+
+    impl AuditSink for Kept {
+        fn record(&self, record: wharf_core::AuditRecord) {
+            wharf_core::sync::lock(&self.0).push(record);
+        }
+    }
+
+    fn pending(kept: &Arc<Kept>) -> PendingRecord {
+        PendingRecord {
+            audit: kept.clone(),
+            started: tokio::time::Instant::now(),
+            record: Some(wharf_core::AuditRecord {
+                at_ms: 1,
+                call_id: "c".into(),
+                subject: "key:ci".into(),
+                tool: "a_add".into(),
+                upstream: "a".into(),
+                outcome: String::new(),
+                latency_ms: 0.0,
+                args_hash: "sha256:00".into(),
+                endpoint: None,
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_ended_is_recorded_once_and_one_dropped_is_recorded_abandoned() {
+        let kept = Arc::new(Kept::default());
+        let mut p = pending(&kept);
+        p.finish("ok");
+        drop(p);
+        // A call whose future is dropped mid-way (the tool timeout, the caller gone).
+        let call = async {
+            let _p = pending(&kept);
+            std::future::pending::<()>().await;
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(10), call).await;
+        let outcomes: Vec<String> = wharf_core::sync::lock(&kept.0)
+            .iter()
+            .map(|r| r.outcome.clone())
+            .collect();
+        assert_eq!(outcomes, ["ok", "abandoned"]);
+    }
 }

@@ -38,6 +38,30 @@ pub fn definition_hash(tool: &Tool) -> String {
     value_hash(&serde_json::to_value(tool).unwrap_or(Value::Null))
 }
 
+/// A call's arguments, as the audit trail keeps them: `hmac-sha256:` of their
+/// canonical JSON under `key` (derived from `server.state_key`), or
+/// `sha256:` without one.
+pub(crate) fn keyed_hash(key: Option<&ring::hmac::Key>, value: &Value) -> String {
+    let Some(key) = key else {
+        return value_hash(value);
+    };
+    let mut text = String::new();
+    canonical(value, &mut text);
+    let tag = ring::hmac::sign(key, text.as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("hmac-sha256:{hex}")
+}
+
+/// The audit trail's key, derived from the configured secret.
+pub(crate) fn args_key(secret: &[u8]) -> ring::hmac::Key {
+    let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"wharf gateway");
+    let prk = salt.extract(secret);
+    let okm = prk
+        .expand(&[b"audit arguments v1"], ring::hmac::HMAC_SHA256)
+        .expect("HMAC-SHA256's key length is a valid HKDF output length");
+    ring::hmac::Key::from(okm)
+}
+
 /// `sha256:` and the hex digest of `value`'s JSON with every object's keys
 /// sorted: equal for equal values, whatever order their keys came in.
 pub(crate) fn value_hash(value: &Value) -> String {
@@ -124,6 +148,23 @@ impl Pins {
         let first =
             wharf_core::sync::lock(&self.reported).insert((upstream.to_owned(), name, hash));
         Verdict::Changed { first }
+    }
+}
+
+#[cfg(test)]
+mod keyed_tests {
+    use super::*;
+
+    #[test]
+    fn keyed_argument_hashes_match_for_equal_arguments_and_depend_on_the_key() {
+        let a = serde_json::json!({"id": 7, "q": "x"});
+        let b = serde_json::json!({"q": "x", "id": 7});
+        let k1 = args_key(b"0123456789abcdef0123456789abcdef");
+        let k2 = args_key(b"another secret, also long enough!");
+        assert_eq!(keyed_hash(Some(&k1), &a), keyed_hash(Some(&k1), &b));
+        assert!(keyed_hash(Some(&k1), &a).starts_with("hmac-sha256:"));
+        assert_ne!(keyed_hash(Some(&k1), &a), keyed_hash(Some(&k2), &a));
+        assert_eq!(keyed_hash(None, &a), value_hash(&b));
     }
 }
 
