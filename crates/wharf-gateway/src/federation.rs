@@ -1039,10 +1039,24 @@ async fn with_credentials(
         }
         Err(NoToken::Failed(why)) => return Err(ToolError::Upstream(why)),
     };
+    // The answer to the gateway's own sign-in round is the gateway's, not the
+    // upstream's: it is not passed on with the retry.
+    let ctx = match ctx.input_responses() {
+        Some(r) if r.contains_key(SIGN_IN_ROUND) => {
+            let mut responses = r.clone();
+            responses.remove(SIGN_IN_ROUND);
+            let state = ctx.request_state().map(String::from);
+            ctx.with_retry(Some(responses).filter(|r| !r.is_empty()), state)
+        }
+        _ => ctx,
+    };
     Ok(Credentials::Ready(
         user_context(sign_ins, up, ctx, subject, token).await,
     ))
 }
+
+/// The key of the gateway's own sign-in request in an input round.
+const SIGN_IN_ROUND: &str = "sign_in";
 
 /// A 2026-07-28 input round: open `link` (URL-mode elicitation); the retry
 /// finds the token kept.
@@ -1050,7 +1064,7 @@ fn sign_in_round(message: &str, link: &str) -> CallToolResponse {
     let round = serde_json::json!({
         "resultType": "input_required",
         "inputRequests": {
-            "sign_in": {
+            SIGN_IN_ROUND: {
                 "method": "elicitation/create",
                 "params": {"mode": "url", "message": message, "url": link}
             }
