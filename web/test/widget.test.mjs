@@ -68,6 +68,27 @@ async function until(what, check, fatal = () => null) {
   }
 }
 
+/** `wharf gateway` on `file` with its data in `dir`, ready, and a client connected to it. */
+async function startGateway(dir, file) {
+  const port = await freePort();
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WHARF_")));
+  const gateway = spawn(WHARF_BIN, ["--data-dir", dir, "gateway", "--listen", `127.0.0.1:${port}`, "--upstreams", file], {
+    env: { ...env, WHARF_LOG: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  let exited = null;
+  gateway.once("exit", (code) => (exited = code));
+  const base = `http://127.0.0.1:${port}`;
+  await until(
+    "wharf gateway to be ready",
+    async () => (await fetch(`${base}/ready`)).ok,
+    () => (exited === null ? null : `wharf gateway exited with ${exited}`),
+  );
+  const gw = new Client({ name: "wharf-widget-gateway-test", version: "1.0.0" });
+  await gw.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+  return { gateway, gw };
+}
+
 /** The CSP a host applies to a widget: nothing beyond inline code, plus the declared origins. */
 function cspFor(csp = {}) {
   const list = (v) => (v?.length ? v.join(" ") : "");
@@ -480,22 +501,7 @@ test("through `wharf gateway` with a namespace: the widget's own tool names stil
   const dir = await mkdtemp(join(tmpdir(), "wharf-widget-gateway-"));
   const file = join(dir, "mcp.json");
   await writeFile(file, JSON.stringify({ mcpServers: { catalog: { url: `${wharfBase}/mcp` } } }));
-  const port = await freePort();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WHARF_")));
-  const gateway = spawn(WHARF_BIN, ["gateway", "--listen", `127.0.0.1:${port}`, "--upstreams", file], {
-    env: { ...env, WHARF_LOG: "warn" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  let exited = null;
-  gateway.once("exit", (code) => (exited = code));
-  const base = `http://127.0.0.1:${port}`;
-  await until(
-    "wharf gateway to be ready",
-    async () => (await fetch(`${base}/ready`)).ok,
-    () => (exited === null ? null : `wharf gateway exited with ${exited}`),
-  );
-  const gw = new Client({ name: "wharf-widget-gateway-test", version: "1.0.0" });
-  await gw.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+  const { gateway, gw } = await startGateway(dir, file);
   try {
     const { tools } = await gw.listTools();
     const names = tools.map((t) => t.name);
@@ -563,22 +569,7 @@ test("through `wharf gateway`: a widget served by a Python SDK server calls its 
       },
     }),
   );
-  const port = await freePort();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WHARF_")));
-  const gateway = spawn(WHARF_BIN, ["--data-dir", dir, "gateway", "--listen", `127.0.0.1:${port}`, "--upstreams", file], {
-    env: { ...env, WHARF_LOG: "warn" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  let exited = null;
-  gateway.once("exit", (code) => (exited = code));
-  const base = `http://127.0.0.1:${port}`;
-  await until(
-    "wharf gateway to be ready with the Python server",
-    async () => (await fetch(`${base}/ready`)).ok,
-    () => (exited === null ? null : `wharf gateway exited with ${exited}`),
-  );
-  const gw = new Client({ name: "wharf-widget-python-test", version: "1.0.0" });
-  await gw.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+  const { gateway, gw } = await startGateway(dir, file);
   try {
     const { tools } = await gw.listTools();
     const tool = tools.find((t) => t.name === "dice_roll_dice");

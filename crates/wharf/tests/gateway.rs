@@ -1249,10 +1249,9 @@ async fn views_show_each_caller_their_tools_and_virtual_servers_their_selection(
     .await
     .unwrap();
     // Sessions answer over SSE: the one event with a JSON-RPC answer.
-    let listed_in_session: Value = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .find_map(|d| serde_json::from_str(d).ok())
+    let listed_in_session = crate::gateway_sessions::events(&text)
+        .into_iter()
+        .find(|e| e.get("result").is_some())
         .unwrap_or_else(|| panic!("no answer in {text}"));
     let names: Vec<&str> = listed_in_session["result"]["tools"]
         .as_array()

@@ -255,7 +255,7 @@ async fn each_legacy_caller_is_asked_logged_to_and_notified_on_its_own_session()
 }
 
 /// The events of one SSE answer, as JSON.
-fn events(body: &str) -> Vec<Value> {
+pub(crate) fn events(body: &str) -> Vec<Value> {
     body.lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .filter_map(|d| serde_json::from_str(d.trim()).ok())
