@@ -1473,4 +1473,18 @@ async fn the_audit_trail_records_each_call_and_answers_queries() {
         none.is_empty() && said.contains("no calls match"),
         "{none}{said}"
     );
+    // A time it cannot read is refused, saying what it takes.
+    let bad = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["gateway", "audit", "--since", "yesterday"])
+        .envs(env)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success(), "{said}");
+    assert!(
+        said.contains("--since yesterday: not a time") && said.contains("7d"),
+        "{said}"
+    );
 }
