@@ -32,6 +32,7 @@ mod principal;
 mod prompt;
 mod request_state;
 mod resource;
+pub mod seal;
 mod server;
 pub mod submission;
 pub mod sync;

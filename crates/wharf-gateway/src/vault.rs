@@ -17,8 +17,8 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use ring::aead;
 use serde::{Deserialize, Serialize};
+use wharf_core::seal::Sealer;
 
 use crate::oauth::{
     Grant, OAuthClient, OAuthError, OAuthSettings, ServerInfo, TokenSet, base64url,
@@ -65,82 +65,6 @@ impl TokenStore for MemoryTokens {
             .rev()
             .find(|(u, _, _)| u == upstream)
             .map(|(_, s, t)| (s.clone(), t.clone())))
-    }
-}
-
-/// AES-256-GCM with a key derived (HKDF-SHA256) from the configured secret.
-pub(crate) struct Sealer {
-    key: aead::LessSafeKey,
-    random: ring::rand::SystemRandom,
-}
-
-impl Sealer {
-    pub(crate) fn new(secret: &[u8]) -> Self {
-        struct Len;
-        impl ring::hkdf::KeyType for Len {
-            fn len(&self) -> usize {
-                32
-            }
-        }
-        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"wharf gateway");
-        let mut bytes = [0u8; 32];
-        salt.extract(secret)
-            .expand(&[b"token vault v1"], Len)
-            .and_then(|okm| okm.fill(&mut bytes))
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let key = aead::UnboundKey::new(&aead::AES_256_GCM, &bytes).expect("a 32-byte key");
-        Self {
-            key: aead::LessSafeKey::new(key),
-            random: ring::rand::SystemRandom::new(),
-        }
-    }
-
-    /// `plain` sealed and bound to `context` (what it belongs to).
-    pub(crate) fn seal(&self, plain: &[u8], context: &str) -> String {
-        use ring::rand::SecureRandom;
-        let mut nonce = [0u8; aead::NONCE_LEN];
-        self.random
-            .fill(&mut nonce)
-            .expect("the system's random source");
-        let mut data = plain.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(context.as_bytes()),
-                &mut data,
-            )
-            .expect("sealing a buffer");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        base64url(&out)
-    }
-
-    /// What [`Sealer::seal`] sealed for `context`; `None` if tampered, foreign or misplaced.
-    pub(crate) fn open(&self, sealed: &str, context: &str) -> Option<Vec<u8>> {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(sealed)
-            .ok()?;
-        if bytes.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
-            return None;
-        }
-        let (nonce, data) = bytes.split_at(aead::NONCE_LEN);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut data = data.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, aead::Aad::from(context.as_bytes()), &mut data)
-            .ok()?;
-        Some(plain.to_vec())
-    }
-
-    fn random_token(&self) -> String {
-        use ring::rand::SecureRandom;
-        let mut bytes = [0u8; 32];
-        self.random
-            .fill(&mut bytes)
-            .expect("the system's random source");
-        base64url(&bytes)
     }
 }
 
@@ -269,7 +193,7 @@ impl SignIns {
             .collect();
         Self {
             public_url: public_url.trim_end_matches('/').to_owned(),
-            sealer: Sealer::new(secret),
+            sealer: Sealer::new(secret, b"wharf gateway", b"token vault v1"),
             store: arc_swap::ArcSwap::from_pointee(Box::new(MemoryTokens::default())),
             accounts,
         }
@@ -617,35 +541,5 @@ impl SignIns {
             "user signed in to an upstream"
         );
         Ok((s.upstream, s.subject))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sealed_value_opens_only_with_its_key_and_context() {
-        let a = Sealer::new(b"0123456789abcdef0123456789abcdef");
-        let sealed = a.seal(b"token", "github\nalice");
-        assert_eq!(
-            a.open(&sealed, "github\nalice").as_deref(),
-            Some(&b"token"[..])
-        );
-        assert_eq!(a.open(&sealed, "github\nmallory"), None);
-        let b = Sealer::new(b"another key, just as long as the first");
-        assert_eq!(b.open(&sealed, "github\nalice"), None);
-        let mut tampered = sealed.clone().into_bytes();
-        let last = tampered.len() - 2;
-        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(
-            a.open(std::str::from_utf8(&tampered).unwrap(), "github\nalice"),
-            None
-        );
-        assert_ne!(
-            a.seal(b"token", "x"),
-            a.seal(b"token", "x"),
-            "a fresh nonce each time"
-        );
     }
 }
