@@ -226,7 +226,9 @@ async fn authorize(State(s): Shared, Query(q): Query<HashMap<String, String>>) -
         }
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => {
-            return bad("The request has no redirect_uri and the client registered several.".into());
+            return bad(
+                "The request has no redirect_uri and the client registered several.".into(),
+            );
         }
     };
     let mut request = AuthRequest {

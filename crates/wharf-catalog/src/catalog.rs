@@ -444,10 +444,11 @@ pub async fn seed_if_empty<C: Catalog + ?Sized>(
 /// Tables that hold Wharf's own state, on either backend: never listed to a
 /// model, and user SQL may not read them (a session id is as good as a
 /// credential for the session; the audit trail says who called what; the
-/// vault holds sealed tokens).
+/// vault holds sealed tokens; the authorization server's records are grants).
 pub(crate) const INTERNAL_TABLES: &[&str] = &[
     "mcp_sessions",
     "gateway_audit",
     "gateway_tokens",
+    "oauth_records",
     "wharf_schema",
 ];

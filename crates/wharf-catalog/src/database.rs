@@ -121,6 +121,14 @@ impl Database {
         }
     }
 
+    /// The authorization server's records in this database.
+    pub fn oauth_table(&self) -> Arc<dyn crate::oauth::OAuthTable> {
+        match self {
+            Self::Sqlite(db) => Arc::new(crate::sqlite::SqliteOAuthTable::new(db.clone())),
+            Self::Postgres(db) => Arc::new(crate::postgres::PgOAuthTable::new(db.clone())),
+        }
+    }
+
     /// Legacy sessions stored in this database, expiring after `idle`.
     pub fn session_store(&self, idle: Duration) -> Arc<dyn SessionTable> {
         match self {

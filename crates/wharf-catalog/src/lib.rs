@@ -7,7 +7,8 @@
 //!   rule (`sessions`), so legacy sessions survive restarts and move between
 //!   replicas;
 //! - [`AuditLog`]: the gateway's audit trail (`audit`), and [`TokenTable`], its
-//!   token vault (`tokens`), on either backend;
+//!   token vault (`tokens`), and [`OAuthTable`], the authorization server's
+//!   records (`oauth`), on either backend;
 //! - [`Catalog`]: search and retrieval, imports, read-only SQL (bounded by
 //!   `untrusted_sql` and each backend's own guards);
 //! - [`tools`]: the catalog's MCP tools, built on `wharf-core`, and [`widget`],
@@ -23,6 +24,7 @@ mod error;
 pub mod import;
 pub mod instrumented;
 mod item;
+pub mod oauth;
 mod postgres;
 mod sample;
 mod sessions;
@@ -42,11 +44,12 @@ pub use database::{Database, DatabaseSettings, DatabaseUrl};
 pub use error::DbError;
 pub use instrumented::{DbMetrics, PoolUse};
 pub use item::Item;
-pub use postgres::{PgAuditLog, PgCatalog, PgDatabase, PgSessionStore, PgTokenTable};
+pub use oauth::{OAuthRow, OAuthTable, Taken};
+pub use postgres::{PgAuditLog, PgCatalog, PgDatabase, PgOAuthTable, PgSessionStore, PgTokenTable};
 pub use sample::sample_items;
 pub use sessions::{SessionTable, heartbeat};
 pub use sqlite::{
-    IndexCause, SearchIndexError, SqliteAuditLog, SqliteCatalog, SqliteDatabase,
+    IndexCause, SearchIndexError, SqliteAuditLog, SqliteCatalog, SqliteDatabase, SqliteOAuthTable,
     SqliteSessionStore, SqliteSettings, SqliteTokenTable,
 };
 pub use tokens::TokenTable;

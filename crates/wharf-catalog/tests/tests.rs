@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod audit;
+mod oauth;
 mod search;
 mod sessions;
 mod sql;

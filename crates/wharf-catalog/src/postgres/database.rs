@@ -77,6 +77,22 @@ const MIGRATIONS: &[&str] = &[
         updated_ms bigint NOT NULL,
         PRIMARY KEY (upstream, subject)
     );",
+    // 5: the authorization server (account linking): clients, codes, refresh
+    // tokens (by hash), consents, sealed signing keys, revoked families.
+    "CREATE TABLE oauth_records (
+        kind text NOT NULL,
+        id text NOT NULL,
+        family text,
+        subject text,
+        client_id text,
+        data text NOT NULL,
+        expires_ms bigint NOT NULL,
+        used_ms bigint,
+        PRIMARY KEY (kind, id)
+    );
+    CREATE INDEX oauth_records_family ON oauth_records (family);
+    CREATE INDEX oauth_records_subject ON oauth_records (kind, subject);
+    CREATE INDEX oauth_records_expiry ON oauth_records (expires_ms);",
 ];
 
 /// Errors from PostgreSQL, as catalog errors.

@@ -4,11 +4,13 @@
 mod audit;
 mod catalog;
 pub(crate) mod database;
+mod oauth;
 mod sessions;
 mod tokens;
 
 pub use audit::PgAuditLog;
 pub use catalog::PgCatalog;
 pub use database::PgDatabase;
+pub use oauth::PgOAuthTable;
 pub use sessions::PgSessionStore;
 pub use tokens::PgTokenTable;

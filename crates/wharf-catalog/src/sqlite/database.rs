@@ -135,6 +135,22 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL,
         PRIMARY KEY (upstream, subject)
     );",
+    // 7: the authorization server (account linking): clients, codes, refresh
+    // tokens (by hash), consents, sealed signing keys, revoked families.
+    "CREATE TABLE oauth_records (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        family TEXT,
+        subject TEXT,
+        client_id TEXT,
+        data TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        used_ms INTEGER,
+        PRIMARY KEY (kind, id)
+    );
+    CREATE INDEX oauth_records_family ON oauth_records (family);
+    CREATE INDEX oauth_records_subject ON oauth_records (kind, subject);
+    CREATE INDEX oauth_records_expiry ON oauth_records (expires_ms);",
 ];
 
 pub(crate) use crate::catalog::INTERNAL_TABLES;

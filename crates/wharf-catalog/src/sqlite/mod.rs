@@ -4,6 +4,7 @@
 mod audit;
 mod catalog;
 pub(crate) mod database;
+mod oauth;
 mod search_index;
 mod sessions;
 mod tokens;
@@ -11,6 +12,7 @@ mod tokens;
 pub use audit::SqliteAuditLog;
 pub use catalog::SqliteCatalog;
 pub use database::{SqliteDatabase, SqliteSettings};
+pub use oauth::SqliteOAuthTable;
 pub use search_index::{IndexCause, SearchIndexError};
 pub use sessions::SqliteSessionStore;
 pub use tokens::SqliteTokenTable;
