@@ -17,6 +17,7 @@ const MAPPED: &[&str] = &[
     "crates/wharf-http",
     "crates/wharf-catalog",
     "crates/wharf-gateway",
+    "crates/wharf-authz",
     "examples/rust-api",
     "examples/conformance",
     "bench/peers/rust",
@@ -28,11 +29,18 @@ const MAPPED: &[&str] = &[
 const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
     (
         "crates/wharf",
-        &["wharf-core", "wharf-http", "wharf-catalog", "wharf-gateway"],
+        &[
+            "wharf-core",
+            "wharf-http",
+            "wharf-catalog",
+            "wharf-gateway",
+            "wharf-authz",
+        ],
     ),
     ("crates/wharf-http", &["wharf-core"]),
     ("crates/wharf-catalog", &["wharf-core"]),
     ("crates/wharf-gateway", &["wharf-core"]),
+    ("crates/wharf-authz", &["wharf-core"]),
     ("crates/wharf-core", &[]),
 ];
 

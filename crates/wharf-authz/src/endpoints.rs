@@ -183,17 +183,23 @@ async fn begin_sign_in(s: &AuthServer, request: Option<AuthRequest>) -> Response
         .await
     {
         Ok(url) => {
+            s.note_provider(Ok(()));
             let mut r = redirect_to(&url);
             r.headers_mut()
                 .append(header::SET_COOKIE, s.cookie(&name, &browser, SIGN_IN_TTL));
             r
         }
-        Err(e) => pages::error(
-            StatusCode::BAD_GATEWAY,
-            "Sign-in is unavailable",
-            &format!("{e}. Existing sessions keep working; try signing in again in a few minutes."),
-            None,
-        ),
+        Err(e) => {
+            s.note_provider(Err(e.to_string()));
+            pages::error(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in is unavailable",
+                &format!(
+                    "{e}. Existing sessions keep working; try signing in again in a few minutes."
+                ),
+                None,
+            )
+        }
     }
 }
 
@@ -363,6 +369,9 @@ async fn callback(
     {
         Ok(i) => i,
         Err(e) => {
+            if matches!(e, crate::provider::ProviderError::Unreachable(_)) {
+                s.note_provider(Err(e.to_string()));
+            }
             tracing::warn!(error = %e, "a sign-in failed at the identity provider");
             return pages::error(
                 StatusCode::BAD_GATEWAY,

@@ -27,5 +27,5 @@ mod store;
 pub use endpoints::routes;
 pub use error::StoreError;
 pub use server::AuthServer;
-pub use settings::{AllowList, MetadataFetchLimits, Preset, ProviderSettings, Settings};
+pub use settings::{AllowList, MetadataFetchLimits, Preset, ProviderSettings, Secret, Settings};
 pub use store::{Consumed, MemoryStore, Record, Store, kind};

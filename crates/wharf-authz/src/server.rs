@@ -40,6 +40,8 @@ pub struct AuthServer {
     pub(crate) sealer: Sealer,
     pub(crate) registrations: RegistrationLimiter,
     revocations: Mutex<HashMap<String, (Instant, bool)>>,
+    /// The last word on the provider: `None` until checked, then why it failed, if it did.
+    provider_status: Mutex<Option<Result<(), String>>>,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -73,6 +75,7 @@ impl AuthServer {
             sealer: Sealer::new(&secret, b"wharf authorization server", b"browser state v1"),
             registrations: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
             revocations: Mutex::new(HashMap::new()),
+            provider_status: Mutex::new(None),
             settings,
             store,
         })
@@ -122,9 +125,27 @@ impl AuthServer {
         self.keys.jwks(now_ms()).await
     }
 
-    /// Readiness: the provider answers.
+    /// Whether the provider answers, asked now (its discovery document read
+    /// again); the answer is also what [`AuthServer::provider_status`] shows.
     pub async fn check_provider(&self) -> Result<(), String> {
-        self.provider.check().await.map_err(|e| e.to_string())
+        let verdict = self.provider.check().await.map_err(|e| e.to_string());
+        self.note_provider(verdict.clone());
+        verdict
+    }
+
+    /// Remember how the provider last answered (a check, or a sign-in).
+    pub(crate) fn note_provider(&self, verdict: Result<(), String>) {
+        *wharf_core::sync::lock(&self.provider_status) = Some(verdict);
+    }
+
+    /// For `/ready`: `{"reachable": true}`, `{"reachable": false, "error": ...}`,
+    /// or `{"reachable": null}` before the first check.
+    pub fn provider_status(&self) -> Value {
+        match &*wharf_core::sync::lock(&self.provider_status) {
+            None => json!({"reachable": null}),
+            Some(Ok(())) => json!({"reachable": true}),
+            Some(Err(e)) => json!({"reachable": false, "error": e}),
+        }
     }
 
     /// Whether the token family `sid` was revoked (a refresh token replayed, a

@@ -59,7 +59,7 @@ pub struct HttpConfig {
     /// Checked by `GET /ready`, each in turn; none: ready unless draining or saturated.
     pub ready_checks: Vec<ReadyCheck>,
     /// Shown by `GET /ready` beside its verdict.
-    pub ready_detail: Option<ReadyDetail>,
+    pub ready_details: Vec<ReadyDetail>,
     /// Named endpoints served beside `/mcp`, at `/mcp/{name}`, each telling the
     /// app where a request arrived ([`wharf_core::Endpoint`]): a gateway's
     /// virtual servers.
@@ -181,7 +181,7 @@ impl Default for HttpConfig {
             session_store: None,
             session_owners: None,
             ready_checks: Vec::new(),
-            ready_detail: None,
+            ready_details: Vec::new(),
             endpoints: Vec::new(),
             auth: crate::auth::AuthConfig::default(),
             rate_limit: crate::rate_limit::RateLimitConfig::default(),

@@ -26,7 +26,7 @@ pub(crate) struct Readiness {
     /// Every check must pass (the database answers, the JWKS is loaded, ...).
     pub checks: Vec<ReadyCheck>,
     /// Shown beside the verdict.
-    pub detail: Option<ReadyDetail>,
+    pub details: Vec<ReadyDetail>,
     /// Saturated (every connection or request place taken) is not ready: a
     /// load balancer should send new work elsewhere until places free up.
     pub connections: Arc<crate::connections::Connections>,
@@ -38,7 +38,7 @@ pub(crate) struct Readiness {
 /// while requests in flight finish.
 pub(crate) async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
     let with_detail = |mut body: serde_json::Value| {
-        if let Some(detail) = &r.detail {
+        for detail in &r.details {
             let (name, value) = detail();
             body[name] = value;
         }

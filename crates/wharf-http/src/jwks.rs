@@ -29,6 +29,8 @@ pub enum JwksError {
     Unreachable { url: String, source: reqwest::Error },
     #[error("{url} is not a JWKS: {source}")]
     NotAKeySet { url: String, source: reqwest::Error },
+    #[error("the key set of {0}: {1}")]
+    Local(String, String),
     #[error("{0} holds no usable asymmetric key")]
     NoUsableKey(String),
 }
@@ -50,6 +52,8 @@ struct Fetches {
 /// The key set of one issuer.
 pub struct Jwks {
     url: String,
+    /// Fetched over HTTP, or given by an authorization server in this process.
+    local: Option<crate::oauth::KeySetFn>,
     http: reqwest::Client,
     keys: RwLock<HashMap<String, Key>>,
     fetches: Mutex<Fetches>,
@@ -62,8 +66,18 @@ impl std::fmt::Debug for Jwks {
 }
 
 impl Jwks {
+    /// The key set of an authorization server in this process: read by calling
+    /// `keys`, under the same spacing rules; `url` is only for messages.
+    pub fn local(url: impl Into<String>, keys: crate::oauth::KeySetFn) -> Self {
+        Self {
+            local: Some(keys),
+            ..Self::new(url)
+        }
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         Self {
+            local: None,
             url: url.into(),
             http: reqwest::Client::builder()
                 .timeout(FETCH_TIMEOUT)
@@ -134,8 +148,21 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<usize, JwksError> {
-        let set: JwkSet = self
-            .http
+        let set: JwkSet = match &self.local {
+            Some(keys) => {
+                let value = keys()
+                    .await
+                    .map_err(|e| JwksError::Local(self.url.clone(), e))?;
+                serde_json::from_value(value)
+                    .map_err(|e| JwksError::Local(self.url.clone(), e.to_string()))?
+            }
+            None => self.fetch_remote().await?,
+        };
+        self.load(set).await
+    }
+
+    async fn fetch_remote(&self) -> Result<JwkSet, JwksError> {
+        self.http
             .get(&self.url)
             .send()
             .await
@@ -149,7 +176,10 @@ impl Jwks {
             .map_err(|source| JwksError::NotAKeySet {
                 url: self.url.clone(),
                 source,
-            })?;
+            })
+    }
+
+    async fn load(&self, set: JwkSet) -> Result<usize, JwksError> {
         let mut keys = HashMap::new();
         for (i, jwk) in set.keys.iter().enumerate() {
             if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {

@@ -294,7 +294,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
     let readiness = health::Readiness {
         drain: drain.clone(),
         checks,
-        detail: config.ready_detail.clone(),
+        details: config.ready_details.clone(),
         connections: connections.clone(),
         max_requests: config.max_concurrent_requests.max(1),
     };

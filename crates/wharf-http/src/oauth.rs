@@ -13,6 +13,7 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use base64::Engine;
+use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
 use wharf_core::{AuthMethod, Principal};
@@ -48,6 +49,31 @@ pub struct OAuthConfig {
     pub scopes_supported: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
+    /// The authorization server in this process, when account linking is on.
+    pub own: Option<OwnIssuer>,
+}
+
+/// The key set, as an in-process authorization server gives it.
+pub type KeySetFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;
+/// Whether a token family (`sid`) was revoked.
+pub type RevokedFn = Arc<dyn Fn(String) -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// An authorization server in this process (account linking): its keys come
+/// without an HTTP round trip to itself, and its tokens are refused once their
+/// family (`sid`) is revoked, on every replica.
+#[derive(Clone)]
+pub struct OwnIssuer {
+    pub issuer: String,
+    pub keys: KeySetFn,
+    pub revoked: RevokedFn,
+}
+
+impl std::fmt::Debug for OwnIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a token was refused: the `error` and `error_description` of the
@@ -82,7 +108,10 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(config: OAuthConfig) -> Self {
-        let jwks = Arc::new(Jwks::new(config.jwks_url.clone()));
+        let jwks = Arc::new(match &config.own {
+            Some(own) => Jwks::local(config.jwks_url.clone(), own.keys.clone()),
+            None => Jwks::new(config.jwks_url.clone()),
+        });
         let resource = normalize_resource(&config.resource);
         Self {
             config,
@@ -157,6 +186,19 @@ impl Verifier {
             .map_err(|e| self.explain(e.kind()))?;
         let claims = data.claims;
         self.check_audience(&claims)?;
+        if let Some(own) = &self.config.own {
+            let sid = claims.get("sid").and_then(Value::as_str);
+            if claims.get("iss").and_then(Value::as_str) == Some(own.issuer.as_str()) {
+                if let Some(sid) = sid {
+                    if (own.revoked)(sid.to_owned()).await {
+                        return Err(invalid(
+                            "revoked",
+                            "the token was revoked (the client was unlinked, or its refresh token was replayed); sign in again",
+                        ));
+                    }
+                }
+            }
+        }
         let scopes = scopes_of(&claims);
         let missing: Vec<&String> = self
             .config

@@ -104,6 +104,7 @@ async fn oauth_server(anonymous: bool) -> (TestServer, Arc<AtomicUsize>) {
                 required_scopes: vec!["catalog:read".into()],
                 scopes_supported: vec!["catalog:read".into(), "catalog:write".into()],
                 leeway: Duration::from_secs(30),
+                own: None,
             }),
             anonymous,
         },

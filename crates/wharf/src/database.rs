@@ -62,3 +62,113 @@ impl wharf_gateway::TokenStore for StoredTokens {
         self.0.latest(upstream).await.map_err(|e| e.to_string())
     }
 }
+
+/// The authorization server's records in the database, as `wharf-authz` asks for them.
+pub(crate) struct StoredRecords(pub std::sync::Arc<dyn wharf_catalog::OAuthTable>);
+
+fn to_row(r: wharf_authz::Record) -> wharf_catalog::OAuthRow {
+    wharf_catalog::OAuthRow {
+        kind: r.kind,
+        id: r.id,
+        family: r.family,
+        subject: r.subject,
+        client_id: r.client_id,
+        data: r.data,
+        expires_ms: r.expires_ms,
+        used_ms: r.used_ms,
+    }
+}
+
+fn from_row(r: wharf_catalog::OAuthRow) -> wharf_authz::Record {
+    wharf_authz::Record {
+        kind: r.kind,
+        id: r.id,
+        family: r.family,
+        subject: r.subject,
+        client_id: r.client_id,
+        data: r.data,
+        expires_ms: r.expires_ms,
+        used_ms: r.used_ms,
+    }
+}
+
+fn store_error(e: wharf_catalog::CatalogError) -> wharf_authz::StoreError {
+    wharf_authz::StoreError(e.to_string())
+}
+
+#[async_trait::async_trait]
+impl wharf_authz::Store for StoredRecords {
+    async fn put(&self, record: wharf_authz::Record) -> Result<(), wharf_authz::StoreError> {
+        self.0.put(to_row(record)).await.map_err(store_error)
+    }
+    async fn get(
+        &self,
+        kind: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<wharf_authz::Record>, wharf_authz::StoreError> {
+        Ok(self
+            .0
+            .get(kind, id, now_ms)
+            .await
+            .map_err(store_error)?
+            .map(from_row))
+    }
+    async fn consume(
+        &self,
+        kind: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<wharf_authz::Consumed, wharf_authz::StoreError> {
+        Ok(
+            match self
+                .0
+                .consume(kind, id, now_ms)
+                .await
+                .map_err(store_error)?
+            {
+                wharf_catalog::Taken::Fresh(r) => wharf_authz::Consumed::Fresh(from_row(r)),
+                wharf_catalog::Taken::Reused(r) => wharf_authz::Consumed::Reused(from_row(r)),
+                wharf_catalog::Taken::Missing => wharf_authz::Consumed::Missing,
+            },
+        )
+    }
+    async fn touch(
+        &self,
+        kind: &str,
+        id: &str,
+        expires_ms: i64,
+    ) -> Result<(), wharf_authz::StoreError> {
+        self.0
+            .touch(kind, id, expires_ms)
+            .await
+            .map_err(store_error)
+    }
+    async fn delete(&self, kind: &str, id: &str) -> Result<bool, wharf_authz::StoreError> {
+        self.0.delete(kind, id).await.map_err(store_error)
+    }
+    async fn delete_family(&self, family: &str) -> Result<u64, wharf_authz::StoreError> {
+        self.0.delete_family(family).await.map_err(store_error)
+    }
+    async fn list(
+        &self,
+        kind: &str,
+        subject: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<wharf_authz::Record>, wharf_authz::StoreError> {
+        Ok(self
+            .0
+            .list(kind, subject, now_ms)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(from_row)
+            .collect())
+    }
+    async fn count(&self, kind: &str, now_ms: i64) -> Result<u64, wharf_authz::StoreError> {
+        self.0.count(kind, now_ms).await.map_err(store_error)
+    }
+    async fn prune(&self, now_ms: i64) -> Result<u64, wharf_authz::StoreError> {
+        self.0.prune(now_ms).await.map_err(store_error)
+    }
+}

@@ -7,6 +7,7 @@
 //! Only this crate reads environment variables, files and command-line
 //! arguments; the library crates receive typed settings.
 
+mod account_linking;
 mod apps;
 mod audit;
 mod catalog_cli;

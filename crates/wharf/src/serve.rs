@@ -45,13 +45,20 @@ pub(crate) async fn serve(
             let verdict = g.readiness(when).0;
             Box::pin(async move { verdict.map_err(Into::into) })
         }));
-        http.ready_detail = Some(Arc::new(move || ("upstreams", gateway.readiness(when).1)));
+        http.ready_details
+            .push(Arc::new(move || ("upstreams", gateway.readiness(when).1)));
     }
     let tls = match &config.tls {
         Some(files) => Some(
             wharf_http::tls::TlsConfig::new(files.clone())
                 .map_err(|e| anyhow::anyhow!("HTTPS (server.tls_cert / server.tls_key): {e}"))?,
         ),
+        None => None,
+    };
+    let authz = match &config.account_linking {
+        Some(settings) => {
+            Some(crate::account_linking::start(settings, db.clone(), &config, &mut http).await?)
+        }
         None => None,
     };
     let mut store = None;
@@ -66,6 +73,9 @@ pub(crate) async fn serve(
     let mut server = wharf_http::build(app.clone(), &http)?;
     if let Some(pages) = sign_in_pages {
         server.router = server.router.merge(pages);
+    }
+    if let Some(authz) = authz {
+        server.router = server.router.merge(wharf_authz::routes(authz));
     }
     if let Some(v) = &server.oauth {
         // Load the issuer's keys now; if the issuer is down, /ready says so and the

@@ -4,6 +4,7 @@
 //! typed [`Config`] that has no `Option` where a default exists. All problems are
 //! gathered before anything is returned, so `wharf check` can print every one.
 
+mod account_linking;
 pub mod keys;
 pub mod layers;
 pub mod load;
@@ -75,6 +76,8 @@ pub struct Config {
     pub tls: Option<wharf_http::tls::TlsFiles>,
     /// `server.state_key`: seals `requestState` the same way on every replica.
     pub state_key: Option<Secret>,
+    /// `[account_linking]`: Wharf's own authorization server, when on.
+    pub account_linking: Option<wharf_authz::Settings>,
     pub log_file: Option<LogFile>,
     pub otlp: Option<Otlp>,
     /// What is not wrong but likely not meant (a well-known variable Wharf
@@ -432,6 +435,7 @@ impl Config {
             },
             otlp: None,
             warnings: Vec::new(),
+            account_linking: None,
         };
         if let Some(key) = &config.state_key
             && wharf_http::auth::key_weakness(key.expose())
@@ -550,6 +554,7 @@ impl Config {
                             required_scopes,
                             scopes_supported,
                             leeway: r.duration("auth.leeway"),
+                            own: None,
                         });
                     }
                 }
@@ -563,6 +568,7 @@ impl Config {
                 message: "OAuth issuers are set but not where their keys are: set auth.jwks_url (WHARF_JWKS_URL) to the issuer's jwks_uri".into(),
             }),
         }
+        config.account_linking = account_linking::read(&mut r, layer, &mut config);
         if !config.listen.ip().is_loopback() && !hosts_explicit {
             let at = layer
                 .get("server.listen")
