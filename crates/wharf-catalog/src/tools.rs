@@ -88,6 +88,15 @@ struct TableDescription {
     columns: Vec<Column>,
 }
 
+/// The names of the catalog's tools, for settings that name them.
+pub const TOOL_NAMES: &[&str] = &[
+    "search_items",
+    "get_item",
+    "list_tables",
+    "describe_table",
+    "execute_sql_query",
+];
+
 /// All catalog tools over `catalog`. `search_items` and `get_item` render with
 /// [`crate::widget`], which the app must register (`AppBuilder::widget`).
 pub fn catalog_tools(catalog: Arc<dyn Catalog>) -> Vec<ToolSpec> {

@@ -24,6 +24,16 @@ async fn text(app: &App, tool: &str, args: Value) -> (String, Value) {
 }
 
 #[tokio::test]
+async fn the_tool_names_settings_accept_are_the_tools_there_are() {
+    let f = fixtures(SqlLimits::default()).await.remove(0);
+    let names: Vec<String> = wharf_catalog::tools::catalog_tools(f.catalog.clone())
+        .iter()
+        .map(|t| t.name().to_owned())
+        .collect();
+    assert_eq!(names, wharf_catalog::tools::TOOL_NAMES);
+}
+
+#[tokio::test]
 async fn every_tools_text_carries_its_answer() {
     for f in fixtures(SqlLimits::default()).await {
         let app = App::builder("catalog", "1")

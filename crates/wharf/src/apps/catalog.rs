@@ -14,6 +14,7 @@ pub(crate) async fn app(
     defined: &[crate::config::tools::ToolDef],
     tool_timeout: Duration,
     max_rows: usize,
+    security: &[(String, wharf_core::SecurityScheme)],
     seed: bool,
 ) -> anyhow::Result<App> {
     if seed
@@ -46,6 +47,13 @@ pub(crate) async fn app(
         .collector(Box::new(metrics))
         .tools(defined_tools)
         .widget(&wharf_catalog::widget())
-        .tools(wharf_catalog::tools::catalog_tools(catalog));
+        .tools(wharf_catalog::tools::catalog_tools(catalog).into_iter().map(|spec| {
+            let schemes: Vec<wharf_core::SecurityScheme> = security
+                .iter()
+                .filter(|(tool, _)| tool == spec.name())
+                .map(|(_, scheme)| scheme.clone())
+                .collect();
+            if schemes.is_empty() { spec } else { spec.security(schemes) }
+        }));
     Ok(widgets.iter().fold(app, |app, w| app.widget(w)).build()?)
 }

@@ -86,6 +86,9 @@ fn build_one(def: ToolDef, catalog: Arc<dyn Catalog>, max_rows: usize) -> ToolSp
     if let Some(title) = &def.title {
         spec = spec.title(title.clone());
     }
+    if !def.security.is_empty() {
+        spec = spec.security(def.security.clone());
+    }
     spec = if def.read_only {
         let mut schema = wharf_core::schema_of::<QueryResult>();
         if let Some(rows) = schema

@@ -62,6 +62,7 @@ pub(crate) async fn build(
                 &config.tools,
                 config.tool_timeout,
                 config.sql_limits.max_rows,
+                &config.catalog_security,
                 seed,
             )
             .await?

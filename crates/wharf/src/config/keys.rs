@@ -512,6 +512,13 @@ pub const KEYS: &[Key] = &[
         doc: "Largest `execute_sql_query` result, in bytes of JSON; the result says when it was cut.",
     },
     Key {
+        path: "catalog.security",
+        env: "WHARF_CATALOG_SECURITY",
+        kind: Kind::List,
+        default: "[]",
+        doc: "Who may call each catalog tool, as `tool=scheme` (several entries for several schemes): `noauth` (anyone), `oauth2` (any signed-in user), `oauth2:scope scope`. Published as the tool's `securitySchemes`; with auth.anonymous, ChatGPT then offers sign-in only when a protected tool is used. For example `search_items=noauth`, `execute_sql_query=oauth2:sql`.",
+    },
+    Key {
         path: "catalog.sql_max_value_bytes",
         env: "WHARF_SQL_MAX_VALUE_BYTES",
         kind: Kind::Count,

@@ -68,6 +68,8 @@ pub struct Config {
     pub sql_limits: wharf_catalog::SqlLimits,
     /// Tools defined in the file's `[[tools]]`.
     pub tools: Vec<tools::ToolDef>,
+    /// `catalog.security`: who may call each catalog tool.
+    pub catalog_security: Vec<(String, wharf_core::SecurityScheme)>,
     /// `server.public_url`, when set.
     pub public_url: Option<String>,
     pub allow_unauthenticated: bool,
@@ -409,6 +411,7 @@ impl Config {
                 max_bytes: r.count("catalog.sql_max_bytes"),
             },
             tools: Vec::new(),
+            catalog_security: Vec::new(),
             public_url: r.optional_text("server.public_url"),
             allow_unauthenticated: r.bool("server.allow_unauthenticated"),
             dev: r.bool("server.dev"),
@@ -569,6 +572,32 @@ impl Config {
             }),
         }
         config.account_linking = account_linking::read(&mut r, layer, &mut config);
+        for entry in r.list("catalog.security", Vec::new) {
+            let parsed = entry
+                .split_once('=')
+                .ok_or_else(|| {
+                    format!(
+                        "`{entry}` is not `tool=scheme`, such as `execute_sql_query=oauth2:sql`"
+                    )
+                })
+                .and_then(|(tool, scheme)| {
+                    let tool = tool.trim();
+                    if !wharf_catalog::tools::TOOL_NAMES.contains(&tool) {
+                        return Err(format!(
+                            "`{tool}` is not a catalog tool; they are {}",
+                            wharf_catalog::tools::TOOL_NAMES.join(", ")
+                        ));
+                    }
+                    Ok((tool.to_owned(), tools::parse_scheme(scheme)?))
+                });
+            match parsed {
+                Ok(pair) => config.catalog_security.push(pair),
+                Err(message) => r.problems.push(Problem {
+                    at: setting_at(layer, "catalog.security"),
+                    message,
+                }),
+            }
+        }
         if !config.listen.ip().is_loopback() && !hosts_explicit {
             let at = layer
                 .get("server.listen")
@@ -1011,6 +1040,109 @@ mod tests {
             "{all:?}"
         );
         assert!(all[2].contains("`get_item=x` is not `tool=N`"), "{all:?}");
+    }
+
+    #[test]
+    fn account_linking_says_what_it_needs_and_points_the_resource_server_at_itself() {
+        let p = load("[account_linking]\nprovider = \"github\"\n", &[], vec![]).unwrap_err();
+        assert!(p[0].message.contains("set server.public_url"), "{p:?}");
+        let url = "[server]\npublic_url = \"https://mcp.example.com/mcp\"\n";
+        let p = load(
+            &format!("{url}[account_linking]\nprovider = \"github\"\n"),
+            &[],
+            vec![],
+        )
+        .unwrap_err();
+        assert!(p[0].message.contains("server.state_key"), "{p:?}");
+        let key = "state_key = \"0123456789abcdef0123456789abcdef-x\"\n";
+        let p = load(
+            &format!("{url}{key}[account_linking]\nprovider = \"oidc\"\n"),
+            &[],
+            vec![],
+        )
+        .unwrap_err();
+        let text = format!("{p:?}");
+        assert!(
+            text.contains("https://mcp.example.com/oauth/callback"),
+            "{text}"
+        );
+        assert!(text.contains("account_linking.issuer"), "{text}");
+        let p = load(
+            &format!("{url}{key}[account_linking]\nprovider = \"okta\"\n"),
+            &[],
+            vec![],
+        )
+        .unwrap_err();
+        assert!(p[0].message.contains("oidc"), "{p:?}");
+        let p = load(
+            &format!("{url}{key}[account_linking]\nprovider = \"github\"\nclient_id = \"x\"\nscopes = [\"sql\"]\nscopes_by_group = [\"admins=sql root\", \"nogroup\"]\n"),
+            &[("WHARF_ACCOUNT_LINKING_CLIENT_SECRET", "s")],
+            vec![],
+        )
+        .unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].message.contains("scope `root`"), "{p:?}");
+        assert!(
+            p[1].message
+                .contains("`nogroup` is not `group=scope scope`"),
+            "{p:?}"
+        );
+        let c = load(
+            &format!("{url}{key}[account_linking]\nprovider = \"entra\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"x\"\nscopes = [\"catalog\", \"sql\"]\ndefault_scopes = [\"catalog\"]\n"),
+            &[("WHARF_ACCOUNT_LINKING_CLIENT_SECRET", "s")],
+            vec![],
+        )
+        .unwrap();
+        let a = c.account_linking.unwrap();
+        assert_eq!(a.issuer, "https://mcp.example.com");
+        assert_eq!(
+            a.provider.oidc_issuer().unwrap(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0"
+        );
+        let o = c.http.auth.oauth.unwrap();
+        assert_eq!(o.issuers, ["https://mcp.example.com"]);
+        assert_eq!(o.resource, "https://mcp.example.com/mcp");
+        assert_eq!(o.scopes_supported, ["catalog", "sql"]);
+    }
+
+    #[test]
+    fn catalog_security_names_catalog_tools_and_schemes() {
+        let c = load(
+            "[catalog]\nsecurity = [\"search_items=noauth\", \"execute_sql_query=oauth2:sql admin\"]\n",
+            &[],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            c.catalog_security,
+            vec![
+                (
+                    "search_items".to_owned(),
+                    wharf_core::SecurityScheme::NoAuth
+                ),
+                (
+                    "execute_sql_query".to_owned(),
+                    wharf_core::SecurityScheme::OAuth2 {
+                        scopes: vec!["sql".into(), "admin".into()]
+                    }
+                ),
+            ]
+        );
+        let p = load(
+            "",
+            &[("WHARF_CATALOG_SECURITY", "search=noauth,get_item=anyone")],
+            vec![],
+        )
+        .unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].message.contains("`search` is not a catalog tool"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].message.contains("`anyone` is not a security scheme"),
+            "{p:?}"
+        );
     }
 
     #[test]

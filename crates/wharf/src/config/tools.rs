@@ -56,6 +56,9 @@ pub struct ToolDef {
     /// Placeholders filled from the caller's token instead of the arguments:
     /// (name in `params`, claim). The caller cannot supply them.
     pub bind_claims: Vec<(String, String)>,
+    /// Who may call it (published as `_meta.securitySchemes`); empty: whoever
+    /// the transport admits.
+    pub security: Vec<wharf_core::SecurityScheme>,
 }
 
 /// `[tools.widget]`: the HTML a tool's result renders with.
@@ -219,7 +222,24 @@ const FIELDS: &[&str] = &[
     "visibility",
     "widget",
     "bind_claims",
+    "security",
 ];
+
+/// One security scheme as written in config: `noauth`, `oauth2`, or
+/// `oauth2:scope scope` (the Apps SDK's `securitySchemes`, compactly).
+pub fn parse_scheme(text: &str) -> Result<wharf_core::SecurityScheme, String> {
+    let text = text.trim();
+    match text.split_once(':') {
+        None if text == "noauth" => Ok(wharf_core::SecurityScheme::NoAuth),
+        None if text == "oauth2" => Ok(wharf_core::SecurityScheme::OAuth2 { scopes: Vec::new() }),
+        Some(("oauth2", scopes)) => Ok(wharf_core::SecurityScheme::OAuth2 {
+            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        }),
+        _ => Err(format!(
+            "`{text}` is not a security scheme: write \"noauth\" (anyone), \"oauth2\" (any signed-in user) or \"oauth2:scope scope\" (signed in with those scopes)"
+        )),
+    }
+}
 
 /// Read the `[[tools]]` array of the file, reporting every problem. Widget
 /// templates are resolved against the file's directory.
@@ -423,6 +443,31 @@ pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) 
         let widget = t
             .get("widget")
             .and_then(|w| widget_from(w, base, &at, problems));
+        let mut security = Vec::new();
+        match t.get("security") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for item in items {
+                    match item.as_str().map(parse_scheme) {
+                        Some(Ok(scheme)) => security.push(scheme),
+                        Some(Err(message)) => problems.push(Problem {
+                            at: at("security"),
+                            message,
+                        }),
+                        None => problems.push(Problem {
+                            at: at("security"),
+                            message: format!(
+                                "`{item}` is not a string such as \"noauth\" or \"oauth2:sql\""
+                            ),
+                        }),
+                    }
+                }
+            }
+            Some(_) => problems.push(Problem {
+                at: at("security"),
+                message: "must be a list, such as [\"noauth\"] or [\"oauth2:sql\"]".into(),
+            }),
+        }
         if problems.len() == before {
             out.push(ToolDef {
                 name: name.unwrap_or_default(),
@@ -439,6 +484,7 @@ pub fn from_table(file: &str, value: &toml::Value, problems: &mut Vec<Problem>) 
                 visibility,
                 widget,
                 bind_claims,
+                security,
             });
         }
     }
