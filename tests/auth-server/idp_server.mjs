@@ -4,7 +4,8 @@
 // pre-registered confidential client (Wharf), PKCE, and ID tokens carrying
 // email, email_verified and groups.
 //
-// Env: PORT (listens on 127.0.0.1:PORT), REDIRECT_URI (Wharf's /oauth/callback),
+// Env: PORT (listens on 127.0.0.1:PORT), REDIRECT_URIS (Wharf's /oauth/callback,
+// comma-separated for several Wharf servers),
 // CLIENT_ID, CLIENT_SECRET.
 //
 // Sign-in: the login page is a form with a user-name field (label "User name")
@@ -18,8 +19,8 @@ import Provider from 'oidc-provider';
 
 const env = process.env;
 const PORT = Number(env.PORT);
-if (!PORT || !env.REDIRECT_URI || !env.CLIENT_ID || !env.CLIENT_SECRET) {
-  console.error('PORT, REDIRECT_URI, CLIENT_ID and CLIENT_SECRET are required');
+if (!PORT || !env.REDIRECT_URIS || !env.CLIENT_ID || !env.CLIENT_SECRET) {
+  console.error('PORT, REDIRECT_URIS, CLIENT_ID and CLIENT_SECRET are required');
   process.exit(2);
 }
 const issuer = `http://127.0.0.1:${PORT}`;
@@ -37,7 +38,7 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: env.CLIENT_ID,
     client_secret: env.CLIENT_SECRET,
-    redirect_uris: [env.REDIRECT_URI],
+    redirect_uris: env.REDIRECT_URIS.split(','),
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_post',

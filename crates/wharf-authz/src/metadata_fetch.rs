@@ -100,7 +100,8 @@ impl Fetcher {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(limits.timeout)
-            .user_agent("wharf (client metadata)");
+            .user_agent("wharf (client metadata)")
+            .tls_certs_merge(limits.extra_roots.clone());
         if !limits.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }

@@ -24,8 +24,11 @@ use crate::settings::{Preset, ProviderSettings};
 
 /// How long a provider request may take.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the discovery document is used before it is read again.
-const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+/// How long the discovery document is used before it is read again: short, so
+/// a sign-in begun while the provider is down gets Wharf's page saying so
+/// rather than the browser's, at the cost of one small GET per sign-in at most
+/// every few seconds.
+const DISCOVERY_TTL: Duration = Duration::from_secs(5);
 /// Clock skew tolerated on the ID token's `exp`.
 const LEEWAY_S: i64 = 60;
 

@@ -118,6 +118,9 @@ pub struct MetadataFetchLimits {
     pub timeout: Duration,
     /// How long a fetched document is used before it is fetched again.
     pub cache_for: Duration,
+    /// More certificate authorities to trust for documents (a private PKI),
+    /// beside the system's.
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for MetadataFetchLimits {
@@ -128,6 +131,7 @@ impl Default for MetadataFetchLimits {
             max_bytes: 5 * 1024,
             timeout: Duration::from_secs(5),
             cache_for: Duration::from_secs(600),
+            extra_roots: Vec::new(),
         }
     }
 }

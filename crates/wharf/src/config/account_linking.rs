@@ -110,6 +110,25 @@ pub(super) fn read(
         .unwrap_or(u32::MAX),
         metadata_fetch: wharf_authz::MetadataFetchLimits {
             allow_private: r.bool("account_linking.allow_private_client_metadata"),
+            extra_roots: match r.optional_text("account_linking.client_metadata_ca") {
+                None => Vec::new(),
+                Some(path) => {
+                    let read = std::fs::read(&path)
+                        .map_err(|e| format!("cannot read {path}: {e}"))
+                        .and_then(|pem| {
+                            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                                format!("{path} is not a PEM bundle of certificates: {e}")
+                            })
+                        });
+                    read.unwrap_or_else(|message| {
+                        r.problems.push(Problem {
+                            at: setting_at(layer, "account_linking.client_metadata_ca"),
+                            message,
+                        });
+                        Vec::new()
+                    })
+                }
+            },
             ..Default::default()
         },
         secret: wharf_authz::Secret(state_key),

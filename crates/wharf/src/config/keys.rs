@@ -659,6 +659,13 @@ pub const KEYS: &[Key] = &[
         doc: "Fetch client metadata documents from http and from private, loopback or link-local addresses (tests, one private network). Off: such a `client_id` is refused.",
     },
     Key {
+        path: "account_linking.client_metadata_ca",
+        env: "WHARF_ACCOUNT_LINKING_CLIENT_METADATA_CA",
+        kind: Kind::Text,
+        default: "unset",
+        doc: "A PEM file of certificate authorities to trust, beside the system's, when fetching client metadata documents (clients on a private PKI).",
+    },
+    Key {
         path: "account_linking.github_url",
         env: "WHARF_ACCOUNT_LINKING_GITHUB_URL",
         kind: Kind::Text,
