@@ -279,9 +279,10 @@ class Browserless:
 
     def sign_in(self, user: str, decision: str = "approve", **params):
         """Walk authorize → provider → callback → consent; the final (status, location or page)."""
-        status, h, body = self.request("GET", self.authorize_url(**params))
+        url = self.authorize_url(**params)
+        status, h, body = self.request("GET", url)
         while status in (302, 303) and not h["location"].startswith(self.redirect_uri):
-            url = urllib.parse.urljoin(self.base, h["location"])
+            url = urllib.parse.urljoin(url, h["location"])
             if "/interaction/" in url:
                 status, h, body = self.request("POST", url, form={"login": user})
                 url = urllib.parse.urljoin(url, h["location"])
@@ -729,3 +730,60 @@ def test_with_the_provider_down_tokens_keep_working_and_sign_in_says_why(deploym
         assert ready["identity_provider"]["reachable"] is False and "cannot reach the identity provider" in ready["identity_provider"]["error"]
     finally:
         d.idp.start()
+
+
+# ---- the GitHub preset (against GitHub's wire format, tests/auth-server/github_server.mjs) ----
+
+
+@pytest.fixture(scope="module")
+def github_linking():
+    port = free_port()
+    proc = subprocess.Popen(
+        [NODE, os.path.join(ROOT, "tests", "auth-server", "github_server.mjs")],
+        env={**os.environ, "PORT": str(port), "CLIENT_ID": "Iv1.wharf", "CLIENT_SECRET": IDP_SECRET},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert proc.stdout.readline().startswith("ready")
+    dir = tempfile.mkdtemp(prefix="wharf-github-")
+    wharf_port = free_port()
+    conf = os.path.join(dir, "wharf.toml")
+    with open(conf, "w") as f:
+        f.write(
+            f"""
+[server]
+public_url = "http://127.0.0.1:{wharf_port}/mcp"
+state_key = "{STATE_KEY}"
+
+[account_linking]
+provider = "github"
+client_id = "Iv1.wharf"
+github_url = "http://127.0.0.1:{port}"
+github_api_url = "http://127.0.0.1:{port}/api"
+scopes = ["catalog", "sql"]
+default_scopes = ["catalog"]
+scopes_by_group = ["acme=sql"]
+allowed_github_orgs = ["acme"]
+"""
+        )
+    server = Server("--profile", "builtin", "--config", conf, env={"WHARF_ACCOUNT_LINKING_CLIENT_SECRET": IDP_SECRET}, port=wharf_port)
+    yield server
+    server.stop()
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(dir, ignore_errors=True)
+
+
+def test_sign_in_with_github_maps_the_user_and_enforces_the_org_allow_list(github_linking):
+    c = Browserless(github_linking.base)
+    c.register()
+    status, tokens = c.redeem(c.code("member-lee"))
+    assert status == 200, tokens
+    claims = json.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[1] + "=="))
+    assert claims["sub"].startswith("github:") and claims["sub"][7:].isdigit()
+    # The primary verified address (from /user/emails), the org's scope (from /user/orgs).
+    assert claims["email"] == "member-lee@users.example"
+    assert claims["scope"] == "catalog sql"
+    assert call_tool(github_linking.base, tokens["access_token"], "echo", {"text": "hi"})[0] == 200
+    status, page = c.sign_in("outsider")
+    assert status == 403
+    assert "outsider@users.example is not a member of the GitHub organisation acme" in page
