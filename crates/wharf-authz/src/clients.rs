@@ -5,14 +5,11 @@
 //! Both become a [`Client`]: its redirect URIs (matched exactly), how it
 //! authenticates at `token`, and the name the consent page shows.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::{
     error::OAuthError,
@@ -145,22 +142,21 @@ fn validate(meta: &ClientMetadata) -> Result<AuthMethod, (&'static str, String)>
             metadata(format!("token_endpoint_auth_method `{m}` is not supported; use none, client_secret_post or client_secret_basic"))
         })?,
     };
-    if let Some(grants) = &meta.grant_types {
-        if let Some(g) = grants
+    if let Some(grants) = &meta.grant_types
+        && let Some(g) = grants
             .iter()
             .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
-        {
-            return Err(metadata(format!(
-                "grant type `{g}` is not supported; use authorization_code and refresh_token"
-            )));
-        }
+    {
+        return Err(metadata(format!(
+            "grant type `{g}` is not supported; use authorization_code and refresh_token"
+        )));
     }
-    if let Some(types) = &meta.response_types {
-        if let Some(t) = types.iter().find(|t| *t != "code") {
-            return Err(metadata(format!(
-                "response type `{t}` is not supported; OAuth 2.1 has only `code`"
-            )));
-        }
+    if let Some(types) = &meta.response_types
+        && let Some(t) = types.iter().find(|t| *t != "code")
+    {
+        return Err(metadata(format!(
+            "response type `{t}` is not supported; OAuth 2.1 has only `code`"
+        )));
     }
     Ok(method)
 }
@@ -230,10 +226,10 @@ impl Documents {
 
     /// The client a metadata document at `url` describes.
     pub(crate) async fn client(&self, url: &str) -> Result<Client, String> {
-        if let Some((at, c)) = wharf_core::sync::lock(&self.cache).get(url) {
-            if at.elapsed() < self.cache_for {
-                return Ok(c.clone());
-            }
+        if let Some((at, c)) = wharf_core::sync::lock(&self.cache).get(url)
+            && at.elapsed() < self.cache_for
+        {
+            return Ok(c.clone());
         }
         let doc = self
             .fetcher

@@ -273,16 +273,16 @@ async fn authorize(State(s): Shared, Query(q): Query<HashMap<String, String>>) -
             "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
         );
     }
-    if let Some(resource) = q.get("resource") {
-        if !same_resource(resource, &s.settings.resource) {
-            return refuse(
-                "invalid_target",
-                &format!(
-                    "this server issues tokens for {} only, not {resource}",
-                    s.settings.resource
-                ),
-            );
-        }
+    if let Some(resource) = q.get("resource")
+        && !same_resource(resource, &s.settings.resource)
+    {
+        return refuse(
+            "invalid_target",
+            &format!(
+                "this server issues tokens for {} only, not {resource}",
+                s.settings.resource
+            ),
+        );
     }
     let scopes = match s.requested_scopes(q.get("scope").map(String::as_str)) {
         Ok(sc) => sc,
@@ -537,15 +537,13 @@ async fn consent(State(s): Shared, headers: HeaderMap, Form(f): Form<ConsentForm
         );
         return done(redirect_to(&url));
     }
-    if f.remember.is_some() {
-        if let Ok(client) = s.client(&ticket.request.client_id).await {
-            if let Err(e) = s
-                .remember(&ticket.identity.subject, &client, &ticket.scopes)
-                .await
-            {
-                tracing::warn!(error = %e.description, "cannot remember a consent");
-            }
-        }
+    if f.remember.is_some()
+        && let Ok(client) = s.client(&ticket.request.client_id).await
+        && let Err(e) = s
+            .remember(&ticket.identity.subject, &client, &ticket.scopes)
+            .await
+    {
+        tracing::warn!(error = %e.description, "cannot remember a consent");
     }
     done(finish(&s, &ticket.request, ticket.identity, ticket.scopes).await)
 }

@@ -396,13 +396,13 @@ impl AuthServer {
                 "code_verifier does not match the code_challenge (PKCE S256)",
             ));
         }
-        if let Some(r) = resource {
-            if !same_resource(r, &data.resource) {
-                return Err(OAuthError::new(
-                    "invalid_target",
-                    format!("the code was issued for {}, not {r}", data.resource),
-                ));
-            }
+        if let Some(r) = resource
+            && !same_resource(r, &data.resource)
+        {
+            return Err(OAuthError::new(
+                "invalid_target",
+                format!("the code was issued for {}, not {r}", data.resource),
+            ));
         }
         self.tokens(&data, now).await
     }
@@ -419,12 +419,12 @@ impl AuthServer {
         let id = sha256_base64url(token);
         // Checked before it is spent: a token sent by the wrong client is refused
         // without costing its owner the grant.
-        if let Some(r) = self.store.get(kind::REFRESH, &id, now).await? {
-            if r.client_id.as_deref() != Some(client.client_id.as_str()) {
-                return Err(OAuthError::invalid_grant(
-                    "the refresh token was issued to another client",
-                ));
-            }
+        if let Some(r) = self.store.get(kind::REFRESH, &id, now).await?
+            && r.client_id.as_deref() != Some(client.client_id.as_str())
+        {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
         }
         let mut data: GrantData = match self.store.consume(kind::REFRESH, &id, now).await? {
             Consumed::Missing => {
@@ -443,13 +443,13 @@ impl AuthServer {
             }
             Consumed::Fresh(r) => serde_json::from_str(&r.data).map_err(OAuthError::server)?,
         };
-        if let Some(r) = resource {
-            if !same_resource(r, &data.resource) {
-                return Err(OAuthError::new(
-                    "invalid_target",
-                    format!("the grant is for {}, not {r}", data.resource),
-                ));
-            }
+        if let Some(r) = resource
+            && !same_resource(r, &data.resource)
+        {
+            return Err(OAuthError::new(
+                "invalid_target",
+                format!("the grant is for {}, not {r}", data.resource),
+            ));
         }
         if let Some(scope) = scope.filter(|s| !s.trim().is_empty()) {
             let asked: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
@@ -545,19 +545,18 @@ impl AuthServer {
             .get(kind::REFRESH, &sha256_base64url(token), now)
             .await?
         {
-            if r.client_id.as_deref() == Some(client.client_id.as_str()) {
-                if let Some(family) = &r.family {
-                    self.revoke_family(family).await?;
-                }
+            if r.client_id.as_deref() == Some(client.client_id.as_str())
+                && let Some(family) = &r.family
+            {
+                self.revoke_family(family).await?;
             }
             return Ok(());
         }
-        if let Some(claims) = self.keys.verify(token, now).await {
-            if claims["client_id"].as_str() == Some(client.client_id.as_str()) {
-                if let Some(family) = claims["sid"].as_str() {
-                    self.revoke_family(family).await?;
-                }
-            }
+        if let Some(claims) = self.keys.verify(token, now).await
+            && claims["client_id"].as_str() == Some(client.client_id.as_str())
+            && let Some(family) = claims["sid"].as_str()
+        {
+            self.revoke_family(family).await?;
         }
         Ok(())
     }
@@ -581,10 +580,10 @@ impl AuthServer {
             .delete(kind::CONSENT, &consent_id(subject, client_id))
             .await?;
         for r in self.store.list(kind::REFRESH, Some(subject), now).await? {
-            if r.client_id.as_deref() == Some(client_id) {
-                if let Some(family) = &r.family {
-                    self.revoke_family(family).await?;
-                }
+            if r.client_id.as_deref() == Some(client_id)
+                && let Some(family) = &r.family
+            {
+                self.revoke_family(family).await?;
             }
         }
         Ok(())
@@ -604,6 +603,135 @@ pub(crate) fn humanize(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        settings::{AllowList, MetadataFetchLimits, Preset, ProviderSettings, Secret, Settings},
+        store::MemoryStore,
+    };
+    use std::{sync::Arc, time::Duration};
+
+    fn server(allow: AllowList) -> Arc<AuthServer> {
+        let settings = Settings {
+            issuer: "https://mcp.example.com".into(),
+            resource: "https://mcp.example.com/mcp".into(),
+            provider: ProviderSettings {
+                preset: Preset::Oidc,
+                issuer: Some("https://idp.example".into()),
+                tenant: None,
+                client_id: "w".into(),
+                client_secret: Secret("s".into()),
+                scopes: Vec::new(),
+                github_url: String::new(),
+                github_api_url: String::new(),
+            },
+            scopes: vec!["catalog".into(), "sql".into()],
+            default_scopes: vec!["catalog".into()],
+            scopes_by_group: vec![("admins".into(), vec!["sql".into()])],
+            allow,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(86_400),
+            key_rotation: Duration::from_secs(86_400),
+            max_clients: 2,
+            client_idle_expiry: Duration::from_secs(86_400),
+            registrations_per_minute: 10,
+            metadata_fetch: MetadataFetchLimits::default(),
+            secret: Secret("0123456789abcdef0123456789abcdef".into()),
+        };
+        AuthServer::new(settings, Arc::new(MemoryStore::default()))
+    }
+
+    fn user(email: &str, groups: &[&str]) -> Identity {
+        Identity {
+            subject: email.into(),
+            email: Some(email.into()),
+            email_verified: true,
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..Identity::default()
+        }
+    }
+
+    fn request(scopes: &[&str]) -> AuthRequest {
+        AuthRequest {
+            client_id: "c".into(),
+            redirect_uri: "https://c.example/cb".into(),
+            state: None,
+            code_challenge: String::new(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            resource: "https://mcp.example.com/mcp".into(),
+        }
+    }
+
+    #[test]
+    fn a_user_gets_the_scopes_asked_for_that_their_groups_allow() {
+        let s = server(AllowList::default());
+        let ada = user("ada@example.com", &[]);
+        let root = user("root@example.com", &["admins"]);
+        assert_eq!(
+            s.granted_scopes(&request(&["catalog", "sql"]), &ada),
+            ["catalog"]
+        );
+        assert_eq!(
+            s.granted_scopes(&request(&["catalog", "sql"]), &root),
+            ["catalog", "sql"]
+        );
+        assert_eq!(s.granted_scopes(&request(&[]), &root), ["catalog", "sql"]);
+        assert_eq!(
+            s.requested_scopes(Some("openid catalog offline_access"))
+                .unwrap(),
+            ["catalog"]
+        );
+        assert!(
+            s.requested_scopes(Some("admin"))
+                .unwrap_err()
+                .contains("scope `admin` is not offered")
+        );
+    }
+
+    #[test]
+    fn the_allow_list_needs_a_verified_address_in_the_domain_and_the_group() {
+        let s = server(AllowList {
+            email_domains: vec!["example.com".into()],
+            github_orgs: Vec::new(),
+            groups: vec!["staff".into()],
+        });
+        assert_eq!(s.refused(&user("ada@example.com", &["staff"])), None);
+        assert!(
+            s.refused(&user("ada@EXAMPLE.com", &["staff"])).is_none(),
+            "domains compare without case"
+        );
+        let mut unverified = user("ada@example.com", &["staff"]);
+        unverified.email_verified = false;
+        assert!(
+            s.refused(&unverified)
+                .unwrap()
+                .contains("no verified email address in example.com")
+        );
+        assert!(s.refused(&user("eve@evil.example", &["staff"])).is_some());
+        assert_eq!(
+            s.refused(&user("bob@example.com", &[])).unwrap(),
+            "bob@example.com is not in the group staff"
+        );
+    }
+
+    #[tokio::test]
+    async fn registration_stops_at_the_cap_of_stored_clients() {
+        let s = server(AllowList::default());
+        for _ in 0..2 {
+            let (c, _, _) = crate::clients::register(
+                &serde_json::json!({"redirect_uris": ["https://a.example/cb"]}),
+                0,
+            )
+            .unwrap();
+            s.store_client(&c).await.unwrap();
+        }
+        let (c, _, _) = crate::clients::register(
+            &serde_json::json!({"redirect_uris": ["https://a.example/cb"]}),
+            0,
+        )
+        .unwrap();
+        let e = s.store_client(&c).await.unwrap_err();
+        assert_eq!(e.error, "temporarily_unavailable");
+        assert!(e.description.contains("maximum of 2 registered clients"));
+    }
 
     #[test]
     fn resources_compare_as_uris() {

@@ -103,7 +103,7 @@ impl Keys {
                 pair,
             });
         }
-        keys.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
         self.set.store(Arc::new(Set {
             keys,
             read_ms: now_ms,

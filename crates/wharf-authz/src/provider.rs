@@ -14,11 +14,11 @@
 //! token's `tid` before comparing; groups and app roles come as `groups` and
 //! `roles` claims.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::{sync::Mutex, time::Instant};
 
 use crate::settings::{Preset, ProviderSettings};
 
@@ -108,10 +108,10 @@ impl Provider {
             });
         };
         let mut cached = self.discovered.lock().await;
-        if let Some((at, e)) = cached.as_ref() {
-            if at.elapsed() < DISCOVERY_TTL {
-                return Ok(e.clone());
-            }
+        if let Some((at, e)) = cached.as_ref()
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(e.clone());
         }
         let url = format!(
             "{}/.well-known/openid-configuration",
@@ -240,15 +240,12 @@ impl Provider {
                 })?;
                 let claims = self.id_token_claims(id_token, &e, nonce, now_s)?;
                 let mut identity = identity_from_claims(&claims)?;
-                if identity.email.is_none() {
-                    if let (Some(userinfo), Some(at)) = (&e.userinfo, body["access_token"].as_str())
-                    {
-                        if let Ok(info) = self.get_json(userinfo, at).await {
-                            identity.email = info["email"].as_str().map(str::to_owned);
-                            identity.email_verified =
-                                info["email_verified"].as_bool() == Some(true);
-                        }
-                    }
+                if identity.email.is_none()
+                    && let (Some(userinfo), Some(at)) = (&e.userinfo, body["access_token"].as_str())
+                    && let Ok(info) = self.get_json(userinfo, at).await
+                {
+                    identity.email = info["email"].as_str().map(str::to_owned);
+                    identity.email_verified = info["email_verified"].as_bool() == Some(true);
                 }
                 if self.settings.preset == Preset::Entra && identity.email.is_none() {
                     // Entra often sends no `email`; `preferred_username` is the sign-in name (UPN).
@@ -344,14 +341,12 @@ impl Provider {
         };
         // The primary verified address; /user's `email` is only the public one.
         if let Ok(Value::Array(emails)) = self.get_json(&format!("{api}/user/emails"), token).await
-        {
-            if let Some(primary) = emails
+            && let Some(primary) = emails
                 .iter()
                 .find(|e| e["primary"] == true && e["verified"] == true)
-            {
-                identity.email = primary["email"].as_str().map(str::to_owned);
-                identity.email_verified = true;
-            }
+        {
+            identity.email = primary["email"].as_str().map(str::to_owned);
+            identity.email_verified = true;
         }
         if let Ok(Value::Array(orgs)) = self.get_json(&format!("{api}/user/orgs"), token).await {
             identity.orgs = orgs
@@ -392,4 +387,90 @@ fn short(e: &reqwest::Error) -> String {
         s.truncate(i);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Secret;
+    use wharf_core::seal::base64url;
+
+    fn provider(preset: Preset, tenant: Option<&str>) -> Provider {
+        Provider::new(ProviderSettings {
+            preset,
+            issuer: None,
+            tenant: tenant.map(str::to_owned),
+            client_id: "wharf-app".into(),
+            client_secret: Secret("s".into()),
+            scopes: Vec::new(),
+            github_url: "https://github.com".into(),
+            github_api_url: "https://api.github.com".into(),
+        })
+    }
+
+    fn id_token(claims: Value) -> String {
+        format!("e30.{}.sig", base64url(claims.to_string().as_bytes()))
+    }
+
+    fn endpoints(issuer: &str) -> Endpoints {
+        Endpoints {
+            issuer: Some(issuer.into()),
+            authorize: String::new(),
+            token: String::new(),
+            userinfo: None,
+        }
+    }
+
+    #[test]
+    fn an_entra_multi_tenant_issuer_is_compared_with_the_tokens_tenant() {
+        let p = provider(Preset::Entra, Some("organizations"));
+        assert_eq!(
+            p.settings.oidc_issuer().unwrap(),
+            "https://login.microsoftonline.com/organizations/v2.0"
+        );
+        let e = endpoints("https://login.microsoftonline.com/{tenantid}/v2.0");
+        let good = serde_json::json!({
+            "iss": "https://login.microsoftonline.com/72f988bf-0000/v2.0",
+            "tid": "72f988bf-0000", "aud": "wharf-app", "nonce": "n", "exp": 2_000,
+            "sub": "abc", "preferred_username": "ada@contoso.com", "roles": ["Wharf.Admin"],
+        });
+        let claims = p
+            .id_token_claims(&id_token(good.clone()), &e, "n", 1_000)
+            .unwrap();
+        let identity = identity_from_claims(&claims).unwrap();
+        assert_eq!(identity.groups, ["Wharf.Admin"]);
+        // A token whose iss names another tenant than its tid is refused.
+        let mut other = good.clone();
+        other["iss"] = "https://login.microsoftonline.com/evil/v2.0".into();
+        assert!(p.id_token_claims(&id_token(other), &e, "n", 1_000).is_err());
+        // Another client, another nonce, expired.
+        let mut c = good.clone();
+        c["aud"] = "someone-else".into();
+        assert!(p.id_token_claims(&id_token(c), &e, "n", 1_000).is_err());
+        assert!(
+            p.id_token_claims(&id_token(good.clone()), &e, "other", 1_000)
+                .is_err()
+        );
+        assert!(p.id_token_claims(&id_token(good), &e, "n", 3_000).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_authorization_url_carries_pkce_and_no_resource() {
+        let p = provider(Preset::Github, None);
+        let url = p
+            .authorize_url("https://w.example/oauth/callback", "st", "ch", "no")
+            .await
+            .unwrap();
+        let url = url::Url::parse(&url).unwrap();
+        assert_eq!(url.path(), "/login/oauth/authorize");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["code_challenge"], "ch");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["scope"], "read:user user:email read:org");
+        assert!(
+            !q.contains_key("resource"),
+            "Entra refuses it; no provider needs it"
+        );
+        assert!(!q.contains_key("nonce"), "GitHub is not OIDC");
+    }
 }

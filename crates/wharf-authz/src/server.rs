@@ -7,10 +7,11 @@ use std::{
     collections::HashMap,
     num::NonZeroU32,
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use wharf_core::seal::Sealer;
 
 use crate::{
@@ -52,10 +53,10 @@ impl std::fmt::Debug for AuthServer {
     }
 }
 
+/// The wall clock in Unix milliseconds: what records expire by (shared by
+/// every replica, unlike a monotonic clock).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    wharf_core::now_ms()
 }
 
 impl AuthServer {
@@ -153,10 +154,10 @@ impl AuthServer {
     /// a store failure counts as not revoked (tokens are short-lived, and a
     /// database blip must not log every user out).
     pub async fn is_revoked(&self, sid: &str) -> bool {
-        if let Some((at, revoked)) = wharf_core::sync::lock(&self.revocations).get(sid) {
-            if *revoked || at.elapsed() < REVOCATION_CHECK_TTL {
-                return *revoked;
-            }
+        if let Some((at, revoked)) = wharf_core::sync::lock(&self.revocations).get(sid)
+            && (*revoked || at.elapsed() < REVOCATION_CHECK_TTL)
+        {
+            return *revoked;
         }
         let revoked = match self.store.get(kind::REVOKED, sid, now_ms()).await {
             Ok(r) => r.is_some(),

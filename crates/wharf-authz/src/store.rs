@@ -145,7 +145,7 @@ impl Store for MemoryStore {
             })
             .cloned()
             .collect();
-        out.sort_by(|a, b| b.expires_ms.cmp(&a.expires_ms));
+        out.sort_by_key(|r| std::cmp::Reverse(r.expires_ms));
         Ok(out)
     }
     async fn count(&self, kind: &str, now_ms: i64) -> Result<u64, StoreError> {

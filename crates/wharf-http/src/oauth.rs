@@ -188,15 +188,14 @@ impl Verifier {
         self.check_audience(&claims)?;
         if let Some(own) = &self.config.own {
             let sid = claims.get("sid").and_then(Value::as_str);
-            if claims.get("iss").and_then(Value::as_str) == Some(own.issuer.as_str()) {
-                if let Some(sid) = sid {
-                    if (own.revoked)(sid.to_owned()).await {
-                        return Err(invalid(
-                            "revoked",
-                            "the token was revoked (the client was unlinked, or its refresh token was replayed); sign in again",
-                        ));
-                    }
-                }
+            if claims.get("iss").and_then(Value::as_str) == Some(own.issuer.as_str())
+                && let Some(sid) = sid
+                && (own.revoked)(sid.to_owned()).await
+            {
+                return Err(invalid(
+                    "revoked",
+                    "the token was revoked (the client was unlinked, or its refresh token was replayed); sign in again",
+                ));
             }
         }
         let scopes = scopes_of(&claims);
