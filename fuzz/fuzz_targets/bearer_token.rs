@@ -26,6 +26,7 @@ fn verifier() -> &'static Verifier {
             required_scopes: vec!["read".into()],
             scopes_supported: vec!["read".into()],
             leeway: Duration::from_secs(60),
+            own: None,
         })
     })
 }

@@ -277,7 +277,7 @@ class Browserless:
         self.state = q.get("state")
         return f"{self.base}/oauth/authorize?" + urllib.parse.urlencode(q)
 
-    def sign_in(self, user: str, decision: str = "approve", **params):
+    def sign_in(self, user: str, decision: str = "approve", remember: bool = True, **params):
         """Walk authorize → provider → callback → consent; the final (status, location or page)."""
         url = self.authorize_url(**params)
         status, h, body = self.request("GET", url)
@@ -289,13 +289,17 @@ class Browserless:
             status, h, body = self.request("GET", url)
         if status == 200 and 'name="ticket"' in body:
             ticket = re.search(r'name="ticket" value="([^"]+)"', body).group(1)
-            status, h, body = self.request("POST", "/oauth/consent", form={"ticket": ticket, "decision": decision, "remember": "1"})
+            form = {"ticket": ticket, "decision": decision}
+            if remember:
+                form["remember"] = "1"
+            self.consent_page = body
+            status, h, body = self.request("POST", "/oauth/consent", form=form)
         if status in (302, 303):
             return status, h["location"]
         return status, body
 
-    def code(self, user: str, **params) -> str:
-        status, location = self.sign_in(user, **params)
+    def code(self, user: str, remember: bool = True, **params) -> str:
+        status, location = self.sign_in(user, remember=remember, **params)
         assert status == 303, location
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(location).query))
         assert q.get("state") == self.state and q.get("iss") == self.issuer(), q
@@ -444,6 +448,14 @@ def test_a_second_replica_accepts_the_token_and_refresh_rotates_there(deployment
     assert status == 200, again
     assert again["refresh_token"] != tokens["refresh_token"] and again["access_token"] != tokens["access_token"]
     assert call_tool(d.main_url, again["access_token"], "whoami")[1]["structuredContent"]["rows"] == [["user-carol"]]
+    # A request the client must fix does not spend the token...
+    status, body = c.token(grant_type="refresh_token", refresh_token=again["refresh_token"], resource="https://other.example/mcp")
+    assert (status, body["error"]) == (400, "invalid_target")
+    status, body = c.token(grant_type="refresh_token", refresh_token=again["refresh_token"], scope="catalog sql")
+    assert (status, body) == (400, {"error": "invalid_scope", "error_description": "scope `sql` was not granted; a refresh may only narrow the scopes"})
+    # ...and the OIDC scopes clients add out of habit are ignored, as at authorize.
+    status, third = c.token(grant_type="refresh_token", refresh_token=again["refresh_token"], scope="openid offline_access catalog")
+    assert status == 200 and third["scope"] == "catalog", third
 
 
 def test_a_replayed_refresh_token_revokes_the_family_on_every_replica(deployment):
@@ -556,6 +568,29 @@ def test_the_token_endpoint_refuses_with_the_exact_error(deployment):
     c.client_id = "nobody"
     status, body = c.token(grant_type="refresh_token", refresh_token="x")
     assert status == 401 and body["error"] == "invalid_client"
+
+
+def test_the_endpoints_answer_browser_preflights_and_sit_behind_the_host_guard(deployment):
+    c = Browserless(deployment.main_url)
+    status, h, _ = c.request("OPTIONS", "/oauth/register", headers={"origin": "http://localhost:6274", "access-control-request-method": "POST"})
+    assert status == 204 and h["access-control-allow-origin"] == "*" and "POST" in h["access-control-allow-methods"]
+    status, _, _ = c.request("GET", "/oauth/authorize?client_id=x", headers={"host": "evil.example"})
+    assert status == 403
+
+
+def test_the_consent_page_warns_when_a_document_client_returns_elsewhere(deployment):
+    d = deployment
+    docs = Documents(d.cert, d.key)
+    try:
+        c = Browserless(d.main_url, redirect_uri="https://elsewhere.example/callback")
+        c.client_id = docs.put("/claims-to-be-claude.json", {"client_id": docs.base + "/claims-to-be-claude.json", "client_name": "Claude", "redirect_uris": [c.redirect_uri]})
+        result = c.sign_in("lena", decision="deny")
+        page = getattr(c, "consent_page", None)
+        assert page, result
+        assert "it will return you to <code>elsewhere.example</code>" in page
+        assert "this app returns you to a different site than the one that identifies it" in page
+    finally:
+        docs.stop()
 
 
 def test_registration_refuses_bad_metadata(deployment):
@@ -680,7 +715,12 @@ def test_tools_publish_their_security_schemes(deployment):
 
 def test_consent_is_remembered_and_a_client_unlinked_on_the_account_page_loses_its_tokens(deployment):
     d = deployment
+    once = Browserless(d.main_url)
+    once.register(client_name="Not remembered")
+    _, once_tokens = once.redeem(once.code("judy", remember=False))
     c = Browserless(d.main_url)
+    c.jar = once.jar  # the same person's browser
+    c.opener = once.opener
     c.register(client_name="Linked app")
     _, tokens = c.redeem(c.code("judy"))
     # The second time: no consent page, straight back with a code.
@@ -696,11 +736,15 @@ def test_consent_is_remembered_and_a_client_unlinked_on_the_account_page_loses_i
         else:  # the provider's sign-in form
             status, h, body = c.request("POST", url, form={"login": "judy"})
     assert "Linked app" in body and c.client_id in body
+    # Linked without remembering consent: listed too, so it can be unlinked.
+    assert once.client_id in body
     csrf = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
-    status, h, _ = c.request("POST", "/oauth/account/unlink", form={"client_id": c.client_id, "csrf": csrf})
-    assert status == 303
+    for client_id in (c.client_id, once.client_id):
+        status, h, _ = c.request("POST", "/oauth/account/unlink", form={"client_id": client_id, "csrf": csrf})
+        assert status == 303
     status, _, body = c.request("GET", "/oauth/account")
     assert "No client is linked to your account." in body
+    assert refused_within(d.main_url, once_tokens["access_token"], "whoami", REVOCATION_DEADLINE_S)
     assert refused_within(d.replica.base, tokens["access_token"], "echo", REVOCATION_DEADLINE_S)
     assert c.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])[1]["error"] == "invalid_grant"
 

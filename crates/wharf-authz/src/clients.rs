@@ -205,12 +205,20 @@ pub(crate) fn is_metadata_url(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
 }
 
-/// Metadata documents fetched, by URL.
+/// Metadata documents fetched, by URL; a failure is remembered for
+/// [`FAILURE_CACHED_FOR`], so repeating a bad `client_id` does not make Wharf
+/// fetch again and again.
 pub(crate) struct Documents {
     fetcher: Fetcher,
     cache_for: Duration,
-    cache: Mutex<HashMap<String, (Instant, Client)>>,
+    cache: Mutex<HashMap<String, Fetched>>,
 }
+
+/// A document's client (or why there is none), and when it was fetched.
+type Fetched = (Instant, Result<Client, String>);
+
+/// How long a failed fetch is remembered.
+const FAILURE_CACHED_FOR: Duration = Duration::from_secs(60);
 
 /// Documents remembered at most (each is a few KB).
 const MAX_CACHED_DOCUMENTS: usize = 1024;
@@ -226,11 +234,29 @@ impl Documents {
 
     /// The client a metadata document at `url` describes.
     pub(crate) async fn client(&self, url: &str) -> Result<Client, String> {
-        if let Some((at, c)) = wharf_core::sync::lock(&self.cache).get(url)
-            && at.elapsed() < self.cache_for
-        {
-            return Ok(c.clone());
+        if let Some((at, c)) = wharf_core::sync::lock(&self.cache).get(url) {
+            let fresh_for = if c.is_ok() {
+                self.cache_for
+            } else {
+                FAILURE_CACHED_FOR
+            };
+            if at.elapsed() < fresh_for {
+                return c.clone();
+            }
         }
+        let result = self.fetch(url).await;
+        let mut cache = wharf_core::sync::lock(&self.cache);
+        if cache.len() >= MAX_CACHED_DOCUMENTS {
+            cache.retain(|_, (at, _)| at.elapsed() < self.cache_for);
+            if cache.len() >= MAX_CACHED_DOCUMENTS {
+                cache.clear();
+            }
+        }
+        cache.insert(url.to_owned(), (Instant::now(), result.clone()));
+        result
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Client, String> {
         let doc = self
             .fetcher
             .fetch(url)
@@ -246,6 +272,10 @@ impl Documents {
                     .map_or("nothing".to_owned(), |c| format!("`{c}`"))
             ));
         }
+        // A document cannot hold a shared secret: unsaid, the method is `none`
+        // (RFC 7591's default, client_secret_basic, cannot apply).
+        let mut meta = meta;
+        meta.token_endpoint_auth_method.get_or_insert_with(|| "none".to_owned());
         let method =
             validate(&meta).map_err(|(_, m)| format!("the client's metadata document: {m}"))?;
         if method != AuthMethod::None {
@@ -254,7 +284,7 @@ impl Documents {
                 method.as_str()
             ));
         }
-        let client = Client {
+        Ok(Client {
             client_id: url.to_owned(),
             redirect_uris: meta.redirect_uris,
             auth_method: AuthMethod::None,
@@ -262,16 +292,7 @@ impl Documents {
             client_name: meta.client_name,
             client_uri: meta.client_uri,
             metadata_document: true,
-        };
-        let mut cache = wharf_core::sync::lock(&self.cache);
-        if cache.len() >= MAX_CACHED_DOCUMENTS {
-            cache.retain(|_, (at, _)| at.elapsed() < self.cache_for);
-            if cache.len() >= MAX_CACHED_DOCUMENTS {
-                cache.clear();
-            }
-        }
-        cache.insert(url.to_owned(), (Instant::now(), client.clone()));
-        Ok(client)
+        })
     }
 }
 

@@ -45,9 +45,9 @@ pub fn routes(server: Arc<AuthServer>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(openid))
         .route("/oauth/jwks.json", get(jwks))
-        .route("/oauth/token", post(token))
-        .route("/oauth/register", post(register))
-        .route("/oauth/revoke", post(revoke))
+        .route("/oauth/token", post(token).options(preflight))
+        .route("/oauth/register", post(register).options(preflight))
+        .route("/oauth/revoke", post(revoke).options(preflight))
         // Browser-based clients (MCP Inspector) call these cross-origin; no
         // credentials ride on them, so any origin may.
         .layer(axum::middleware::map_response(
@@ -68,6 +68,22 @@ pub fn routes(server: Arc<AuthServer>) -> Router {
         .merge(api)
         .route_layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(server)
+}
+
+/// A CORS preflight: a browser-based client (MCP Inspector) may post here.
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "authorization, content-type",
+            ),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
+        .into_response()
 }
 
 async fn metadata(State(s): Shared) -> Json<Value> {
@@ -239,6 +255,7 @@ async fn authorize(State(s): Shared, Query(q): Query<HashMap<String, String>>) -
     };
     let mut request = AuthRequest {
         client_id: client.client_id.clone(),
+        redirect_uri_given: q.contains_key("redirect_uri"),
         redirect_uri,
         state: q.get("state").cloned(),
         code_challenge: String::new(),
@@ -457,12 +474,16 @@ fn consent_page(s: &AuthServer, client: &Client, ticket: &Ticket, user: &str) ->
         })
         .unwrap_or_default();
     let sealed = s.seal(ticket, "consent");
+    let id_host = url::Url::parse(&client.client_id)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
     pages::consent(&pages::ConsentView {
         client_name: &client.display_name(),
         client_id: &client.client_id,
         client_uri: client.client_uri.as_deref(),
         redirect_host: &redirect_host,
         metadata_document: client.metadata_document,
+        elsewhere: client.metadata_document && id_host.as_deref() != Some(redirect_host.as_str()),
         user,
         scopes: &ticket.scopes,
         resource: &ticket.request.resource,
@@ -640,10 +661,20 @@ async fn token(State(s): Shared, headers: HeaderMap, body: Bytes) -> Response {
 
 async fn register(
     State(s): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<axum::Extension<wharf_core::ClientAddr>>,
     body: Bytes,
 ) -> Response {
-    if s.registrations.check_key(&peer.ip()).is_err() {
+    // The client's address through trusted proxies (the HTTP side sets it),
+    // else the peer's; an IPv6 client counts by its /64, which one host holds.
+    let ip = client
+        .map(|c| c.0.0)
+        .or(peer.map(|p| p.0.0.ip()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if s.registrations
+        .check_key(&crate::server::rate_key(ip))
+        .is_err()
+    {
         let mut r = OAuthError::new(
             "slow_down",
             format!(

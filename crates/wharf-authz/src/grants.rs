@@ -32,6 +32,9 @@ pub(crate) struct AuthRequest {
     /// What the client asked for (empty: whatever the user may have).
     pub scopes: Vec<String>,
     pub resource: String,
+    /// Whether the client named `redirect_uri` (then `token` must name it too).
+    #[serde(default)]
+    pub redirect_uri_given: bool,
 }
 
 /// What a code, and then each refresh token, stands for.
@@ -44,6 +47,12 @@ pub(crate) struct GrantData {
     pub resource: String,
     pub identity: Identity,
     pub family: String,
+    #[serde(default)]
+    pub redirect_uri_given: bool,
+    /// When the user signed in: a grant older than `grant_lifetime` cannot be
+    /// refreshed (the allow-list is applied again at the next sign-in).
+    #[serde(default)]
+    pub since_ms: i64,
 }
 
 /// A remembered consent.
@@ -107,6 +116,9 @@ impl AuthServer {
                 ));
             }
         }
+        // Until its first token, a registration lives an hour: registering in a
+        // loop fills the cap for an hour, not for `client_idle_expiry`.
+        let first_use = std::time::Duration::from_secs(3600).min(self.settings.client_idle_expiry);
         self.store
             .put(Record {
                 kind: kind::CLIENT.into(),
@@ -115,7 +127,7 @@ impl AuthServer {
                 subject: None,
                 client_id: Some(client.client_id.clone()),
                 data: serde_json::to_string(client).expect("a client serializes"),
-                expires_ms: now + self.settings.client_idle_expiry.as_millis() as i64,
+                expires_ms: now + first_use.as_millis() as i64,
                 used_ms: None,
             })
             .await?;
@@ -182,9 +194,7 @@ impl AuthServer {
             let domain = identity
                 .email
                 .as_deref()
-                .filter(|_| {
-                    identity.email_verified || self.provider.preset() == crate::Preset::Entra
-                })
+                .filter(|_| identity.email_verified)
                 .and_then(|e| e.rsplit_once('@'))
                 .map(|(_, d)| d.to_ascii_lowercase());
             if !domain.is_some_and(|d| {
@@ -282,6 +292,8 @@ impl AuthServer {
             resource: request.resource.clone(),
             identity,
             family: uuid::Uuid::new_v4().to_string(),
+            redirect_uri_given: request.redirect_uri_given,
+            since_ms: now,
         };
         self.store
             .put(Record {
@@ -359,6 +371,16 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let now = now_ms();
         let id = sha256_base64url(code);
+        // Checked before it is spent: another client presenting a stolen code
+        // cannot burn it for its owner.
+        if let Some(r) = self.store.get(kind::CODE, &id, now).await?
+            && r.used_ms.is_none()
+            && r.client_id.as_deref() != Some(client.client_id.as_str())
+        {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+        }
         let data: GrantData = match self.store.consume(kind::CODE, &id, now).await? {
             Consumed::Missing => {
                 return Err(OAuthError::invalid_grant(
@@ -381,10 +403,19 @@ impl AuthServer {
                 "the authorization code was issued to another client",
             ));
         }
-        if redirect_uri.is_some_and(|u| u != data.redirect_uri) {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request's",
-            ));
+        match redirect_uri {
+            Some(u) if u != data.redirect_uri => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri does not match the authorization request's",
+                ));
+            }
+            // RFC 6749 §4.1.3: required when the authorization request named one.
+            None if data.redirect_uri_given => {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri is required: the authorization request named one",
+                ));
+            }
+            _ => {}
         }
         let Some(verifier) = verifier else {
             return Err(OAuthError::invalid_request(
@@ -408,6 +439,8 @@ impl AuthServer {
     }
 
     /// `grant_type=refresh_token`: a new pair; the old refresh token is spent.
+    /// Everything that can be checked is checked before it is spent, so a
+    /// request the client must fix does not cost it the grant.
     pub(crate) async fn refresh(
         &self,
         client: &Client,
@@ -417,14 +450,46 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let now = now_ms();
         let id = sha256_base64url(token);
-        // Checked before it is spent: a token sent by the wrong client is refused
-        // without costing its owner the grant.
+        let mut narrowed = None;
         if let Some(r) = self.store.get(kind::REFRESH, &id, now).await?
-            && r.client_id.as_deref() != Some(client.client_id.as_str())
+            && r.used_ms.is_none()
         {
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was issued to another client",
-            ));
+            if r.client_id.as_deref() != Some(client.client_id.as_str()) {
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was issued to another client",
+                ));
+            }
+            let data: GrantData = serde_json::from_str(&r.data).map_err(OAuthError::server)?;
+            if let Some(r) = resource
+                && !same_resource(r, &data.resource)
+            {
+                return Err(OAuthError::new(
+                    "invalid_target",
+                    format!("the grant is for {}, not {r}", data.resource),
+                ));
+            }
+            if let Some(scope) = scope {
+                let asked: Vec<String> = scope
+                    .split_whitespace()
+                    .filter(|s| !IGNORED_SCOPES.contains(s))
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(extra) = asked.iter().find(|s| !data.scopes.contains(s)) {
+                    return Err(OAuthError::new(
+                        "invalid_scope",
+                        format!(
+                            "scope `{extra}` was not granted; a refresh may only narrow the scopes"
+                        ),
+                    ));
+                }
+                narrowed = Some(asked).filter(|a| !a.is_empty());
+            }
+            if now - data.since_ms > self.settings.grant_lifetime.as_millis() as i64 {
+                return Err(OAuthError::invalid_grant(format!(
+                    "this grant is older than {}; sign in again",
+                    humanize(self.settings.grant_lifetime)
+                )));
+            }
         }
         let mut data: GrantData = match self.store.consume(kind::REFRESH, &id, now).await? {
             Consumed::Missing => {
@@ -443,31 +508,29 @@ impl AuthServer {
             }
             Consumed::Fresh(r) => serde_json::from_str(&r.data).map_err(OAuthError::server)?,
         };
-        if let Some(r) = resource
-            && !same_resource(r, &data.resource)
-        {
-            return Err(OAuthError::new(
-                "invalid_target",
-                format!("the grant is for {}, not {r}", data.resource),
-            ));
-        }
-        if let Some(scope) = scope.filter(|s| !s.trim().is_empty()) {
-            let asked: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
-            if let Some(extra) = asked.iter().find(|s| !data.scopes.contains(s)) {
-                return Err(OAuthError::new(
-                    "invalid_scope",
-                    format!(
-                        "scope `{extra}` was not granted; a refresh may only narrow the scopes"
-                    ),
-                ));
-            }
-            data.scopes = asked;
+        if let Some(scopes) = narrowed {
+            data.scopes = scopes;
         }
         self.tokens(&data, now).await
     }
 
-    /// An access token and a new refresh token of the same family.
+    /// Whether a family was revoked (its marker outlives every token it had).
+    async fn family_revoked(&self, family: &str, now: i64) -> Result<bool, OAuthError> {
+        Ok(self.store.get(kind::REVOKED, family, now).await?.is_some())
+    }
+
+    /// An access token and a new refresh token of the same family; refused if
+    /// the family is revoked, before or while they are made (a revocation
+    /// racing a refresh must not leave a live refresh token behind).
     async fn tokens(&self, data: &GrantData, now: i64) -> Result<Value, OAuthError> {
+        let revoked = || {
+            OAuthError::invalid_grant(
+                "this grant was revoked (the client was unlinked, or a token replayed); sign in again",
+            )
+        };
+        if self.family_revoked(&data.family, now).await? {
+            return Err(revoked());
+        }
         let ttl = self.settings.access_token_ttl.as_secs() as i64;
         let scope = data.scopes.join(" ");
         let mut claims = json!({
@@ -492,10 +555,11 @@ impl AuthServer {
         }
         let access = self.keys.sign("at+jwt", &claims, now).await?;
         let refresh = random_token();
+        let refresh_id = sha256_base64url(&refresh);
         self.store
             .put(Record {
                 kind: kind::REFRESH.into(),
-                id: sha256_base64url(&refresh),
+                id: refresh_id.clone(),
                 family: Some(data.family.clone()),
                 subject: Some(data.identity.subject.clone()),
                 client_id: Some(data.client_id.clone()),
@@ -504,6 +568,12 @@ impl AuthServer {
                 used_ms: None,
             })
             .await?;
+        // A revocation that deleted the family between the check above and
+        // this write left this row behind: take it back.
+        if self.family_revoked(&data.family, now).await? {
+            self.store.delete(kind::REFRESH, &refresh_id).await?;
+            return Err(revoked());
+        }
         Ok(json!({
             "access_token": access,
             "token_type": "Bearer",
@@ -513,10 +583,16 @@ impl AuthServer {
         }))
     }
 
-    /// Every token of a family: refresh tokens deleted, access tokens refused
-    /// by the resource server until they would have expired anyway.
+    /// Every token of a family: the marker first (so a refresh racing this
+    /// sees it), then the refresh tokens deleted. The marker lives as long as
+    /// any token of the family could: access tokens are refused by the
+    /// resource server, and no refresh can bring the family back.
     pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), OAuthError> {
-        self.store.delete_family(family).await?;
+        let lives = self
+            .settings
+            .refresh_token_ttl
+            .max(self.settings.access_token_ttl)
+            + std::time::Duration::from_secs(60);
         self.store
             .put(Record {
                 kind: kind::REVOKED.into(),
@@ -525,10 +601,11 @@ impl AuthServer {
                 subject: None,
                 client_id: None,
                 data: "{}".into(),
-                expires_ms: now_ms() + self.settings.access_token_ttl.as_millis() as i64 + 60_000,
+                expires_ms: now_ms() + lives.as_millis() as i64,
                 used_ms: None,
             })
             .await?;
+        self.store.delete_family(family).await?;
         Ok(())
     }
 
@@ -561,16 +638,37 @@ impl AuthServer {
         Ok(())
     }
 
-    /// The clients `subject` linked: (client id, consent).
+    /// The clients `subject` linked: every client with a remembered consent
+    /// or a live refresh token (consent not remembered still links it).
     pub(crate) async fn linked(&self, subject: &str) -> Result<Vec<(String, Consent)>, OAuthError> {
-        let rows = self
+        let now = now_ms();
+        let mut out: Vec<(String, Consent)> = self
             .store
-            .list(kind::CONSENT, Some(subject), now_ms())
-            .await?;
-        Ok(rows
+            .list(kind::CONSENT, Some(subject), now)
+            .await?
             .into_iter()
             .filter_map(|r| Some((r.client_id?, serde_json::from_str(&r.data).ok()?)))
-            .collect())
+            .collect();
+        for r in self.store.list(kind::REFRESH, Some(subject), now).await? {
+            let Some(client_id) = r.client_id.filter(|_| r.used_ms.is_none()) else {
+                continue;
+            };
+            if out.iter().any(|(c, _)| *c == client_id) {
+                continue;
+            }
+            let Ok(data) = serde_json::from_str::<GrantData>(&r.data) else {
+                continue;
+            };
+            out.push((
+                client_id.clone(),
+                Consent {
+                    scopes: data.scopes,
+                    client_name: client_id,
+                    granted_ms: data.since_ms,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// Unlink a client: its consent forgotten, every token family revoked.
@@ -622,6 +720,7 @@ mod tests {
                 scopes: Vec::new(),
                 github_url: String::new(),
                 github_api_url: String::new(),
+                allowed_tenants: Vec::new(),
             },
             scopes: vec!["catalog".into(), "sql".into()],
             default_scopes: vec!["catalog".into()],
@@ -629,6 +728,7 @@ mod tests {
             allow,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(86_400),
+            grant_lifetime: Duration::from_secs(86_400 * 90),
             key_rotation: Duration::from_secs(86_400),
             max_clients: 2,
             client_idle_expiry: Duration::from_secs(86_400),
@@ -657,6 +757,7 @@ mod tests {
             code_challenge: String::new(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             resource: "https://mcp.example.com/mcp".into(),
+            redirect_uri_given: true,
         }
     }
 
@@ -710,6 +811,34 @@ mod tests {
             s.refused(&user("bob@example.com", &[])).unwrap(),
             "bob@example.com is not in the group staff"
         );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_family_cannot_be_refreshed_back_to_life() {
+        let s = server(AllowList::default());
+        let data = GrantData {
+            client_id: "c".into(),
+            redirect_uri: "https://c.example/cb".into(),
+            code_challenge: String::new(),
+            scopes: vec!["catalog".into()],
+            resource: "https://mcp.example.com/mcp".into(),
+            identity: user("ada@example.com", &[]),
+            family: "fam".into(),
+            redirect_uri_given: true,
+            since_ms: now_ms(),
+        };
+        assert!(s.tokens(&data, now_ms()).await.is_ok());
+        s.revoke_family("fam").await.unwrap();
+        let e = s.tokens(&data, now_ms()).await.unwrap_err();
+        assert_eq!(e.error, "invalid_grant");
+        assert!(
+            s.store
+                .list(kind::REFRESH, None, now_ms())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(s.is_revoked("fam").await);
     }
 
     #[tokio::test]

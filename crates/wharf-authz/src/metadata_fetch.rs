@@ -53,17 +53,27 @@ pub(crate) fn is_private(ip: IpAddr) -> bool {
                 || (a == 100 && (64..128).contains(&b))
                 // 198.18.0.0/15, benchmarking
                 || (a == 198 && (18..20).contains(&b))
+                // 192.0.0.0/24, IETF protocol assignments
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                // 240.0.0.0/4, reserved
+                || a >= 240
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
+            let first = seg[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still routed in places)
+                // NAT64 (64:ff9b::/96 and 64:ff9b:1::/48) reaches IPv4, private included
+                || (first == 0x64 && seg[1] == 0xff9b)
+                || first == 0x2002 // 6to4, an IPv4 address inside
+                || (first == 0x2001 && seg[1] == 0) // Teredo, an IPv4 address inside
         }
     }
 }
@@ -98,6 +108,8 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     pub(crate) fn new(limits: MetadataFetchLimits) -> Self {
         let mut builder = reqwest::Client::builder()
+            // A proxy would resolve the name itself, past the resolver's checks.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(limits.timeout)
             .user_agent("wharf (client metadata)")
@@ -213,6 +225,11 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "fec0::1",
+            "240.0.0.1",
+            "192.0.0.8",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }

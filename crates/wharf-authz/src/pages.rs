@@ -35,7 +35,7 @@ ul{padding-left:1.2rem} code{font-size:.9em;word-break:break-all}
 .actions{display:flex;gap:.75rem;margin-top:1.5rem;flex-wrap:wrap}
 button,.button{font:inherit;padding:.55rem 1.2rem;border-radius:6px;border:1px solid var(--line);background:transparent;color:var(--fg);cursor:pointer;text-decoration:none}
 button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
-button.danger{color:var(--danger)}
+button.danger{color:var(--danger)} .warn{border-left:4px solid var(--danger);padding-left:.75rem}
 button:focus-visible,.button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 table{border-collapse:collapse;width:100%} td{padding:.5rem .25rem;border-top:1px solid var(--line);vertical-align:top}
 ";
@@ -95,6 +95,9 @@ pub(crate) struct ConsentView<'a> {
     pub client_uri: Option<&'a str>,
     pub redirect_host: &'a str,
     pub metadata_document: bool,
+    /// A metadata-document client whose redirect goes to another host than
+    /// the one that identifies it.
+    pub elsewhere: bool,
     pub user: &'a str,
     pub scopes: &'a [String],
     pub resource: &'a str,
@@ -110,13 +113,24 @@ pub(crate) fn consent(v: &ConsentView<'_>) -> Response {
             .map(|s| format!("<li><code>{}</code></li>", escape(s)))
             .collect()
     };
+    // What the client cannot choose freely: where it sends you back, and
+    // (for a metadata document) the URL that names it.
     let origin = if v.metadata_document {
-        format!("identified by <code>{}</code>", escape(v.client_id))
+        format!(
+            "identified by <code>{}</code>; it will return you to <code>{}</code>",
+            escape(v.client_id),
+            escape(v.redirect_host)
+        )
     } else {
         format!(
             "registered itself here; it will return you to <code>{}</code>",
             escape(v.redirect_host)
         )
+    };
+    let warning = if v.elsewhere {
+        "<p class=\"warn\"><strong>Careful:</strong> this app returns you to a different site than the one that identifies it. Allow it only if you expected that.</p>"
+    } else {
+        ""
     };
     let site = v.client_uri.map_or(String::new(), |u| {
         format!(
@@ -128,7 +142,7 @@ pub(crate) fn consent(v: &ConsentView<'_>) -> Response {
         "<h1>Allow {name} to use {resource}?</h1>\
          <p>You are signed in as <strong>{user}</strong>.</p>\
          <p><strong>{name}</strong> ({origin}) asks to act for you at <code>{resource}</code> with:</p>\
-         <ul>{scopes}</ul>{site}\
+         <ul>{scopes}</ul>{site}{warning}\
          <form method=\"post\" action=\"/oauth/consent\">\
          <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
          <p><label><input type=\"checkbox\" name=\"remember\" value=\"1\" checked> Remember this decision for {name}</label></p>\

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::{sync::Mutex, time::Instant};
+use std::sync::Mutex;
+
+use tokio::time::Instant;
 
 use crate::settings::{Preset, ProviderSettings};
 
@@ -107,8 +109,9 @@ impl Provider {
                 userinfo: None,
             });
         };
-        let mut cached = self.discovered.lock().await;
-        if let Some((at, e)) = cached.as_ref()
+        // Not held across the fetch: sign-ins do not queue behind a slow provider
+        // (two may fetch at once; the document is the same).
+        if let Some((at, e)) = wharf_core::sync::lock(&self.discovered).as_ref()
             && at.elapsed() < DISCOVERY_TTL
         {
             return Ok(e.clone());
@@ -133,7 +136,7 @@ impl Provider {
             token: d.token_endpoint,
             userinfo: d.userinfo_endpoint,
         };
-        *cached = Some((Instant::now(), e.clone()));
+        *wharf_core::sync::lock(&self.discovered) = Some((Instant::now(), e.clone()));
         Ok(e)
     }
 
@@ -141,7 +144,7 @@ impl Provider {
     /// OIDC, read fresh; nothing to ask GitHub in advance.
     pub(crate) async fn check(&self) -> Result<(), ProviderError> {
         if self.settings.oidc_issuer().is_some() {
-            *self.discovered.lock().await = None;
+            *wharf_core::sync::lock(&self.discovered) = None;
         }
         self.endpoints().await.map(|_| ())
     }
@@ -243,14 +246,22 @@ impl Provider {
                 if identity.email.is_none()
                     && let (Some(userinfo), Some(at)) = (&e.userinfo, body["access_token"].as_str())
                     && let Ok(info) = self.get_json(userinfo, at).await
+                    // OIDC Core §5.3.2: userinfo about another subject is not used.
+                    && info["sub"].as_str() == Some(identity.subject.as_str())
                 {
                     identity.email = info["email"].as_str().map(str::to_owned);
                     identity.email_verified = info["email_verified"].as_bool() == Some(true);
                 }
-                if self.settings.preset == Preset::Entra && identity.email.is_none() {
-                    // Entra often sends no `email`; `preferred_username` is the sign-in name (UPN).
-                    identity.email = claims["preferred_username"].as_str().map(str::to_owned);
-                    identity.email_verified = false;
+                if self.settings.preset == Preset::Entra {
+                    // Entra does not say whether `email` is verified unless the app asks
+                    // for the `xms_edov` optional claim (the email domain's owner verified it).
+                    identity.email_verified = claims["xms_edov"].as_bool() == Some(true)
+                        || claims["xms_edov"].as_str() == Some("1");
+                    if identity.email.is_none() {
+                        // The sign-in name (UPN), for display; never verified.
+                        identity.email = claims["preferred_username"].as_str().map(str::to_owned);
+                        identity.email_verified = false;
+                    }
                 }
                 Ok(identity)
             }
@@ -278,6 +289,21 @@ impl Provider {
         let mut expected_issuer = e.issuer.clone().unwrap_or_default();
         if let Some(tid) = payload["tid"].as_str() {
             expected_issuer = expected_issuer.replace("{tenantid}", tid);
+        }
+        if self.settings.multi_tenant() {
+            // Any tenant can consent to a multi-tenant app and say anything about
+            // its users (roles, email): only the tenants named are let in.
+            let tid = payload["tid"].as_str().unwrap_or("");
+            if !self
+                .settings
+                .allowed_tenants
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(tid))
+            {
+                return Err(ProviderError::Refused(format!(
+                    "the Microsoft tenant {tid} is not one this server admits (account_linking.allowed_tenants)"
+                )));
+            }
         }
         if payload["iss"].as_str() != Some(expected_issuer.as_str()) {
             return Err(ProviderError::Malformed(format!(
@@ -348,7 +374,10 @@ impl Provider {
             identity.email = primary["email"].as_str().map(str::to_owned);
             identity.email_verified = true;
         }
-        if let Ok(Value::Array(orgs)) = self.get_json(&format!("{api}/user/orgs"), token).await {
+        if let Ok(Value::Array(orgs)) = self
+            .get_json(&format!("{api}/user/orgs?per_page=100"), token)
+            .await
+        {
             identity.orgs = orgs
                 .iter()
                 .filter_map(|o| o["login"].as_str().map(str::to_lowercase))
@@ -405,6 +434,7 @@ mod tests {
             scopes: Vec::new(),
             github_url: "https://github.com".into(),
             github_api_url: "https://api.github.com".into(),
+            allowed_tenants: vec!["72f988bf-0000".into()],
         })
     }
 
@@ -443,6 +473,18 @@ mod tests {
         let mut other = good.clone();
         other["iss"] = "https://login.microsoftonline.com/evil/v2.0".into();
         assert!(p.id_token_claims(&id_token(other), &e, "n", 1_000).is_err());
+        // A tenant that is not admitted, however well-formed its token.
+        let mut stranger = good.clone();
+        stranger["tid"] = "attacker-tenant".into();
+        stranger["iss"] = "https://login.microsoftonline.com/attacker-tenant/v2.0".into();
+        let e2 = p
+            .id_token_claims(&id_token(stranger), &e, "n", 1_000)
+            .unwrap_err();
+        assert!(
+            e2.to_string()
+                .contains("tenant attacker-tenant is not one this server admits"),
+            "{e2}"
+        );
         // Another client, another nonce, expired.
         let mut c = good.clone();
         c["aud"] = "someone-else".into();

@@ -55,6 +55,20 @@ impl std::fmt::Debug for AuthServer {
 
 /// The wall clock in Unix milliseconds: what records expire by (shared by
 /// every replica, unlike a monotonic clock).
+/// The key registrations are counted by: an IPv4 address, or an IPv6 /64
+/// (what one host is usually given; counting each address would let one host
+/// register without limit).
+pub(crate) fn rate_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            std::net::IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+        std::net::IpAddr::V6(v6) => std::net::IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+        v4 => v4,
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     wharf_core::now_ms()
 }
@@ -121,9 +135,13 @@ impl AuthServer {
         m
     }
 
-    /// The published keys, for the resource server beside it (no HTTP round trip).
+    /// The published keys, read from the store now: for the resource server
+    /// beside it (no HTTP round trip), which asks when a token names a key it
+    /// does not know (another replica rotated), at most every 30 seconds.
     pub async fn jwks(&self) -> Result<Value, StoreError> {
-        self.keys.jwks(now_ms()).await
+        let now = now_ms();
+        self.keys.reload(now).await?;
+        self.keys.jwks(now).await
     }
 
     /// Whether the provider answers, asked now (its discovery document read
@@ -174,8 +192,11 @@ impl AuthServer {
         revoked
     }
 
-    /// Forget what has expired (run periodically by the binary).
+    /// Forget what has expired (run periodically by the binary), and the
+    /// registration limiter's addresses that have been quiet.
     pub async fn prune(&self) -> Result<u64, StoreError> {
+        self.registrations.retain_recent();
+        self.registrations.shrink_to_fit();
         self.store.prune(now_ms()).await
     }
 }

@@ -54,7 +54,8 @@ pub struct ProviderSettings {
     pub preset: Preset,
     /// The OIDC issuer (`oidc`); derived for `google` and `entra`.
     pub issuer: Option<String>,
-    /// The Entra tenant: a tenant ID or domain, `organizations` or `common`.
+    /// The Entra tenant: a tenant ID or domain, or `organizations`/`common`
+    /// (then `allowed_tenants` names who may sign in).
     pub tenant: Option<String>,
     pub client_id: String,
     pub client_secret: Secret,
@@ -64,9 +65,22 @@ pub struct ProviderSettings {
     /// another pair for GitHub Enterprise Server.
     pub github_url: String,
     pub github_api_url: String,
+    /// Entra with a multi-tenant authority (`organizations`, `common`): the
+    /// tenant IDs (`tid`) whose users may sign in. Required then: any tenant
+    /// can consent to an app and give its users any role.
+    pub allowed_tenants: Vec<String>,
 }
 
 impl ProviderSettings {
+    /// Whether an Entra authority admits several tenants.
+    pub fn multi_tenant(&self) -> bool {
+        self.preset == Preset::Entra
+            && matches!(
+                self.tenant.as_deref(),
+                None | Some("organizations" | "common")
+            )
+    }
+
     /// The issuer whose discovery document is read (OIDC presets).
     pub fn oidc_issuer(&self) -> Option<String> {
         match self.preset {
@@ -154,6 +168,9 @@ pub struct Settings {
     pub allow: AllowList,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a grant may be refreshed after the user signed in; then they
+    /// sign in again (and the allow-list is applied again).
+    pub grant_lifetime: Duration,
     /// How long a signing key signs before a new one takes over (the old one is
     /// published until every token it signed has expired).
     pub key_rotation: Duration,

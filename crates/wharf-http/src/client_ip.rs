@@ -88,6 +88,24 @@ impl TrustedProxies {
     }
 }
 
+/// Middleware for routes outside the bearer gate (which does the same): the
+/// client's address, through trusted proxies, in [`wharf_core::ClientAddr`].
+pub(crate) async fn tag(
+    axum::extract::State(proxies): axum::extract::State<TrustedProxies>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+    let client = proxies.client(peer, request.headers());
+    request
+        .extensions_mut()
+        .insert(wharf_core::ClientAddr(client));
+    next.run(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

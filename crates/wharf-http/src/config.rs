@@ -64,6 +64,13 @@ pub struct HttpConfig {
     /// app where a request arrived ([`wharf_core::Endpoint`]): a gateway's
     /// virtual servers.
     pub endpoints: Vec<String>,
+    /// Routes for people and their browsers, served beside `/mcp` (the
+    /// authorization server's pages and endpoints, the gateway's sign-in
+    /// pages): behind the Host guard (not the Origin list: their forms carry
+    /// sealed, browser-bound tickets), the HTTPS policy and load shedding, in
+    /// the access log and the drain, with the client's address in
+    /// [`wharf_core::ClientAddr`]; not behind the bearer gate or rate limit.
+    pub pages: Vec<axum::Router>,
     /// Who may call: API keys, OAuth, anonymous callers.
     pub auth: crate::auth::AuthConfig,
     pub rate_limit: crate::rate_limit::RateLimitConfig,
@@ -183,6 +190,7 @@ impl Default for HttpConfig {
             ready_checks: Vec::new(),
             ready_details: Vec::new(),
             endpoints: Vec::new(),
+            pages: Vec::new(),
             auth: crate::auth::AuthConfig::default(),
             rate_limit: crate::rate_limit::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),

@@ -177,22 +177,10 @@ pub(crate) async fn check(
     request: Request,
     next: Next,
 ) -> Response {
-    let headers = request.headers();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    match host {
-        Some(h) if guard.host_allowed(h) => {}
-        Some(h) => {
-            let h = wharf_core::untrusted::shown(h);
-            return forbidden(&format!(
-                "Host `{h}` is not allowed; add it to server.allowed_hosts (WHARF_ALLOWED_HOSTS={h}). A name other than this machine's makes the server reachable from elsewhere (a tunnel, a proxy), so Wharf then also asks for an API key (MCP_API_KEY); see docs/deploy.md, \"A tunnel from a laptop\""
-            ));
-        }
-        None => return forbidden("the request has no Host header"),
+    if let Some(refused) = host_refused(&guard, &request) {
+        return refused;
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !guard.origin_allowed(origin) {
             return forbidden(&format!(
@@ -201,6 +189,41 @@ pub(crate) async fn check(
         }
     }
     next.run(request).await
+}
+
+/// The middleware for pages people open in a browser (`HttpConfig::pages`):
+/// the `Host` check only. Their own forms post from this server's origin (or
+/// `null` under `Referrer-Policy: no-referrer`), their API endpoints are open
+/// to any origin by design, and cross-site posts are refused by their sealed,
+/// browser-bound tickets rather than by `Origin`.
+pub(crate) async fn check_host(
+    State(guard): State<Arc<HostGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(refused) = host_refused(&guard, &request) {
+        return refused;
+    }
+    next.run(request).await
+}
+
+/// The 403 for a `Host` this server does not answer to.
+fn host_refused(guard: &HostGuard, request: &Request) -> Option<Response> {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(h) if guard.host_allowed(h) => None,
+        Some(h) => {
+            let h = wharf_core::untrusted::shown(h);
+            Some(forbidden(&format!(
+                "Host `{h}` is not allowed; add it to server.allowed_hosts (WHARF_ALLOWED_HOSTS={h}). A name other than this machine's makes the server reachable from elsewhere (a tunnel, a proxy), so Wharf then also asks for an API key (MCP_API_KEY); see docs/deploy.md, \"A tunnel from a laptop\""
+            )))
+        }
+        None => Some(forbidden("the request has no Host header")),
+    }
 }
 
 fn forbidden(message: &str) -> Response {

@@ -148,6 +148,7 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
     let stream_cap = streams::StreamCap::new(config.max_sse_streams.max(1));
     let proxies = client_ip::TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|p| HttpError::Config(p.within("server")))?;
+    let pages_proxies = proxies.clone();
     let connections = connections::Connections::new(
         config.connections.max_connections,
         config.connections.max_connections_per_client,
@@ -239,7 +240,10 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
         .layer(
             tower::ServiceBuilder::new()
                 .layer(cors::layer(guard.clone()))
-                .layer(middleware::from_fn_with_state(https_policy, https::enforce))
+                .layer(middleware::from_fn_with_state(
+                    https_policy.clone(),
+                    https::enforce,
+                ))
                 .layer(middleware::from_fn_with_state(guard.clone(), guard::check))
                 .layer(axum::error_handling::HandleErrorLayer::new(
                     shed::on_overload(metrics.clone()),
@@ -271,10 +275,35 @@ pub fn build(app: Arc<App>, config: &HttpConfig) -> Result<HttpServer, HttpError
                     get(auth::resource_metadata),
                 )
                 .with_state(v.clone())
-                .layer(middleware::from_fn_with_state(guard, guard::check)),
+                .layer(middleware::from_fn_with_state(guard.clone(), guard::check)),
         ),
         None => guarded,
     };
+
+    let guarded = config.pages.iter().fold(guarded, |router, pages| {
+        router.merge(
+            pages.clone().layer(
+                tower::ServiceBuilder::new()
+                    .layer(middleware::from_fn_with_state(
+                        https_policy.clone(),
+                        https::enforce,
+                    ))
+                    .layer(middleware::from_fn_with_state(
+                        guard.clone(),
+                        guard::check_host,
+                    ))
+                    .layer(axum::error_handling::HandleErrorLayer::new(
+                        shed::on_overload(metrics.clone()),
+                    ))
+                    .load_shed()
+                    .concurrency_limit(config.max_concurrent_requests.max(1))
+                    .layer(middleware::from_fn_with_state(
+                        pages_proxies.clone(),
+                        client_ip::tag,
+                    )),
+            ),
+        )
+    });
 
     let mut checks: Vec<ReadyCheck> = config.ready_checks.clone();
     if let Some(v) = &verifier {

@@ -70,13 +70,9 @@ pub(crate) async fn serve(
         http.session_owners = Some(Arc::new(crate::database::StoredOwners(s.clone())));
         store = Some(s);
     }
-    let mut server = wharf_http::build(app.clone(), &http)?;
-    if let Some(pages) = sign_in_pages {
-        server.router = server.router.merge(pages);
-    }
-    if let Some(authz) = authz {
-        server.router = server.router.merge(wharf_authz::routes(authz));
-    }
+    http.pages.extend(sign_in_pages);
+    http.pages.extend(authz.map(wharf_authz::routes));
+    let server = wharf_http::build(app.clone(), &http)?;
     if let Some(v) = &server.oauth {
         // Load the issuer's keys now; if the issuer is down, /ready says so and the
         // cache tries again (spaced) when tokens or probes arrive.

@@ -45,6 +45,16 @@ pub(super) fn read(
             ),
         );
     }
+    if preset == wharf_authz::Preset::Entra && tenant.is_none() {
+        fail(r, "account linking with entra needs the tenant: set account_linking.tenant (WHARF_ACCOUNT_LINKING_TENANT) to your tenant ID or domain (contoso.onmicrosoft.com)".into());
+    }
+    let allowed_tenants = r.list("account_linking.allowed_tenants", Vec::new);
+    if preset == wharf_authz::Preset::Entra
+        && matches!(tenant.as_deref(), Some("organizations" | "common"))
+        && allowed_tenants.is_empty()
+    {
+        fail(r, "a multi-tenant Entra authority lets any Microsoft tenant sign in, with whatever roles it gives its users: name the tenant IDs to admit in account_linking.allowed_tenants".into());
+    }
     if preset == wharf_authz::Preset::Oidc && provider_issuer.is_none() {
         fail(r, "account linking with oidc needs the provider's issuer URL: set account_linking.issuer (WHARF_ACCOUNT_LINKING_ISSUER), such as https://login.example.com".into());
     }
@@ -55,11 +65,7 @@ pub(super) fn read(
         Some(_) => r.list("account_linking.scopes", Vec::new),
         None => r.list("auth.scopes_supported", Vec::new),
     };
-    let default_scopes = match layer.get("account_linking.default_scopes") {
-        Some(_) => r.list("account_linking.default_scopes", Vec::new),
-        None => scopes.clone(),
-    };
-    let mut scopes_by_group = Vec::new();
+    let mut scopes_by_group: Vec<(String, Vec<String>)> = Vec::new();
     for entry in r.list("account_linking.scopes_by_group", Vec::new) {
         match entry.split_once('=') {
             Some((group, granted)) if !group.trim().is_empty() => {
@@ -78,6 +84,16 @@ pub(super) fn read(
             }),
         }
     }
+    // Unset: everyone may receive the scopes no group rule names (a scope a
+    // rule names is for that group only).
+    let default_scopes = match layer.get("account_linking.default_scopes") {
+        Some(_) => r.list("account_linking.default_scopes", Vec::new),
+        None => scopes
+            .iter()
+            .filter(|s| !scopes_by_group.iter().any(|(_, g)| g.contains(s)))
+            .cloned()
+            .collect(),
+    };
     let settings = wharf_authz::Settings {
         issuer: issuer.clone(),
         resource: resource.clone(),
@@ -90,6 +106,7 @@ pub(super) fn read(
             scopes: r.list("account_linking.provider_scopes", Vec::new),
             github_url: r.text("account_linking.github_url"),
             github_api_url: r.text("account_linking.github_api_url"),
+            allowed_tenants,
         },
         scopes: scopes.clone(),
         default_scopes,
@@ -101,6 +118,7 @@ pub(super) fn read(
         },
         access_token_ttl: r.duration("account_linking.access_token_ttl"),
         refresh_token_ttl: r.duration("account_linking.refresh_token_ttl"),
+        grant_lifetime: r.duration("account_linking.grant_lifetime"),
         key_rotation: r.duration("account_linking.key_rotation"),
         max_clients: r.count("account_linking.max_clients"),
         client_idle_expiry: r.duration("account_linking.client_idle_expiry"),

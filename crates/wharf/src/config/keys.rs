@@ -543,8 +543,15 @@ pub const KEYS: &[Key] = &[
         path: "account_linking.tenant",
         env: "WHARF_ACCOUNT_LINKING_TENANT",
         kind: Kind::Text,
-        default: "organizations",
-        doc: "The Microsoft Entra tenant (`entra`): a tenant ID or domain, `organizations` or `common`.",
+        default: "unset",
+        doc: "The Microsoft Entra tenant (`entra`, required): a tenant ID or domain; or `organizations`/`common` with account_linking.allowed_tenants.",
+    },
+    Key {
+        path: "account_linking.allowed_tenants",
+        env: "WHARF_ACCOUNT_LINKING_ALLOWED_TENANTS",
+        kind: Kind::List,
+        default: "[]",
+        doc: "With a multi-tenant Entra authority (`organizations`, `common`): the tenant IDs whose users may sign in (any tenant can consent to an app and give its users any role).",
     },
     Key {
         path: "account_linking.client_id",
@@ -578,7 +585,7 @@ pub const KEYS: &[Key] = &[
         path: "account_linking.default_scopes",
         env: "WHARF_ACCOUNT_LINKING_DEFAULT_SCOPES",
         kind: Kind::List,
-        default: "account_linking.scopes",
+        default: "the scopes no group rule names",
         doc: "Scopes every signed-in user may receive.",
     },
     Key {
@@ -622,6 +629,13 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Duration,
         default: "30d",
         doc: "How long an unused refresh token lasts; each use gives a new one for as long again.",
+    },
+    Key {
+        path: "account_linking.grant_lifetime",
+        env: "WHARF_ACCOUNT_LINKING_GRANT_LIFETIME",
+        kind: Kind::Duration,
+        default: "90d",
+        doc: "How long after signing in a client may keep refreshing; then the user signs in again (and the allow-lists apply again).",
     },
     Key {
         path: "account_linking.key_rotation",

@@ -1095,6 +1095,7 @@ mod tests {
         .unwrap();
         let a = c.account_linking.unwrap();
         assert_eq!(a.issuer, "https://mcp.example.com");
+        assert_eq!(a.default_scopes, ["catalog"]);
         assert_eq!(
             a.provider.oidc_issuer().unwrap(),
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0"
@@ -1103,6 +1104,27 @@ mod tests {
         assert_eq!(o.issuers, ["https://mcp.example.com"]);
         assert_eq!(o.resource, "https://mcp.example.com/mcp");
         assert_eq!(o.scopes_supported, ["catalog", "sql"]);
+    }
+
+    #[test]
+    fn entra_needs_a_tenant_and_a_multi_tenant_authority_needs_the_tenants_it_admits() {
+        let base = "[server]\npublic_url = \"https://mcp.example.com/mcp\"\nstate_key = \"0123456789abcdef0123456789abcdef-x\"\n[account_linking]\nprovider = \"entra\"\nclient_id = \"x\"\n";
+        let env = [("WHARF_ACCOUNT_LINKING_CLIENT_SECRET", "s")];
+        let p = load(base, &env, vec![]).unwrap_err();
+        assert!(p[0].message.contains("needs the tenant"), "{p:?}");
+        let p = load(&format!("{base}tenant = \"organizations\"\n"), &env, vec![]).unwrap_err();
+        assert!(
+            p[0].message.contains("account_linking.allowed_tenants"),
+            "{p:?}"
+        );
+        let c = load(&format!("{base}tenant = \"organizations\"\nallowed_tenants = [\"72f988bf\"]\nscopes = [\"a\", \"b\"]\nscopes_by_group = [\"admins=b\"]\n"), &env, vec![]).unwrap();
+        let a = c.account_linking.unwrap();
+        assert_eq!(a.provider.allowed_tenants, ["72f988bf"]);
+        assert_eq!(
+            a.default_scopes,
+            ["a"],
+            "a scope a group rule names is that group's only"
+        );
     }
 
     #[test]
