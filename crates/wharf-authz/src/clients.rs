@@ -275,7 +275,8 @@ impl Documents {
         // A document cannot hold a shared secret: unsaid, the method is `none`
         // (RFC 7591's default, client_secret_basic, cannot apply).
         let mut meta = meta;
-        meta.token_endpoint_auth_method.get_or_insert_with(|| "none".to_owned());
+        meta.token_endpoint_auth_method
+            .get_or_insert_with(|| "none".to_owned());
         let method =
             validate(&meta).map_err(|(_, m)| format!("the client's metadata document: {m}"))?;
         if method != AuthMethod::None {
