@@ -749,6 +749,33 @@ def test_consent_is_remembered_and_a_client_unlinked_on_the_account_page_loses_i
     assert c.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])[1]["error"] == "invalid_grant"
 
 
+def test_the_authorization_server_counts_what_it_does(deployment):
+    d = deployment
+    c = Browserless(d.main_url)
+    c.register()
+    _, tokens = c.redeem(c.code("mia"))
+    c.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    c.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])  # a replay
+    c.sign_in("mallory@evil.org")
+    with urllib.request.urlopen(f"{d.main_url}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    series = {}
+    for line in text.splitlines():
+        if line.startswith("wharf_authz_"):
+            name, value = line.rsplit(" ", 1)
+            series[name] = float(value)
+    for name in [
+        'wharf_authz_registrations_total{result="registered"}',
+        'wharf_authz_sign_ins_total{result="completed"}',
+        'wharf_authz_sign_ins_total{result="refused"}',
+        'wharf_authz_tokens_total{grant="authorization_code",result="issued"}',
+        'wharf_authz_tokens_total{grant="refresh_token",result="issued"}',
+        'wharf_authz_tokens_total{grant="refresh_token",result="invalid_grant"}',
+        'wharf_authz_revocations_total{cause="replay"}',
+    ]:
+        assert series.get(name, 0) >= 1, (name, sorted(series))
+
+
 # ---- the provider down (last: it stops the provider) ----
 
 

@@ -390,6 +390,7 @@ async fn callback(
                 s.note_provider(Err(e.to_string()));
             }
             tracing::warn!(error = %e, "a sign-in failed at the identity provider");
+            s.metrics.sign_ins.with_label_values(&["failed"]).inc();
             return pages::error(
                 StatusCode::BAD_GATEWAY,
                 "Sign-in failed",
@@ -427,6 +428,7 @@ async fn callback(
     };
     if let Some(why) = s.refused(&identity) {
         tracing::info!(subject = %identity.subject, "a sign-in was refused by the allow-list");
+        s.metrics.sign_ins.with_label_values(&["refused"]).inc();
         let denied = s.redirect(
             &request,
             &[
@@ -498,7 +500,10 @@ async fn finish(
     scopes: Vec<String>,
 ) -> Response {
     match s.issue_code(request, identity, scopes).await {
-        Ok(url) => redirect_to(&url),
+        Ok(url) => {
+            s.metrics.sign_ins.with_label_values(&["completed"]).inc();
+            redirect_to(&url)
+        }
         Err(e) => redirect_to(&s.redirect(
             request,
             &[
@@ -549,6 +554,7 @@ async fn consent(State(s): Shared, headers: HeaderMap, Form(f): Form<ConsentForm
         r
     };
     if f.decision != "approve" {
+        s.metrics.sign_ins.with_label_values(&["denied"]).inc();
         let url = s.redirect(
             &ticket.request,
             &[
@@ -614,8 +620,19 @@ fn form_of(body: &Bytes) -> Result<HashMap<String, String>, OAuthError> {
 }
 
 async fn token(State(s): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let form = form_of(&body);
+    let grant = match form
+        .as_ref()
+        .ok()
+        .and_then(|f| f.get("grant_type"))
+        .map(String::as_str)
+    {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        _ => "other",
+    };
     let answer = async {
-        let form = form_of(&body)?;
+        let form = form?;
         let (id, secret) = credentials(&headers, &form);
         let client = s.authenticate(id.as_deref(), secret.as_deref()).await?;
         let get = |k: &str| form.get(k).map(String::as_str);
@@ -646,7 +663,10 @@ async fn token(State(s): Shared, headers: HeaderMap, body: Bytes) -> Response {
             None => Err(OAuthError::invalid_request("grant_type is required")),
         }
     };
-    match answer.await {
+    let answer = answer.await;
+    let result = answer.as_ref().map_or_else(|e| e.error, |_| "issued");
+    s.metrics.tokens.with_label_values(&[grant, result]).inc();
+    match answer {
         Ok(tokens) => (
             [
                 (header::CACHE_CONTROL, "no-store"),
@@ -675,6 +695,10 @@ async fn register(
         .check_key(&crate::server::rate_key(ip))
         .is_err()
     {
+        s.metrics
+            .registrations
+            .with_label_values(&["rate_limited"])
+            .inc();
         let mut r = OAuthError::new(
             "slow_down",
             format!(
@@ -699,7 +723,14 @@ async fn register(
         tracing::info!(client_id = %client.client_id, "registered a client");
         Ok::<_, OAuthError>(answer)
     };
-    match answer.await {
+    let answer = answer.await;
+    let result = if answer.is_ok() {
+        "registered"
+    } else {
+        "refused"
+    };
+    s.metrics.registrations.with_label_values(&[result]).inc();
+    match answer {
         Ok(a) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],

@@ -390,7 +390,7 @@ impl AuthServer {
             Consumed::Reused(r) => {
                 // RFC 6749 §4.1.2: a code used twice revokes what it issued.
                 if let Some(family) = &r.family {
-                    self.revoke_family(family).await?;
+                    self.revoke_family(family, "replay").await?;
                 }
                 return Err(OAuthError::invalid_grant(
                     "the authorization code was already used; the tokens issued from it are revoked",
@@ -499,7 +499,7 @@ impl AuthServer {
             }
             Consumed::Reused(r) => {
                 if let Some(family) = &r.family {
-                    self.revoke_family(family).await?;
+                    self.revoke_family(family, "replay").await?;
                 }
                 tracing::warn!(client_id = %client.client_id, "a refresh token was replayed; its family is revoked");
                 return Err(OAuthError::invalid_grant(
@@ -587,7 +587,8 @@ impl AuthServer {
     /// sees it), then the refresh tokens deleted. The marker lives as long as
     /// any token of the family could: access tokens are refused by the
     /// resource server, and no refresh can bring the family back.
-    pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), OAuthError> {
+    pub(crate) async fn revoke_family(&self, family: &str, cause: &str) -> Result<(), OAuthError> {
+        self.metrics.revocations.with_label_values(&[cause]).inc();
         let lives = self
             .settings
             .refresh_token_ttl
@@ -625,7 +626,7 @@ impl AuthServer {
             if r.client_id.as_deref() == Some(client.client_id.as_str())
                 && let Some(family) = &r.family
             {
-                self.revoke_family(family).await?;
+                self.revoke_family(family, "revoke").await?;
             }
             return Ok(());
         }
@@ -633,7 +634,7 @@ impl AuthServer {
             && claims["client_id"].as_str() == Some(client.client_id.as_str())
             && let Some(family) = claims["sid"].as_str()
         {
-            self.revoke_family(family).await?;
+            self.revoke_family(family, "revoke").await?;
         }
         Ok(())
     }
@@ -681,7 +682,7 @@ impl AuthServer {
             if r.client_id.as_deref() == Some(client_id)
                 && let Some(family) = &r.family
             {
-                self.revoke_family(family).await?;
+                self.revoke_family(family, "unlink").await?;
             }
         }
         Ok(())
@@ -736,7 +737,11 @@ mod tests {
             metadata_fetch: MetadataFetchLimits::default(),
             secret: Secret("0123456789abcdef0123456789abcdef".into()),
         };
-        AuthServer::new(settings, Arc::new(MemoryStore::default()))
+        AuthServer::new(
+            settings,
+            Arc::new(MemoryStore::default()),
+            &prometheus::Registry::new(),
+        )
     }
 
     fn user(email: &str, groups: &[&str]) -> Identity {
@@ -828,7 +833,7 @@ mod tests {
             since_ms: now_ms(),
         };
         assert!(s.tokens(&data, now_ms()).await.is_ok());
-        s.revoke_family("fam").await.unwrap();
+        s.revoke_family("fam", "revoke").await.unwrap();
         let e = s.tokens(&data, now_ms()).await.unwrap_err();
         assert_eq!(e.error, "invalid_grant");
         assert!(

@@ -18,6 +18,7 @@ mod error;
 mod grants;
 mod keys;
 mod metadata_fetch;
+mod metrics;
 mod pages;
 mod provider;
 mod server;

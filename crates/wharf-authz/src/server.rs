@@ -40,6 +40,7 @@ pub struct AuthServer {
     pub(crate) documents: Documents,
     pub(crate) sealer: Sealer,
     pub(crate) registrations: RegistrationLimiter,
+    pub(crate) metrics: crate::metrics::Metrics,
     revocations: Mutex<HashMap<String, (Instant, bool)>>,
     /// The last word on the provider: `None` until checked, then why it failed, if it did.
     provider_status: Mutex<Option<Result<(), String>>>,
@@ -74,7 +75,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl AuthServer {
-    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Arc<Self> {
+    /// The server on `store`, its series registered in `registry` (the app's).
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        registry: &prometheus::Registry,
+    ) -> Arc<Self> {
         let secret = settings.secret.0.as_bytes().to_vec();
         let per_minute =
             NonZeroU32::new(settings.registrations_per_minute.max(1)).expect("at least 1");
@@ -89,6 +95,7 @@ impl AuthServer {
             documents: Documents::new(settings.metadata_fetch.clone()),
             sealer: Sealer::new(&secret, b"wharf authorization server", b"browser state v1"),
             registrations: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
+            metrics: crate::metrics::Metrics::new(registry),
             revocations: Mutex::new(HashMap::new()),
             provider_status: Mutex::new(None),
             settings,

@@ -20,6 +20,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub(crate) async fn start(
     settings: &wharf_authz::Settings,
+    registry: &prometheus::Registry,
     db: Option<wharf_catalog::Database>,
     config: &Config,
     http: &mut wharf_http::HttpConfig,
@@ -29,7 +30,7 @@ pub(crate) async fn start(
         None => crate::database::open(config).await?,
     };
     let store = Arc::new(crate::database::StoredRecords(db.oauth_table()));
-    let authz = AuthServer::new(settings.clone(), store);
+    let authz = AuthServer::new(settings.clone(), store, registry);
     if let Some(oauth) = http.auth.oauth.as_mut() {
         let (keys, revoked) = (authz.clone(), authz.clone());
         oauth.own = Some(wharf_http::oauth::OwnIssuer {

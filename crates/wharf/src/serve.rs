@@ -56,9 +56,10 @@ pub(crate) async fn serve(
         None => None,
     };
     let authz = match &config.account_linking {
-        Some(settings) => {
-            Some(crate::account_linking::start(settings, db.clone(), &config, &mut http).await?)
-        }
+        Some(settings) => Some(
+            crate::account_linking::start(settings, app.registry(), db.clone(), &config, &mut http)
+                .await?,
+        ),
         None => None,
     };
     let mut store = None;

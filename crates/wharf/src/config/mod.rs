@@ -167,6 +167,36 @@ impl Config {
         self.http.auth.is_on()
     }
 
+    /// With anonymous callers admitted beside sign-in, a tool that declares no
+    /// security answers anyone: say which, since that is rarely meant.
+    fn warn_open_tools(&mut self, layer: &Layer) {
+        if !self.http.auth.anonymous || self.http.auth.oauth.is_none() {
+            return;
+        }
+        let mut open: Vec<&str> = self
+            .tools
+            .iter()
+            .filter(|t| t.security.is_empty())
+            .map(|t| t.name.as_str())
+            .collect();
+        if self.profile == Profile::Catalog {
+            open.extend(
+                wharf_catalog::tools::TOOL_NAMES
+                    .iter()
+                    .filter(|n| !self.catalog_security.iter().any(|(t, _)| t == *n)),
+            );
+        }
+        if !open.is_empty() {
+            self.warnings.push(Problem {
+                at: setting_at(layer, "auth.anonymous"),
+                message: format!(
+                    "callers without a token are admitted, and these tools declare no security, so anyone may call them: {}. Give each `security` (catalog.security for the catalog's tools, `security` on [[tools]]), `noauth` where that is meant",
+                    open.join(", ")
+                ),
+            });
+        }
+    }
+
     /// The rules that keep a public server from running open by accident.
     fn check_security(&self, layer: &Layer, problems: &mut Vec<Problem>) {
         use wharf_http::auth::{WeakKey, key_weakness};
@@ -274,6 +304,7 @@ impl Config {
         config.tools = tool_defs;
         config.gateway_inline = gateway_inline;
         config.warnings = warnings;
+        config.warn_open_tools(&merged);
         if let Some(k) = mcp_api_key.filter(|k| !k.is_empty()) {
             config.http.auth.api_keys.push(wharf_http::auth::ApiKey {
                 name: "default".into(),
@@ -1124,6 +1155,25 @@ mod tests {
             a.default_scopes,
             ["a"],
             "a scope a group rule names is that group's only"
+        );
+    }
+
+    #[test]
+    fn tools_open_to_anyone_beside_sign_in_are_named_in_a_warning() {
+        let file = "[server]\npublic_url = \"https://mcp.example.com/mcp\"\nstate_key = \"0123456789abcdef0123456789abcdef-x\"\n[auth]\nanonymous = true\n[account_linking]\nprovider = \"github\"\nclient_id = \"x\"\n[catalog]\nsecurity = [\"search_items=noauth\", \"get_item=noauth\", \"execute_sql_query=oauth2\"]\n";
+        let c = load(
+            file,
+            &[("WHARF_ACCOUNT_LINKING_CLIENT_SECRET", "s")],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0]
+                .message
+                .contains("anyone may call them: list_tables, describe_table."),
+            "{}",
+            c.warnings[0]
         );
     }
 
