@@ -217,6 +217,24 @@ pub(crate) struct Documents {
 /// A document's client (or why there is none), and when it was fetched.
 type Fetched = (Instant, Result<Client, String>);
 
+/// Why a client could not be found.
+#[derive(Debug, Clone)]
+pub(crate) struct LookupError {
+    pub message: String,
+    /// The store or the client's site did not answer: try again; nothing is
+    /// wrong with the client.
+    pub transient: bool,
+}
+
+impl LookupError {
+    pub(crate) fn definite(message: String) -> Self {
+        Self {
+            message,
+            transient: false,
+        }
+    }
+}
+
 /// How long a failed fetch is remembered.
 const FAILURE_CACHED_FOR: Duration = Duration::from_secs(60);
 
@@ -233,7 +251,7 @@ impl Documents {
     }
 
     /// The client a metadata document at `url` describes.
-    pub(crate) async fn client(&self, url: &str) -> Result<Client, String> {
+    pub(crate) async fn client(&self, url: &str) -> Result<Client, LookupError> {
         if let Some((at, c)) = wharf_core::sync::lock(&self.cache).get(url) {
             let fresh_for = if c.is_ok() {
                 self.cache_for
@@ -241,10 +259,15 @@ impl Documents {
                 FAILURE_CACHED_FOR
             };
             if at.elapsed() < fresh_for {
-                return c.clone();
+                return c.clone().map_err(LookupError::definite);
             }
         }
-        let result = self.fetch(url).await;
+        let result = match self.fetch(url).await {
+            Ok(c) => Ok(c),
+            // A site that did not answer is not remembered: the next request tries again.
+            Err(e) if e.transient => return Err(e),
+            Err(e) => Err(e.message),
+        };
         let mut cache = wharf_core::sync::lock(&self.cache);
         if cache.len() >= MAX_CACHED_DOCUMENTS {
             cache.retain(|_, (at, _)| at.elapsed() < self.cache_for);
@@ -253,37 +276,45 @@ impl Documents {
             }
         }
         cache.insert(url.to_owned(), (Instant::now(), result.clone()));
-        result
+        result.map_err(LookupError::definite)
     }
 
-    async fn fetch(&self, url: &str) -> Result<Client, String> {
+    async fn fetch(&self, url: &str) -> Result<Client, LookupError> {
         let doc = self
             .fetcher
             .fetch(url)
             .await
-            .map_err(|e: FetchError| e.to_string())?;
-        let meta: ClientMetadata = serde_json::from_value(doc)
-            .map_err(|e| format!("the client's metadata document is not client metadata: {e}"))?;
+            .map_err(|e: FetchError| LookupError {
+                transient: matches!(e, FetchError::Unreachable(_) | FetchError::TooSlow(_))
+                    || matches!(e, FetchError::Status(s) if s >= 500),
+                message: e.to_string(),
+            })?;
+        let definite = LookupError::definite;
+        let meta: ClientMetadata = serde_json::from_value(doc).map_err(|e| {
+            definite(format!(
+                "the client's metadata document is not client metadata: {e}"
+            ))
+        })?;
         if meta.client_id.as_deref() != Some(url) {
-            return Err(format!(
+            return Err(definite(format!(
                 "the client's metadata document says client_id {}, not the URL it was fetched from ({url})",
                 meta.client_id
                     .as_deref()
                     .map_or("nothing".to_owned(), |c| format!("`{c}`"))
-            ));
+            )));
         }
         // A document cannot hold a shared secret: unsaid, the method is `none`
         // (RFC 7591's default, client_secret_basic, cannot apply).
         let mut meta = meta;
         meta.token_endpoint_auth_method
             .get_or_insert_with(|| "none".to_owned());
-        let method =
-            validate(&meta).map_err(|(_, m)| format!("the client's metadata document: {m}"))?;
+        let method = validate(&meta)
+            .map_err(|(_, m)| definite(format!("the client's metadata document: {m}")))?;
         if method != AuthMethod::None {
-            return Err(format!(
+            return Err(definite(format!(
                 "the client's metadata document asks for token_endpoint_auth_method `{}`; a client identified by a metadata document must be public (`none`) here",
                 method.as_str()
-            ));
+            )));
         }
         Ok(Client {
             client_id: url.to_owned(),

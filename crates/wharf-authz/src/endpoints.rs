@@ -95,7 +95,7 @@ async fn openid(State(s): Shared) -> Json<Value> {
 }
 
 async fn jwks(State(s): Shared) -> Response {
-    match s.jwks().await {
+    match s.published_keys().await {
         Ok(keys) => ([(header::CACHE_CONTROL, "max-age=300")], Json(keys)).into_response(),
         Err(e) => OAuthError::server(e).into_response(),
     }
@@ -236,7 +236,7 @@ async fn authorize(State(s): Shared, Query(q): Query<HashMap<String, String>>) -
     };
     let client = match s.client(client_id).await {
         Ok(c) => c,
-        Err(m) => return bad(m),
+        Err(e) => return bad(e.message),
     };
     let redirect_uri = match q.get("redirect_uri") {
         Some(u) if client.redirect_uris.contains(u) => u.clone(),
@@ -448,7 +448,7 @@ async fn callback(
     }
     let client = match s.client(&request.client_id).await {
         Ok(c) => c,
-        Err(m) => return invalid(&m),
+        Err(e) => return invalid(&e.message),
     };
     let scopes = s.granted_scopes(&request, &identity);
     if s.remembered(&identity.subject, &client.client_id, &scopes)

@@ -55,7 +55,7 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = match self.error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
-            "server_error" => StatusCode::SERVICE_UNAVAILABLE,
+            "server_error" | "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "slow_down" => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };

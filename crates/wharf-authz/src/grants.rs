@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wharf_core::seal::{random_token, sha256_base64url};
 
 use crate::{
-    clients::{AuthMethod, Client, is_metadata_url},
+    clients::{AuthMethod, Client, LookupError, is_metadata_url},
     error::OAuthError,
     provider::Identity,
     server::{AuthServer, now_ms},
@@ -81,22 +81,28 @@ pub(crate) fn same_resource(a: &str, b: &str) -> bool {
 
 impl AuthServer {
     /// The client `client_id` names: a registration, or a metadata document.
-    pub(crate) async fn client(&self, client_id: &str) -> Result<Client, String> {
+    pub(crate) async fn client(&self, client_id: &str) -> Result<Client, LookupError> {
         if is_metadata_url(client_id) {
             return self.documents.client(client_id).await;
         }
         let now = now_ms();
         match self.store.get(kind::CLIENT, client_id, now).await {
             Ok(Some(r)) => serde_json::from_str(&r.data).map_err(|_| {
-                format!("the registration of client `{client_id}` is damaged; register again")
+                LookupError::definite(format!(
+                    "the registration of client `{client_id}` is damaged; register again"
+                ))
             }),
-            Ok(None) => Err(format!(
+            Ok(None) => Err(LookupError::definite(format!(
                 "client `{client_id}` is not registered here (or was forgotten after {} unused); register again",
                 humanize(self.settings.client_idle_expiry)
-            )),
+            ))),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a client");
-                Err("the authorization server cannot reach its store; try again shortly".into())
+                Err(LookupError {
+                    message: "the authorization server cannot reach its store; try again shortly"
+                        .into(),
+                    transient: true,
+                })
             }
         }
     }
@@ -338,10 +344,15 @@ impl AuthServer {
                 "client_id is required (in the body, or as HTTP Basic credentials)",
             )
         })?;
-        let client = self
-            .client(client_id)
-            .await
-            .map_err(OAuthError::invalid_client)?;
+        let client = self.client(client_id).await.map_err(|e| {
+            if e.transient {
+                // Not the client's fault: a client told `invalid_client` forgets
+                // its registration; this one should simply try again.
+                OAuthError::new("temporarily_unavailable", e.message)
+            } else {
+                OAuthError::invalid_client(e.message)
+            }
+        })?;
         match (client.auth_method, &client.secret_hash, secret) {
             (AuthMethod::None, _, _) => {}
             (_, Some(hash), Some(secret)) if sha256_base64url(secret) == *hash => {}
@@ -373,13 +384,14 @@ impl AuthServer {
         let id = sha256_base64url(code);
         // Checked before it is spent: another client presenting a stolen code
         // cannot burn it for its owner.
+        // Checked before it is spent, against the stored grant: a request the
+        // client must fix (or another client presenting a stolen code) does
+        // not burn the code. The same checks run again after it is spent.
         if let Some(r) = self.store.get(kind::CODE, &id, now).await?
             && r.used_ms.is_none()
-            && r.client_id.as_deref() != Some(client.client_id.as_str())
         {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was issued to another client",
-            ));
+            let data: GrantData = serde_json::from_str(&r.data).map_err(OAuthError::server)?;
+            code_checks(&data, client, redirect_uri, verifier, resource)?;
         }
         let data: GrantData = match self.store.consume(kind::CODE, &id, now).await? {
             Consumed::Missing => {
@@ -398,43 +410,7 @@ impl AuthServer {
             }
             Consumed::Fresh(r) => serde_json::from_str(&r.data).map_err(OAuthError::server)?,
         };
-        if data.client_id != client.client_id {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was issued to another client",
-            ));
-        }
-        match redirect_uri {
-            Some(u) if u != data.redirect_uri => {
-                return Err(OAuthError::invalid_grant(
-                    "redirect_uri does not match the authorization request's",
-                ));
-            }
-            // RFC 6749 §4.1.3: required when the authorization request named one.
-            None if data.redirect_uri_given => {
-                return Err(OAuthError::invalid_request(
-                    "redirect_uri is required: the authorization request named one",
-                ));
-            }
-            _ => {}
-        }
-        let Some(verifier) = verifier else {
-            return Err(OAuthError::invalid_request(
-                "code_verifier is required (PKCE)",
-            ));
-        };
-        if sha256_base64url(verifier) != data.code_challenge {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge (PKCE S256)",
-            ));
-        }
-        if let Some(r) = resource
-            && !same_resource(r, &data.resource)
-        {
-            return Err(OAuthError::new(
-                "invalid_target",
-                format!("the code was issued for {}, not {r}", data.resource),
-            ));
-        }
+        code_checks(&data, client, redirect_uri, verifier, resource)?;
         self.tokens(&data, now).await
     }
 
@@ -469,22 +445,20 @@ impl AuthServer {
                 ));
             }
             if let Some(scope) = scope {
+                // A refresh may narrow the scopes. Scopes asked for that were never
+                // granted are left out, as at `authorize` (a client that resends
+                // its first request must not lose the grant over it).
                 let asked: Vec<String> = scope
                     .split_whitespace()
-                    .filter(|s| !IGNORED_SCOPES.contains(s))
+                    .filter(|s| data.scopes.iter().any(|g| g == s))
                     .map(str::to_owned)
                     .collect();
-                if let Some(extra) = asked.iter().find(|s| !data.scopes.contains(s)) {
-                    return Err(OAuthError::new(
-                        "invalid_scope",
-                        format!(
-                            "scope `{extra}` was not granted; a refresh may only narrow the scopes"
-                        ),
-                    ));
-                }
                 narrowed = Some(asked).filter(|a| !a.is_empty());
             }
-            if now - data.since_ms > self.settings.grant_lifetime.as_millis() as i64 {
+            // `since_ms` is 0 in rows written before grants had a lifetime.
+            if data.since_ms > 0
+                && now - data.since_ms > self.settings.grant_lifetime.as_millis() as i64
+            {
                 return Err(OAuthError::invalid_grant(format!(
                     "this grant is older than {}; sign in again",
                     humanize(self.settings.grant_lifetime)
@@ -687,6 +661,55 @@ impl AuthServer {
         }
         Ok(())
     }
+}
+
+/// What a code request must match: its client, its redirect URI (required
+/// when the authorization request named one), the PKCE verifier, the resource.
+fn code_checks(
+    data: &GrantData,
+    client: &Client,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    resource: Option<&str>,
+) -> Result<(), OAuthError> {
+    if data.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    match redirect_uri {
+        Some(u) if u != data.redirect_uri => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request's",
+            ));
+        }
+        // RFC 6749 §4.1.3: required when the authorization request named one.
+        None if data.redirect_uri_given => {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is required: the authorization request named one",
+            ));
+        }
+        _ => {}
+    }
+    let Some(verifier) = verifier else {
+        return Err(OAuthError::invalid_request(
+            "code_verifier is required (PKCE)",
+        ));
+    };
+    if sha256_base64url(verifier) != data.code_challenge {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge (PKCE S256)",
+        ));
+    }
+    if let Some(r) = resource
+        && !same_resource(r, &data.resource)
+    {
+        return Err(OAuthError::new(
+            "invalid_target",
+            format!("the code was issued for {}, not {r}", data.resource),
+        ));
+    }
+    Ok(())
 }
 
 /// "30 days", "1 hour".

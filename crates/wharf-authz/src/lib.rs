@@ -28,5 +28,7 @@ mod store;
 pub use endpoints::routes;
 pub use error::StoreError;
 pub use server::AuthServer;
-pub use settings::{AllowList, MetadataFetchLimits, Preset, ProviderSettings, Secret, Settings};
+pub use settings::{
+    AllowList, MetadataFetchLimits, Preset, ProviderSettings, Secret, Settings, is_multi_tenant,
+};
 pub use store::{Consumed, MemoryStore, Record, Store, kind};

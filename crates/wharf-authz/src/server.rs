@@ -54,8 +54,6 @@ impl std::fmt::Debug for AuthServer {
     }
 }
 
-/// The wall clock in Unix milliseconds: what records expire by (shared by
-/// every replica, unlike a monotonic clock).
 /// The key registrations are counted by: an IPv4 address, or an IPv6 /64
 /// (what one host is usually given; counting each address would let one host
 /// register without limit).
@@ -70,6 +68,8 @@ pub(crate) fn rate_key(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
+/// The wall clock in Unix milliseconds: what records expire by (shared by
+/// every replica, unlike a monotonic clock).
 pub(crate) fn now_ms() -> i64 {
     wharf_core::now_ms()
 }
@@ -140,6 +140,12 @@ impl AuthServer {
         m["subject_types_supported"] = json!(["public"]);
         m["id_token_signing_alg_values_supported"] = json!(["ES256"]);
         m
+    }
+
+    /// The published key set, as `/oauth/jwks.json` serves it (read from the
+    /// store at most once a minute, so the public endpoint costs no query).
+    pub async fn published_keys(&self) -> Result<Value, StoreError> {
+        self.keys.jwks(now_ms()).await
     }
 
     /// The published keys, read from the store now: for the resource server

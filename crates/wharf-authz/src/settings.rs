@@ -74,11 +74,7 @@ pub struct ProviderSettings {
 impl ProviderSettings {
     /// Whether an Entra authority admits several tenants.
     pub fn multi_tenant(&self) -> bool {
-        self.preset == Preset::Entra
-            && matches!(
-                self.tenant.as_deref(),
-                None | Some("organizations" | "common")
-            )
+        self.preset == Preset::Entra && self.tenant.as_deref().is_none_or(is_multi_tenant)
     }
 
     /// The issuer whose discovery document is read (OIDC presets).
@@ -93,6 +89,14 @@ impl ProviderSettings {
             Preset::Oidc => self.issuer.clone(),
         }
     }
+}
+
+/// Whether an Entra authority's tenant segment admits several tenants
+/// (Entra reads it without regard to case).
+pub fn is_multi_tenant(tenant: &str) -> bool {
+    ["organizations", "common", "consumers"]
+        .iter()
+        .any(|t| tenant.eq_ignore_ascii_case(t))
 }
 
 /// A secret whose `Debug` hides it.

@@ -50,7 +50,7 @@ pub(super) fn read(
     }
     let allowed_tenants = r.list("account_linking.allowed_tenants", Vec::new);
     if preset == wharf_authz::Preset::Entra
-        && matches!(tenant.as_deref(), Some("organizations" | "common"))
+        && tenant.as_deref().is_some_and(wharf_authz::is_multi_tenant)
         && allowed_tenants.is_empty()
     {
         fail(r, "a multi-tenant Entra authority lets any Microsoft tenant sign in, with whatever roles it gives its users: name the tenant IDs to admit in account_linking.allowed_tenants".into());

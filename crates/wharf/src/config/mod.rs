@@ -1143,11 +1143,13 @@ mod tests {
         let env = [("WHARF_ACCOUNT_LINKING_CLIENT_SECRET", "s")];
         let p = load(base, &env, vec![]).unwrap_err();
         assert!(p[0].message.contains("needs the tenant"), "{p:?}");
-        let p = load(&format!("{base}tenant = \"organizations\"\n"), &env, vec![]).unwrap_err();
-        assert!(
-            p[0].message.contains("account_linking.allowed_tenants"),
-            "{p:?}"
-        );
+        for tenant in ["organizations", "Common"] {
+            let p = load(&format!("{base}tenant = \"{tenant}\"\n"), &env, vec![]).unwrap_err();
+            assert!(
+                p[0].message.contains("account_linking.allowed_tenants"),
+                "{tenant}: {p:?}"
+            );
+        }
         let c = load(&format!("{base}tenant = \"organizations\"\nallowed_tenants = [\"72f988bf\"]\nscopes = [\"a\", \"b\"]\nscopes_by_group = [\"admins=b\"]\n"), &env, vec![]).unwrap();
         let a = c.account_linking.unwrap();
         assert_eq!(a.provider.allowed_tenants, ["72f988bf"]);
