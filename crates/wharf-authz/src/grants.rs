@@ -382,8 +382,6 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let now = now_ms();
         let id = sha256_base64url(code);
-        // Checked before it is spent: another client presenting a stolen code
-        // cannot burn it for its owner.
         // Checked before it is spent, against the stored grant: a request the
         // client must fix (or another client presenting a stolen code) does
         // not burn the code. The same checks run again after it is spent.
