@@ -273,7 +273,21 @@ async fn a_change_is_found_at_once_and_by_the_index_once_rebuilt() {
     assert!(open().await.search_index_is_current().await.unwrap());
     // A lost index directory: searches still answer, and it is built again.
     drop(c);
-    std::fs::remove_dir_all(dir.path().join("catalog.db.search")).unwrap();
+    // The rebuild the first search started may still be finishing on a
+    // blocking thread, writing into the directory while it is removed: try
+    // again until it is gone (a deadline, not a fixed sleep).
+    let index = dir.path().join("catalog.db.search");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Err(e) = std::fs::remove_dir_all(&index) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cannot remove {index:?}: {e}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let c = open().await;
     assert!(!c.search_index_is_current().await.unwrap());
     let page = c.search(q("quokka", 5)).await.unwrap();
